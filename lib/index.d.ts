@@ -1,0 +1,159 @@
+/// <reference types="node" />
+import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxEntryDetail } from '../index'
+
+export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxEntryDetail }
+
+/** The two events the partner understands. */
+export type SyncEvent = 'booking.paid' | 'booking.updated'
+
+/** `payment_details` as the guide describes it; any other keys pass through. */
+export interface PaymentDetails {
+  invoice_id?: string
+  payment_id?: string
+  [key: string]: unknown
+}
+
+/**
+ * What the app hands to `syncBookingToPartner`: the guide's `Omit<SyncPayload, 'timestamp'>`.
+ * Extra top-level fields (`venue_id`, `total_amount`, `customer_name`, ...) are sent as they are.
+ */
+export interface SyncData {
+  event: SyncEvent
+  /** The booking's UUID, the same in both databases. */
+  booking_id: string
+  /** `'LUNAS'` (paid in full), `'DP'` (down payment), ... */
+  status: string
+  paid_amount: number
+  /** `'QRIS'`, `'VA'`, ... */
+  payment_method?: string
+  payment_details?: PaymentDetails
+  [extra: string]: unknown
+}
+
+/** The body that is signed and sent: the data plus an ISO 8601 `timestamp`, last. */
+export type SyncPayload = SyncData & { timestamp: string }
+
+/** Where log lines go: `console` by default, `false` for silence. */
+export interface PartnerSyncLogger {
+  info(...args: unknown[]): void
+  warn(...args: unknown[]): void
+  error(...args: unknown[]): void
+}
+
+/**
+ * Every option falls back to its environment variable, read at each call.
+ * Numbers may be given as numbers or strings.
+ */
+export interface PartnerSyncOptions {
+  /** `SMASHPARTNER_SYNC_URL`; default `https://smashpartner.online/api/webhooks/pwa-sync`. */
+  url?: string
+  /** `PWA_WEBHOOK_SECRET`; required. Never logged. */
+  secret?: string
+  /** `PARTNER_SYNC_MAX_ATTEMPTS`; default 5, the first attempt included. */
+  maxAttempts?: number | string
+  /** `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`; default 5000. */
+  attemptTimeoutMs?: number | string
+  /** `PARTNER_SYNC_DEADLINE_MS`; default 10000, the bound on all in-request attempts. */
+  deadlineMs?: number | string
+  /** `PARTNER_SYNC_BACKOFF_BASE_MS`; default 250. */
+  backoffBaseMs?: number | string
+  /** `PARTNER_SYNC_BACKOFF_MAX_MS`; default 4000. */
+  backoffMaxMs?: number | string
+  /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; `false` turns it off. */
+  outbox?: string | false
+  /** `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats. */
+  outboxSchedule?: string
+  /** `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`. */
+  outboxMaxAge?: string
+  /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`. */
+  outboxTablePrefix?: string
+  /** `console` by default; `false` for silence; or your own `{ info, warn, error }`. */
+  logger?: PartnerSyncLogger | false
+}
+
+export type SyncErrorKind =
+  | 'validation'
+  | 'config'
+  | 'unauthorized'
+  | 'bad_request'
+  | 'not_found'
+  | 'http'
+  | 'network'
+  | 'timeout'
+  | 'deadline'
+
+export interface OutboxNote {
+  /** The entry's stable delivery id. */
+  id?: string
+  state?: 'pending' | 'delivered' | 'dead'
+  /** ISO 8601, when the entry is pending. */
+  nextAttemptAt?: string
+  /** Why the outbox could not keep the sync (the live delivery was still tried). */
+  error?: string
+}
+
+export interface SyncResult {
+  /** True when the partner answered 2xx. */
+  ok: boolean
+  bookingId: string
+  /** The partner's last HTTP status, when it answered. */
+  status?: number
+  /** How many HTTP attempts were made. */
+  attempts: number
+  elapsedMs: number
+  /** The partner's last answer: parsed JSON when it was JSON, else text. */
+  response?: unknown
+  error?: { kind: SyncErrorKind; message: string }
+  attemptLog: AttemptInfo[]
+  /** The exact bytes that were signed and sent. */
+  body?: string
+  /** What the outbox did with this sync, when one is configured. */
+  outbox?: OutboxNote
+}
+
+export interface RedriveResult {
+  delivered: number
+  failed: number
+  dead: number
+  /** Entries still due after this run (more than `limit`, say). */
+  remaining: number
+  /** Set when there is no outbox to redrive. */
+  message?: string
+  /** Set when the outbox could not be used. */
+  error?: string
+}
+
+export interface OutboxWorker {
+  /** Stops the timer and waits for a redrive in progress. */
+  stop(): Promise<void>
+}
+
+export interface PartnerSyncClient {
+  sync(data: SyncData): Promise<SyncResult>
+  redrivePending(options?: { limit?: number }): Promise<RedriveResult>
+  startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
+  outbox: {
+    list(options?: { state?: 'pending' | 'delivered' | 'dead'; limit?: number }): Promise<OutboxEntry[]>
+    show(id: string): Promise<OutboxEntryDetail | null>
+    /** Makes a dead or pending entry due now. Resolves false when no such entry exists. */
+    retry(id: string): Promise<boolean>
+    /** Deletes delivered entries older than a duration such as `30d`; resolves with the count. */
+    purge(options?: { olderThan?: string }): Promise<number>
+  }
+}
+
+/** Sends one booking sync. Resolves true on a 2xx answer, false otherwise; never rejects. */
+export declare function syncBookingToPartner(data: SyncData): Promise<boolean>
+export declare function createPartnerSync(options?: PartnerSyncOptions): PartnerSyncClient
+/** Delivers what is due in the configured outbox (env as for `syncBookingToPartner`). Never rejects. */
+export declare function redrivePending(options?: { limit?: number }): Promise<RedriveResult>
+/** Runs `redrivePending` every `intervalMs` (default 30000) without keeping the process alive. */
+export declare function startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
+/** Lowercase hex HMAC-SHA256 of the payload: the `x-pwa-signature` header. */
+export declare function generateSignature(payload: string | Buffer, secret: string): string
+/** Constant-time check of an `x-pwa-signature`; false (never throws) on malformed input. */
+export declare function verifySignature(payload: string | Buffer, signature: string, secret: string): boolean
+/** Hex SHA-256 of the exact bytes, to compare bodies without sharing the secret. */
+export declare function bodySha256(payload: string | Buffer): string
+export declare const SIGNATURE_HEADER: 'x-pwa-signature'
+export declare const DEFAULT_URL: string

@@ -1,0 +1,228 @@
+'use strict'
+
+// The package's public surface. The native core signs, delivers and keeps the outbox;
+// this layer reads process.env, builds the exact body with JSON.stringify, and logs.
+
+const native = require('../index.js')
+const { buildBody } = require('./validate.js')
+
+const PREFIX = '[Partner Sync]'
+
+// Option name -> environment variable. Read at every call: Next.js loads env late.
+const SETTINGS_FROM_ENV = {
+  url: 'SMASHPARTNER_SYNC_URL',
+  secret: 'PWA_WEBHOOK_SECRET',
+  maxAttempts: 'PARTNER_SYNC_MAX_ATTEMPTS',
+  attemptTimeoutMs: 'PARTNER_SYNC_ATTEMPT_TIMEOUT_MS',
+  deadlineMs: 'PARTNER_SYNC_DEADLINE_MS',
+  backoffBaseMs: 'PARTNER_SYNC_BACKOFF_BASE_MS',
+  backoffMaxMs: 'PARTNER_SYNC_BACKOFF_MAX_MS',
+  outbox: 'PARTNER_SYNC_OUTBOX',
+  outboxSchedule: 'PARTNER_SYNC_OUTBOX_SCHEDULE',
+  outboxMaxAge: 'PARTNER_SYNC_OUTBOX_MAX_AGE',
+  outboxTablePrefix: 'PARTNER_SYNC_OUTBOX_TABLE_PREFIX',
+}
+
+const NO_OUTBOX_MESSAGE =
+  'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
+
+function readSettings(options) {
+  const raw = {}
+  for (const [key, envName] of Object.entries(SETTINGS_FROM_ENV)) {
+    const value = Object.prototype.hasOwnProperty.call(options, key) ? options[key] : process.env[envName]
+    // outbox: false switches the outbox off even when the environment sets one.
+    if (value !== undefined && value !== null && value !== false) raw[key] = String(value)
+  }
+  return raw
+}
+
+const silent = { info() {}, warn() {}, error() {} }
+const consoleLogger = {
+  info: (...args) => console.log(...args),
+  warn: (...args) => console.warn(...args),
+  error: (...args) => console.error(...args),
+}
+
+// A logger that can never throw into our callers.
+function safeLogger(logger) {
+  const target = logger === false ? silent : logger || consoleLogger
+  const call = (level) => (...args) => {
+    try {
+      if (typeof target[level] === 'function') target[level](...args)
+    } catch {
+      // A broken logger must not turn a delivered sync into a failure.
+    }
+  }
+  return { info: call('info'), warn: call('warn'), error: call('error') }
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+function parseResponse(report) {
+  if (report.responseText === undefined || report.responseText === null) return undefined
+  if (!report.responseIsJson) return report.responseText
+  try {
+    return JSON.parse(report.responseText)
+  } catch {
+    return report.responseText
+  }
+}
+
+function describeOutbox(outbox) {
+  if (!outbox) return ''
+  if (outbox.error) return `; the outbox could not keep it (${outbox.error})`
+  if (outbox.state === 'pending') return `; kept in the outbox (entry ${outbox.id}), next attempt at ${outbox.nextAttemptAt}`
+  if (outbox.state === 'dead') return `; outbox entry ${outbox.id} is dead: fix the cause, then retry it (partner-sync outbox retry ${outbox.id})`
+  return ''
+}
+
+function failureResult(bookingId, kind, message) {
+  return { ok: false, bookingId, attempts: 0, elapsedMs: 0, attemptLog: [], error: { kind, message } }
+}
+
+function createPartnerSync(options = {}) {
+  const opts = options && typeof options === 'object' ? options : {}
+  const log = safeLogger(opts.logger)
+  const warned = new Set()
+  const settings = () => readSettings(opts)
+  const warnOnce = (warnings) => {
+    for (const warning of warnings || []) {
+      if (warned.has(warning)) continue
+      warned.add(warning)
+      log.warn(`${PREFIX} ${warning}`)
+    }
+  }
+
+  async function sync(data) {
+    const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
+    const built = buildBody(data)
+    if (built.problem) {
+      const message = `invalid data, nothing was sent: ${built.problem}`
+      log.error(`${PREFIX} Not sent for booking ${bookingId || '(no booking_id)'}: ${message}`)
+      return failureResult(bookingId, 'validation', message)
+    }
+    const report = await native.sendSync(built.body, bookingId, data.event, settings())
+    warnOnce(report.warnings)
+    if (report.outbox && report.outbox.error) log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
+    const result = {
+      ok: report.ok,
+      bookingId,
+      status: report.status,
+      attempts: report.attempts.length,
+      elapsedMs: report.elapsedMs,
+      response: parseResponse(report),
+      error: report.error,
+      attemptLog: report.attempts,
+      body: built.body,
+      outbox: report.outbox,
+    }
+    const took = `${plural(result.attempts, 'attempt')}, ${Math.round(result.elapsedMs)} ms`
+    if (result.ok) {
+      log.info(`${PREFIX} Success for booking:`, bookingId)
+    } else {
+      log.error(`${PREFIX} Failed for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
+    }
+    return result
+  }
+
+  async function redrivePending({ limit } = {}) {
+    const raw = settings()
+    if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
+    try {
+      const summary = await native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
+      warnOnce(summary.warnings)
+      for (const entry of summary.entries) {
+        if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking:`, entry.bookingId, `(outbox entry ${entry.id}, attempt ${entry.attempts})`)
+        else log.error(`${PREFIX} Redrive failed for booking ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts}): ${entry.error ? entry.error.message : 'unknown error'}${describeOutbox(entry)}`)
+      }
+      const { delivered, failed, dead, remaining } = summary
+      return { delivered, failed, dead, remaining }
+    } catch (error) {
+      const message = `redrive could not run: ${error && error.message}`
+      log.error(`${PREFIX} ${message}`)
+      return { delivered: 0, failed: 0, dead: 0, remaining: 0, error: message }
+    }
+  }
+
+  function startOutboxWorker({ intervalMs = 30_000, limit } = {}) {
+    let running = null
+    let stopped = false
+    const tick = () => {
+      if (running || stopped) return
+      running = redrivePending({ limit }).finally(() => {
+        running = null
+      })
+    }
+    // Unref'd: the worker never keeps the process alive on its own.
+    const timer = setInterval(tick, Math.max(10, intervalMs))
+    timer.unref()
+    setTimeout(tick, 0).unref()
+    return {
+      async stop() {
+        stopped = true
+        clearInterval(timer)
+        if (running) await running
+      },
+    }
+  }
+
+  // Inspect and repair. These reject with a clear error when the outbox is unusable.
+  const requireOutbox = () => {
+    const raw = settings()
+    if (!raw.outbox) throw new Error(NO_OUTBOX_MESSAGE)
+    return raw
+  }
+  const outbox = {
+    list: async ({ state, limit = 100 } = {}) => native.outboxList(requireOutbox(), state, limit),
+    show: async (id) => native.outboxShow(requireOutbox(), String(id)),
+    retry: async (id) => native.outboxRetry(requireOutbox(), String(id)),
+    purge: async ({ olderThan = '30d' } = {}) => native.outboxPurge(requireOutbox(), String(olderThan)),
+  }
+
+  return { sync, redrivePending, startOutboxWorker, outbox }
+}
+
+const defaultClient = createPartnerSync()
+
+/**
+ * The integration guide's function, with retries, validation and an optional outbox.
+ * Resolves true when the partner answered 2xx; never rejects.
+ */
+async function syncBookingToPartner(data) {
+  try {
+    return (await defaultClient.sync(data)).ok === true
+  } catch (error) {
+    try {
+      console.error(`${PREFIX} Error:`, error && error.message)
+    } catch {
+      // Nothing left to report to.
+    }
+    return false
+  }
+}
+
+function generateSignature(payload, secret) {
+  if (typeof secret !== 'string') throw new TypeError('generateSignature(payload, secret): secret must be a string')
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) throw new TypeError('generateSignature(payload, secret): payload must be a string or a Buffer')
+  return native.generateSignature(payload, secret)
+}
+
+function verifySignature(payload, signature, secret) {
+  if (typeof signature !== 'string' || typeof secret !== 'string') return false
+  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return false
+  return native.verifySignature(payload, signature, secret)
+}
+
+module.exports = {
+  syncBookingToPartner,
+  createPartnerSync,
+  generateSignature,
+  verifySignature,
+  bodySha256: native.bodySha256,
+  redrivePending: (options) => defaultClient.redrivePending(options),
+  startOutboxWorker: (options) => defaultClient.startOutboxWorker(options),
+  SIGNATURE_HEADER: 'x-pwa-signature',
+  DEFAULT_URL: 'https://smashpartner.online/api/webhooks/pwa-sync',
+}

@@ -1,0 +1,15 @@
+// ESM entry: the same module as the CommonJS one, so both share one native addon.
+import cjs from './index.js'
+
+export const {
+  syncBookingToPartner,
+  createPartnerSync,
+  generateSignature,
+  verifySignature,
+  bodySha256,
+  redrivePending,
+  startOutboxWorker,
+  SIGNATURE_HEADER,
+  DEFAULT_URL,
+} = cjs
+export default cjs

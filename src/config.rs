@@ -1,0 +1,375 @@
+//! Settings: what the JS side read from `process.env` or the client options, parsed here
+//! once so the library, the CLI and the outbox agree on every default and every unit.
+
+use std::time::Duration;
+
+use napi_derive::napi;
+
+use crate::errors::SyncError;
+
+pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync";
+pub const DEFAULT_TABLE_PREFIX: &str = "partner_sync_";
+const DEFAULT_SCHEDULE: &str = "1m,5m,30m,2h,6h,12h";
+const DEFAULT_MAX_AGE: &str = "3d";
+
+/// Raw settings as strings, exactly as found in `process.env` or the client options.
+/// Unset fields take their defaults; unparsable ones fall back with a warning.
+#[napi(object)]
+#[derive(Clone, Debug, Default)]
+pub struct RawSettings {
+    /// `SMASHPARTNER_SYNC_URL`, default the partner's production endpoint.
+    pub url: Option<String>,
+    /// `PWA_WEBHOOK_SECRET`, the shared HMAC secret. Required to send.
+    pub secret: Option<String>,
+    /// `PARTNER_SYNC_MAX_ATTEMPTS`, default 5 (first attempt included).
+    pub max_attempts: Option<String>,
+    /// `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`, default 5000.
+    pub attempt_timeout_ms: Option<String>,
+    /// `PARTNER_SYNC_DEADLINE_MS`, default 10000: the bound on all in-request attempts.
+    pub deadline_ms: Option<String>,
+    /// `PARTNER_SYNC_BACKOFF_BASE_MS`, default 250.
+    pub backoff_base_ms: Option<String>,
+    /// `PARTNER_SYNC_BACKOFF_MAX_MS`, default 4000.
+    pub backoff_max_ms: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`. Unset means no outbox.
+    pub outbox: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_SCHEDULE`, default `1m,5m,30m,2h,6h,12h` (the last one repeats).
+    pub outbox_schedule: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_MAX_AGE`, default `3d`: after that a pending entry goes dead.
+    pub outbox_max_age: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`, default `partner_sync_`.
+    pub outbox_table_prefix: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub attempt_timeout: Duration,
+    pub deadline: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxSettings {
+    /// The location as given; opening it may still fail, which must not stop live delivery.
+    pub location: String,
+    pub schedule: Vec<Duration>,
+    pub max_age: Duration,
+    pub table_prefix: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub url: reqwest::Url,
+    /// `None` when unset or empty: nothing may be sent then.
+    pub secret: Option<String>,
+    pub retry: RetryPolicy,
+    pub outbox: Option<OutboxSettings>,
+}
+
+impl Settings {
+    pub fn require_secret(&self) -> Result<&str, SyncError> {
+        self.secret.as_deref().ok_or_else(|| {
+            SyncError::config(
+                "PWA_WEBHOOK_SECRET is not set: set it (or the `secret` option) to the shared secret \
+                 the partner gave you, exactly as smashpartner.online has it; nothing was sent",
+            )
+        })
+    }
+}
+
+/// One knob: its env name, its option name, and how to read it.
+struct Knob<'a> {
+    env: &'a str,
+    option: &'a str,
+    value: Option<&'a str>,
+}
+
+impl Knob<'_> {
+    fn fallback<T: std::fmt::Display>(
+        &self,
+        default: T,
+        why: &str,
+        warnings: &mut Vec<String>,
+    ) -> T {
+        warnings.push(format!(
+            "{} / {} = {:?} {why}; using the default {default}",
+            self.env,
+            self.option,
+            self.value.unwrap_or_default()
+        ));
+        default
+    }
+
+    fn whole_number(&self, default: u64, min: u64, max: u64, warnings: &mut Vec<String>) -> u64 {
+        match self.value.map(str::trim).filter(|v| !v.is_empty()) {
+            None => default,
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => n,
+                _ => self.fallback(
+                    default,
+                    &format!("is not a whole number from {min} to {max}"),
+                    warnings,
+                ),
+            },
+        }
+    }
+
+    fn millis(&self, default: u64, warnings: &mut Vec<String>) -> Duration {
+        Duration::from_millis(self.whole_number(default, 1, 24 * 3_600_000, warnings))
+    }
+
+    fn duration(&self, default: &str, warnings: &mut Vec<String>) -> Duration {
+        let parsed = self
+            .value
+            .filter(|v| !v.trim().is_empty())
+            .map(parse_duration);
+        match parsed {
+            None => parse_duration(default).expect("default durations parse"),
+            Some(Ok(d)) => d,
+            Some(Err(why)) => {
+                self.fallback(default, &why, warnings);
+                parse_duration(default).expect("default durations parse")
+            }
+        }
+    }
+
+    fn schedule(&self, default: &str, warnings: &mut Vec<String>) -> Vec<Duration> {
+        let parsed = self
+            .value
+            .filter(|v| !v.trim().is_empty())
+            .map(parse_schedule);
+        match parsed {
+            None => parse_schedule(default).expect("default schedule parses"),
+            Some(Ok(s)) => s,
+            Some(Err(why)) => {
+                self.fallback(default, &why, warnings);
+                parse_schedule(default).expect("default schedule parses")
+            }
+        }
+    }
+}
+
+/// Parses `500ms`, `30s`, `5m`, `2h`, `3d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m, h or d, as in 30s)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let millis_per_unit = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit {unit:?} (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    n.checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+/// Parses a comma-separated list of durations, such as `1m,5m,30m,2h`.
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
+    text.split(',').map(parse_duration).collect()
+}
+
+fn table_prefix(value: Option<&str>, warnings: &mut Vec<String>) -> String {
+    let Some(prefix) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return DEFAULT_TABLE_PREFIX.to_string();
+    };
+    let safe = prefix.len() <= 40
+        && prefix.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if safe {
+        prefix.to_string()
+    } else {
+        warnings.push(format!(
+            "PARTNER_SYNC_OUTBOX_TABLE_PREFIX / outboxTablePrefix = {prefix:?} must be lowercase letters, \
+             digits and underscores (at most 40); using the default {DEFAULT_TABLE_PREFIX}"
+        ));
+        DEFAULT_TABLE_PREFIX.to_string()
+    }
+}
+
+fn parse_url(value: Option<&str>) -> Result<reqwest::Url, SyncError> {
+    let text = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(DEFAULT_URL);
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        SyncError::config(format!(
+            "SMASHPARTNER_SYNC_URL is not a valid URL ({e}): set it to the partner endpoint, \
+             such as {DEFAULT_URL}; nothing was sent"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(SyncError::config(format!(
+            "SMASHPARTNER_SYNC_URL must start with https:// (or http:// for a local partner), \
+             not {}:; nothing was sent",
+            url.scheme()
+        )));
+    }
+    Ok(url)
+}
+
+/// Turns raw strings into settings. Fails only on an unusable URL; every other bad value
+/// falls back to its default and adds a warning the caller should log.
+pub fn resolve(raw: &RawSettings) -> Result<(Settings, Vec<String>), SyncError> {
+    let mut warnings = Vec::new();
+    fn knob<'a>(env: &'a str, option: &'a str, value: &'a Option<String>) -> Knob<'a> {
+        Knob {
+            env,
+            option,
+            value: value.as_deref(),
+        }
+    }
+    let max_attempts = knob(
+        "PARTNER_SYNC_MAX_ATTEMPTS",
+        "maxAttempts",
+        &raw.max_attempts,
+    )
+    .whole_number(5, 1, 100, &mut warnings) as u32;
+    let retry = RetryPolicy {
+        max_attempts,
+        attempt_timeout: knob(
+            "PARTNER_SYNC_ATTEMPT_TIMEOUT_MS",
+            "attemptTimeoutMs",
+            &raw.attempt_timeout_ms,
+        )
+        .millis(5_000, &mut warnings),
+        deadline: knob("PARTNER_SYNC_DEADLINE_MS", "deadlineMs", &raw.deadline_ms)
+            .millis(10_000, &mut warnings),
+        backoff_base: knob(
+            "PARTNER_SYNC_BACKOFF_BASE_MS",
+            "backoffBaseMs",
+            &raw.backoff_base_ms,
+        )
+        .millis(250, &mut warnings),
+        backoff_max: knob(
+            "PARTNER_SYNC_BACKOFF_MAX_MS",
+            "backoffMaxMs",
+            &raw.backoff_max_ms,
+        )
+        .millis(4_000, &mut warnings),
+    };
+    let outbox = raw
+        .outbox
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|location| OutboxSettings {
+            location: location.to_string(),
+            schedule: knob(
+                "PARTNER_SYNC_OUTBOX_SCHEDULE",
+                "outboxSchedule",
+                &raw.outbox_schedule,
+            )
+            .schedule(DEFAULT_SCHEDULE, &mut warnings),
+            max_age: knob(
+                "PARTNER_SYNC_OUTBOX_MAX_AGE",
+                "outboxMaxAge",
+                &raw.outbox_max_age,
+            )
+            .duration(DEFAULT_MAX_AGE, &mut warnings),
+            table_prefix: table_prefix(raw.outbox_table_prefix.as_deref(), &mut warnings),
+        });
+    let settings = Settings {
+        url: parse_url(raw.url.as_deref())?,
+        secret: raw.secret.clone().filter(|s| !s.is_empty()),
+        retry,
+        outbox,
+    };
+    Ok((settings, warnings))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_documented_values() {
+        let (settings, warnings) = resolve(&RawSettings::default()).unwrap();
+        assert!(warnings.is_empty());
+        assert_eq!(settings.url.as_str(), DEFAULT_URL);
+        assert_eq!(settings.secret, None);
+        assert_eq!(settings.retry.max_attempts, 5);
+        assert_eq!(settings.retry.attempt_timeout, Duration::from_secs(5));
+        assert_eq!(settings.retry.deadline, Duration::from_secs(10));
+        assert_eq!(settings.retry.backoff_base, Duration::from_millis(250));
+        assert_eq!(settings.retry.backoff_max, Duration::from_secs(4));
+        assert!(settings.outbox.is_none());
+    }
+
+    #[test]
+    fn bad_knobs_fall_back_with_a_warning() {
+        let raw = RawSettings {
+            max_attempts: Some("lots".into()),
+            deadline_ms: Some("-3".into()),
+            outbox: Some("sqlite:/tmp/x.db".into()),
+            outbox_schedule: Some("1m,soon".into()),
+            outbox_table_prefix: Some("x; drop table".into()),
+            ..Default::default()
+        };
+        let (settings, warnings) = resolve(&raw).unwrap();
+        assert_eq!(settings.retry.max_attempts, 5);
+        assert_eq!(settings.retry.deadline, Duration::from_secs(10));
+        let outbox = settings.outbox.unwrap();
+        assert_eq!(outbox.schedule.len(), 6);
+        assert_eq!(outbox.table_prefix, DEFAULT_TABLE_PREFIX);
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert!(warnings[0].contains("PARTNER_SYNC_MAX_ATTEMPTS"));
+    }
+
+    #[test]
+    fn empty_secret_counts_as_missing_and_url_keeps_its_query() {
+        let raw = RawSettings {
+            secret: Some(String::new()),
+            url: Some("http://127.0.0.1:9/hook?tenant=a".into()),
+            ..Default::default()
+        };
+        let (settings, _) = resolve(&raw).unwrap();
+        let err = settings.require_secret().unwrap_err();
+        assert!(err.message.starts_with("PWA_WEBHOOK_SECRET is not set"));
+        assert_eq!(settings.url.as_str(), "http://127.0.0.1:9/hook?tenant=a");
+    }
+
+    #[test]
+    fn unusable_urls_are_config_errors() {
+        for url in ["not a url", "ftp://example.com/x"] {
+            let raw = RawSettings {
+                url: Some(url.into()),
+                ..Default::default()
+            };
+            assert!(resolve(&raw)
+                .unwrap_err()
+                .message
+                .contains("SMASHPARTNER_SYNC_URL"));
+        }
+    }
+
+    #[test]
+    fn durations_and_schedules() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86400)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(
+            parse_schedule("1m, 5m").unwrap(),
+            vec![Duration::from_secs(60), Duration::from_secs(300)]
+        );
+    }
+}

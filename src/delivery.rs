@@ -1,0 +1,310 @@
+//! Sends signed bodies to the partner: one pooled client per process, bounded attempts,
+//! backoff between them, and a record of each attempt.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+
+use crate::config::RetryPolicy;
+use crate::errors::{redact, ErrorKind, SyncError};
+use crate::payload::{partner_message, MAX_RESPONSE_BYTES};
+use crate::policy::{
+    backoff_delay, classify_status, explain_status, kind_for_status, parse_retry_after, Verdict,
+};
+use crate::signing::sign;
+
+pub const SIGNATURE_HEADER: &str = "x-pwa-signature";
+
+fn client() -> &'static reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            // A 3xx is reported, never followed: the signed POST must reach the configured URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "smashcourts-partner-sync/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("the HTTP client builds with static settings")
+    })
+}
+
+/// What one attempt did.
+#[derive(Clone, Debug)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub status: Option<u16>,
+    pub error: Option<SyncError>,
+    /// Milliseconds from the start of the delivery to the start of this attempt.
+    pub started_ms: f64,
+    pub duration_ms: f64,
+    /// The wait that followed this attempt, if another attempt came.
+    pub wait_ms: Option<f64>,
+}
+
+/// What the whole delivery did.
+#[derive(Clone, Debug)]
+pub struct DeliveryOutcome {
+    pub status: Option<u16>,
+    pub response_text: Option<String>,
+    pub response_is_json: bool,
+    pub error: Option<SyncError>,
+    pub attempts: Vec<AttemptRecord>,
+    pub elapsed_ms: f64,
+}
+
+impl DeliveryOutcome {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// A delivery that never reached the wire (bad config, say).
+    pub fn refused(error: SyncError) -> Self {
+        DeliveryOutcome {
+            status: None,
+            response_text: None,
+            response_is_json: false,
+            error: Some(error),
+            attempts: Vec::new(),
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    text: String,
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Answer, reqwest::Error> {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_RESPONSE_BYTES - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() == MAX_RESPONSE_BYTES {
+            break;
+        }
+    }
+    Ok(Answer {
+        status,
+        headers,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}
+
+/// Names the network cause in words people search for, then gives the whole chain.
+fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    let all = chain.join(": ").to_lowercase();
+    if error.is_timeout() || all.contains("timed out") {
+        return (
+            ErrorKind::Timeout,
+            "the attempt timed out (PARTNER_SYNC_ATTEMPT_TIMEOUT_MS)".into(),
+        );
+    }
+    let cause = if all.contains("refused") {
+        "connection refused"
+    } else if all.contains("dns")
+        || all.contains("lookup address")
+        || all.contains("name or service")
+    {
+        "DNS lookup failed"
+    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+        "TLS failed"
+    } else if all.contains("reset") {
+        "connection reset"
+    } else if all.contains("closed") || all.contains("incomplete") || all.contains("eof") {
+        "connection closed before a full response"
+    } else {
+        "network error"
+    };
+    (
+        ErrorKind::Network,
+        format!("{cause} ({})", chain.join(": ")),
+    )
+}
+
+/// Sends the body once. `Err` carries a network-level failure; an HTTP answer is `Ok`.
+async fn attempt_once(
+    url: &reqwest::Url,
+    body: &str,
+    signature: &str,
+    timeout: Duration,
+) -> Result<Answer, (ErrorKind, String)> {
+    let request = client()
+        .post(url.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .body(body.to_owned());
+    // The timeout covers connecting, sending and reading the (bounded) answer.
+    let sent = tokio::time::timeout(timeout, async {
+        let response = request.send().await?;
+        read_bounded(response).await
+    })
+    .await;
+    match sent {
+        Err(_) => Err((
+            ErrorKind::Timeout,
+            format!(
+                "no answer within {} ms (PARTNER_SYNC_ATTEMPT_TIMEOUT_MS)",
+                timeout.as_millis()
+            ),
+        )),
+        Ok(Err(e)) => Err(describe_network_error(&e)),
+        Ok(Ok(answer)) => Ok(answer),
+    }
+}
+
+fn http_error(answer: &Answer) -> SyncError {
+    let mut message = format!("HTTP {}: {}", answer.status, explain_status(answer.status));
+    if let Some(said) = partner_message(&answer.text) {
+        message = format!(
+            "HTTP {} {said:?}: {}",
+            answer.status,
+            explain_status(answer.status)
+        );
+    }
+    if (300..400).contains(&answer.status) {
+        if let Some(location) = answer.headers.get("location").and_then(|v| v.to_str().ok()) {
+            message.push_str(&format!(" (Location: {location})"));
+        }
+    }
+    SyncError::new(kind_for_status(answer.status), message)
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Delivers the body with retries, within `policy`'s attempts and deadline.
+/// Every attempt sends the same bytes with the same signature.
+pub async fn deliver(
+    url: &reqwest::Url,
+    body: &str,
+    secret: &str,
+    policy: &RetryPolicy,
+) -> DeliveryOutcome {
+    let signature = sign(body.as_bytes(), secret.as_bytes());
+    let start = Instant::now();
+    let deadline = start + policy.deadline;
+    let mut attempts: Vec<AttemptRecord> = Vec::new();
+    let mut last_answer: Option<Answer>;
+    let mut final_error: Option<SyncError>;
+
+    loop {
+        let attempt = attempts.len() as u32 + 1;
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let started_ms = elapsed_ms(start);
+        let attempt_start = Instant::now();
+        let result =
+            attempt_once(url, body, &signature, policy.attempt_timeout.min(remaining)).await;
+        let duration_ms = elapsed_ms(attempt_start);
+
+        let (error, retry_after, wants_retry) = match result {
+            Ok(answer) => {
+                let verdict = classify_status(answer.status);
+                let retry_after = match answer.status {
+                    429 | 503 => answer
+                        .headers
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now())),
+                    _ => None,
+                };
+                let error = (verdict != Verdict::Delivered).then(|| http_error(&answer));
+                attempts.push(AttemptRecord {
+                    attempt,
+                    status: Some(answer.status),
+                    error: error.clone(),
+                    started_ms,
+                    duration_ms,
+                    wait_ms: None,
+                });
+                last_answer = Some(answer);
+                (error, retry_after, verdict == Verdict::Retry)
+            }
+            Err((kind, message)) => {
+                let error = SyncError::new(kind, message);
+                attempts.push(AttemptRecord {
+                    attempt,
+                    status: None,
+                    error: Some(error.clone()),
+                    started_ms,
+                    duration_ms,
+                    wait_ms: None,
+                });
+                last_answer = None;
+                (Some(error), None, true)
+            }
+        };
+        final_error = error;
+        let Some(error) = &final_error else { break };
+        if !wants_retry {
+            break;
+        }
+        if attempt >= policy.max_attempts {
+            break;
+        }
+        let wait = retry_after.unwrap_or_else(|| {
+            backoff_delay(
+                policy.backoff_base,
+                policy.backoff_max,
+                attempt - 1,
+                &mut rand::rng(),
+            )
+        });
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Another attempt needs the wait plus some time to get an answer.
+        if wait + Duration::from_millis(10) >= left {
+            let why = match retry_after {
+                Some(after) => format!("the partner asked to retry after {} ms", after.as_millis()),
+                None => "no time is left for another attempt".to_string(),
+            };
+            final_error = Some(SyncError::new(
+                ErrorKind::Deadline,
+                format!(
+                    "gave up within the {} ms deadline (PARTNER_SYNC_DEADLINE_MS): {why}; last error: {}",
+                    policy.deadline.as_millis(),
+                    error.message
+                ),
+            ));
+            break;
+        }
+        if let Some(last) = attempts.last_mut() {
+            last.wait_ms = Some(wait.as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(wait).await;
+    }
+
+    let response_is_json = last_answer
+        .as_ref()
+        .and_then(|a| a.headers.get(CONTENT_TYPE))
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.contains("json"));
+    let redact_error = |e: SyncError| SyncError::new(e.kind, redact(&e.message, secret));
+    DeliveryOutcome {
+        status: last_answer.as_ref().map(|a| a.status),
+        response_text: last_answer.map(|a| redact(&a.text, secret)),
+        response_is_json,
+        error: final_error.map(redact_error),
+        attempts: attempts
+            .into_iter()
+            .map(|mut a| {
+                a.error = a.error.map(redact_error);
+                a
+            })
+            .collect(),
+        elapsed_ms: elapsed_ms(start),
+    }
+}

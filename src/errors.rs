@@ -1,0 +1,109 @@
+//! Error kinds shared by delivery, the outbox and the JS surface.
+
+use std::fmt;
+
+/// What went wrong, as the JS `SyncResult.error.kind` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Validation,
+    Config,
+    Unauthorized,
+    BadRequest,
+    NotFound,
+    Http,
+    Network,
+    Timeout,
+    Deadline,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "validation",
+            ErrorKind::Config => "config",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Http => "http",
+            ErrorKind::Network => "network",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Deadline => "deadline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ErrorKind> {
+        [
+            ErrorKind::Validation,
+            ErrorKind::Config,
+            ErrorKind::Unauthorized,
+            ErrorKind::BadRequest,
+            ErrorKind::NotFound,
+            ErrorKind::Http,
+            ErrorKind::Network,
+            ErrorKind::Timeout,
+            ErrorKind::Deadline,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// A failure with a message that says what happened and what to do about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl SyncError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        SyncError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub fn config(message: impl Into<String>) -> Self {
+        SyncError::new(ErrorKind::Config, message)
+    }
+}
+
+impl fmt::Display for SyncError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for SyncError {}
+
+/// Replaces every occurrence of the secret, so that no text we hand back can leak it
+/// (a partner or proxy that echoes what it got, a URL with the secret pasted into it).
+pub fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() || !text.contains(secret) {
+        return text.to_string();
+    }
+    text.replace(secret, "[redacted]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_round_trip_through_their_names() {
+        for name in ["validation", "unauthorized", "not_found", "deadline"] {
+            assert_eq!(ErrorKind::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(ErrorKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn redact_hides_the_secret_everywhere() {
+        assert_eq!(
+            redact("a s3cr3t b s3cr3t", "s3cr3t"),
+            "a [redacted] b [redacted]"
+        );
+        assert_eq!(redact("nothing here", "s3cr3t"), "nothing here");
+        assert_eq!(redact("empty secret", ""), "empty secret");
+    }
+}

@@ -1,0 +1,139 @@
+//! Which answers are worth another attempt, and how long to wait before it.
+
+use std::time::{Duration, SystemTime};
+
+use rand::Rng;
+
+use crate::errors::ErrorKind;
+
+/// What to do after the partner answered with an HTTP status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// A transient failure: try again within the in-request deadline.
+    Retry,
+    /// Another attempt would get the same answer: stop now.
+    GiveUp,
+}
+
+pub fn classify_status(status: u16) -> Verdict {
+    match status {
+        200..=299 => Verdict::Delivered,
+        408 | 425 | 429 | 500 | 502 | 503 | 504 => Verdict::Retry,
+        _ => Verdict::GiveUp,
+    }
+}
+
+/// The error kind a non-2xx status is reported as.
+pub fn kind_for_status(status: u16) -> ErrorKind {
+    match status {
+        401 => ErrorKind::Unauthorized,
+        400 => ErrorKind::BadRequest,
+        404 => ErrorKind::NotFound,
+        _ => ErrorKind::Http,
+    }
+}
+
+/// What the guide's table says each status means, and what to do about it.
+pub fn explain_status(status: u16) -> &'static str {
+    match status {
+        401 => "the partner rejected the signature: PWA_WEBHOOK_SECRET must match smashpartner.online's secret exactly",
+        400 => "the partner found the payload incomplete (booking_id missing?)",
+        404 => "the partner has no such booking (or its database lookup failed)",
+        403 => "the partner refused the request",
+        422 => "the partner could not process the payload",
+        300..=399 => "redirects are not followed: set SMASHPARTNER_SYNC_URL to the final endpoint",
+        408 | 425 | 429 => "the partner asked us to slow down or try later",
+        500..=599 => "the partner had a server error",
+        _ => "unexpected answer from the partner",
+    }
+}
+
+/// Full-jitter exponential backoff: a random wait in `[0, min(max, base * 2^retry))`.
+/// `retry` counts from 0 for the wait after the first failed attempt.
+pub fn backoff_delay(base: Duration, max: Duration, retry: u32, rng: &mut impl Rng) -> Duration {
+    let ceiling = base
+        .checked_mul(1u32.checked_shl(retry).unwrap_or(u32::MAX))
+        .unwrap_or(max)
+        .min(max);
+    let ceiling_ms = ceiling.as_millis() as u64;
+    if ceiling_ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rng.random_range(0..=ceiling_ms))
+}
+
+/// Reads a `Retry-After` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+/// A date in the past means "now".
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    #[test]
+    fn statuses_are_classified_as_documented() {
+        for s in [200, 201, 204] {
+            assert_eq!(classify_status(s), Verdict::Delivered);
+        }
+        for s in [408, 425, 429, 500, 502, 503, 504] {
+            assert_eq!(classify_status(s), Verdict::Retry, "{s}");
+        }
+        for s in [301, 302, 400, 401, 403, 404, 409, 422, 501, 505] {
+            assert_eq!(classify_status(s), Verdict::GiveUp, "{s}");
+        }
+        assert_eq!(kind_for_status(401), ErrorKind::Unauthorized);
+        assert_eq!(kind_for_status(400), ErrorKind::BadRequest);
+        assert_eq!(kind_for_status(404), ErrorKind::NotFound);
+        assert_eq!(kind_for_status(503), ErrorKind::Http);
+        assert!(explain_status(401).contains("PWA_WEBHOOK_SECRET"));
+    }
+
+    #[test]
+    fn backoff_stays_within_its_exponential_ceiling() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let base = Duration::from_millis(100);
+        let max = Duration::from_millis(1000);
+        for retry in 0..40 {
+            let ceiling = (100u64 << retry.min(20)).min(1000);
+            for _ in 0..50 {
+                let d = backoff_delay(base, max, retry, &mut rng);
+                assert!(d.as_millis() as u64 <= ceiling, "retry {retry}: {d:?}");
+            }
+        }
+        // Full jitter really spreads the waits out.
+        let waits: Vec<_> = (0..200)
+            .map(|_| backoff_delay(base, max, 3, &mut rng).as_millis())
+            .collect();
+        assert!(waits.iter().any(|&w| w < 200) && waits.iter().any(|&w| w > 600));
+        assert_eq!(
+            backoff_delay(Duration::ZERO, max, 2, &mut rng),
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_and_as_a_date() {
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2026 07:28:00 GMT").unwrap();
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2026 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+}
