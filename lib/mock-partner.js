@@ -1,0 +1,199 @@
+'use strict'
+
+// A local stand-in for smashpartner.online's /api/webhooks/pwa-sync, answering exactly as the
+// integration guide's table says, so the app and the CLI can be tried without the real partner.
+
+const http = require('node:http')
+const { setTimeout: sleep } = require('node:timers/promises')
+const { verifySignature, SIGNATURE_HEADER } = require('./index.js')
+
+const ENDPOINT_PATH = '/api/webhooks/pwa-sync'
+
+// The guide's "Health Check" answer, verbatim.
+const HEALTH_RESPONSE = Object.freeze({
+  endpoint: ENDPOINT_PATH,
+  description: 'PWA Booking Sync Webhook',
+  methods: ['POST'],
+  headers: {
+    required: [SIGNATURE_HEADER],
+    description: 'HMAC-SHA256 signature of the request body',
+  },
+})
+
+// The guide's error texts; any other scripted status gets Node's standard reason phrase.
+const GUIDE_ERRORS = {
+  missingSignature: 'Missing x-pwa-signature header',
+  invalidSignature: 'Invalid webhook signature',
+  missingBookingId: 'Missing booking_id',
+  bookingNotFound: 'Booking not found',
+  internal: 'Internal server error',
+}
+
+// mulberry32: a tiny seeded PRNG, so a given seed fails the same requests on every run.
+function seededRandom(seed) {
+  let state = seed >>> 0
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+function checkOptions({ secret, fail, failRate, delayMs, port }) {
+  if (typeof secret !== 'string' || secret === '') {
+    throw new TypeError('startMockPartner needs the shared secret: pass { secret } or set PWA_WEBHOOK_SECRET')
+  }
+  for (const status of fail) {
+    if (!Number.isInteger(status) || status < 200 || status > 599) {
+      throw new TypeError(`startMockPartner: fail must list HTTP statuses from 200 to 599, got ${JSON.stringify(status)}`)
+    }
+  }
+  if (typeof failRate !== 'number' || !(failRate >= 0 && failRate <= 1)) {
+    throw new TypeError(`startMockPartner: failRate must be a number from 0 to 1, got ${JSON.stringify(failRate)}`)
+  }
+  if (!Number.isFinite(delayMs) || delayMs < 0) throw new TypeError(`startMockPartner: delayMs must be a number >= 0, got ${JSON.stringify(delayMs)}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`startMockPartner: port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`)
+}
+
+function errorBody(status) {
+  return { error: status === 500 ? GUIDE_ERRORS.internal : http.STATUS_CODES[status] || 'Error' }
+}
+
+function readBookingId(rawBody) {
+  try {
+    const parsed = JSON.parse(rawBody.toString('utf8'))
+    const bookingId = parsed && typeof parsed === 'object' ? parsed.booking_id : undefined
+    return typeof bookingId === 'string' && bookingId.trim() !== '' ? bookingId : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function describeRequest(record, verdict) {
+  const said = record.response.error || record.response.message
+  const booking = record.bookingId ? ` booking ${record.bookingId}` : ''
+  return `[mock partner] ${record.method} ${record.path}${booking}: ${verdict} -> ${record.status}${said ? ` ${said}` : ''}`
+}
+
+async function startMockPartner(options = {}) {
+  const {
+    port = 0,
+    host = '127.0.0.1',
+    secret = process.env.PWA_WEBHOOK_SECRET,
+    knownBookings,
+    fail = [],
+    failRate = 0,
+    seed = 1,
+    delayMs = 0,
+    log = (line) => console.log(line),
+    onRequest,
+  } = options
+  checkOptions({ secret, fail, failRate, delayMs, port })
+  const known = knownBookings === undefined ? null : new Set(Array.from(knownBookings, String))
+  const requests = []
+  const closing = new AbortController()
+  let scriptedFailures = [...fail]
+  let random = seededRandom(seed)
+
+  // Scripted and random failures stand for a partner that is down once the request is
+  // authenticated: they never hide a signature problem, and unsigned requests do not use them up.
+  function nextFailure() {
+    if (scriptedFailures.length > 0) {
+      const status = scriptedFailures.shift()
+      return status >= 300 ? status : undefined
+    }
+    return failRate > 0 && random() < failRate ? 503 : undefined
+  }
+
+  // Decides the answer to a POST: [status, body, verdict for the log line].
+  function answerPost(rawBody, signature, record) {
+    if (!signature) return [401, { error: GUIDE_ERRORS.missingSignature }, 'unsigned']
+    record.verified = verifySignature(rawBody, signature, secret)
+    if (!record.verified) return [401, { error: GUIDE_ERRORS.invalidSignature }, 'signature INVALID (different secret or different bytes)']
+    const failure = nextFailure()
+    if (failure) return [failure, errorBody(failure), 'verified, failing on purpose']
+    if (!record.bookingId) return [400, { error: GUIDE_ERRORS.missingBookingId }, 'verified']
+    if (known && !known.has(record.bookingId)) return [404, { error: GUIDE_ERRORS.bookingNotFound }, 'verified, unknown booking']
+    return [200, { success: true, message: 'Booking synced successfully', booking_id: record.bookingId }, 'verified']
+  }
+
+  async function handle(req, res) {
+    const at = new Date().toISOString()
+    const chunks = []
+    for await (const chunk of req) chunks.push(chunk)
+    const rawBody = Buffer.concat(chunks)
+    const path = new URL(req.url, 'http://mock').pathname
+    const signatureHeader = req.headers[SIGNATURE_HEADER]
+    const signature = Array.isArray(signatureHeader) ? signatureHeader.join(', ') : signatureHeader
+    const record = { at, method: req.method, path, headers: req.headers, body: rawBody.toString('utf8'), verified: false }
+    if (signature !== undefined) record.signature = signature
+
+    let answer
+    if (path !== ENDPOINT_PATH) {
+      answer = [404, { error: `Not found: this mock serves only ${ENDPOINT_PATH}` }, 'wrong path']
+    } else if (req.method === 'GET') {
+      answer = [200, HEALTH_RESPONSE, 'health check']
+    } else if (req.method === 'POST') {
+      const bookingId = readBookingId(rawBody)
+      if (bookingId !== undefined) record.bookingId = bookingId
+      answer = answerPost(rawBody, signature, record)
+    } else {
+      answer = [405, { error: `Method not allowed: use GET (health check) or POST` }, 'wrong method']
+    }
+    const [status, response, verdict] = answer
+
+    if (delayMs > 0) await sleep(delayMs, undefined, { signal: closing.signal })
+    record.status = status
+    record.response = response
+    requests.push(record)
+    if (log) log(describeRequest(record, verdict))
+    if (onRequest) onRequest(record)
+    const headers = { 'content-type': 'application/json' }
+    if (status === 405) headers.allow = 'GET, POST'
+    res.writeHead(status, headers).end(JSON.stringify(response))
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((error) => {
+      // close() cuts delayed answers and open requests short; anything else is worth seeing.
+      if (!closing.signal.aborted && log) log(`[mock partner] failed to answer ${req.method} ${req.url}: ${error.message}`)
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(500)))
+    })
+  })
+
+  await new Promise((resolve, reject) => {
+    server.once('error', (error) => {
+      if (error.code === 'EADDRINUSE') error.message = `port ${port} on ${host} is already in use: pick another port, or 0 for a free one`
+      reject(error)
+    })
+    server.listen(port, host, resolve)
+  })
+  const boundPort = server.address().port
+  const urlHost = host.includes(':') ? `[${host}]` : host
+
+  let closed
+  return {
+    url: `http://${urlHost}:${boundPort}${ENDPOINT_PATH}`,
+    port: boundPort,
+    requests,
+    close() {
+      if (!closed) {
+        closing.abort()
+        closed = new Promise((resolve) => server.close(() => resolve()))
+        // Keep-alive sockets would otherwise hold close() open until they time out.
+        server.closeAllConnections()
+      }
+      return closed
+    },
+    // Forgets what was seen and restarts the failure script and the PRNG.
+    reset() {
+      requests.length = 0
+      scriptedFailures = [...fail]
+      random = seededRandom(seed)
+    },
+  }
+}
+
+module.exports = { startMockPartner, ENDPOINT_PATH, HEALTH_RESPONSE }
