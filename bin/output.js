@@ -17,7 +17,8 @@ function formatTable(headers, rows) {
 function formatAttempts(attemptLog, indent = '') {
   const rows = attemptLog.map((attempt) => [
     attempt.attempt,
-    attempt.status !== undefined ? `HTTP ${attempt.status}` : `${attempt.error.kind}: ${attempt.error.message}`,
+    // The error kind is enough per row: the final message gives the whole story.
+    attempt.status !== undefined ? `HTTP ${attempt.status}` : attempt.error.kind,
     ms(attempt.durationMs),
     attempt.waitMs !== undefined ? ms(attempt.waitMs) : '',
   ])

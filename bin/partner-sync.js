@@ -332,14 +332,18 @@ async function mockCommand(opts) {
   return EXIT_OK
 }
 
-// The outbox calls reject with a clear message when it is unusable; an addon without them says so plainly.
+// An addon built before the outbox existed fails with "native.outboxList is not a function": say so plainly.
+function outboxFailure(message) {
+  const missing = /native\.\w+ is not a function/.test(message)
+  return new CommandFailure(`outbox: ${missing ? `this build of @smashcourts/partner-sync has no outbox support (${message}); update the package` : message}`)
+}
+
+// The outbox calls reject with a clear message when the outbox is unusable.
 async function callOutbox(call) {
   try {
     return await call()
   } catch (error) {
-    const missing = error instanceof TypeError && /native\.outbox\w* is not a function|native\.redriveOutbox is not a function/.test(error.message)
-    const message = missing ? `this build of @smashcourts/partner-sync has no outbox support yet (${error.message})` : error.message
-    throw new CommandFailure(`outbox: ${message}`)
+    throw outboxFailure(error.message)
   }
 }
 
@@ -405,7 +409,7 @@ async function outboxRedriveCommand(opts) {
   let left = opts.limit !== undefined ? opts.limit : Infinity
   while (left > 0) {
     const batch = await client.redrivePending({ limit: Math.min(REDRIVE_BATCH, left) })
-    if (batch.error || batch.message) throw new CommandFailure(`outbox: ${batch.error || batch.message}`)
+    if (batch.error || batch.message) throw outboxFailure(batch.error || batch.message)
     const done = batch.delivered + batch.failed + batch.dead
     for (const key of ['delivered', 'failed', 'dead']) totals[key] += batch[key]
     totals.remaining = batch.remaining
