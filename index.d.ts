@@ -44,7 +44,66 @@ export interface NativeSyncReport {
   error?: SyncErrorInfo
   /** Settings that fell back to their defaults, to be logged as warnings. */
   warnings: Array<string>
+  /** Set when an outbox is configured. */
+  outbox?: OutboxNoteInfo
 }
+
+/** One attempt in an outbox entry's history. */
+export interface OutboxAttempt {
+  /** ISO 8601. */
+  at: string
+  status?: number
+  errorKind?: string
+  message?: string
+  durationMs: number
+}
+
+/** An outbox entry with its last attempts. */
+export interface OutboxEntry {
+  /** The stable delivery id. */
+  id: string
+  bookingId: string
+  event: string
+  /** `pending`, `delivered` or `dead`. */
+  state: string
+  /** HTTP attempts so far, in requests and redrives. */
+  attempts: number
+  /** ISO 8601 times. */
+  createdAt: string
+  updatedAt: string
+  nextAttemptAt?: string
+  deliveredAt?: string
+  lastStatus?: number
+  lastError?: SyncErrorInfo
+  /** The exact bytes stored and (re)sent. */
+  body: string
+  /** The last attempts, oldest first. */
+  history: Array<OutboxAttempt>
+}
+
+/** Lists outbox entries, newest first, optionally only those in one state. */
+export declare function outboxList(settings: RawSettings, state?: string | undefined | null, limit?: number | undefined | null): Promise<Array<OutboxEntry>>
+
+/** What the outbox did with one sync (`sendSync`) or one entry (`redriveOutbox`). */
+export interface OutboxNoteInfo {
+  /** The entry's stable delivery id. */
+  id?: string
+  /** `pending`, `delivered` or `dead`. */
+  state?: string
+  /** ISO 8601, when the entry is pending. */
+  nextAttemptAt?: string
+  /** Why the outbox could not keep or update the entry. */
+  error?: string
+}
+
+/** Deletes delivered entries older than a duration such as `30d`; resolves with the count. */
+export declare function outboxPurge(settings: RawSettings, olderThan: string): Promise<number>
+
+/** Makes a dead or pending entry due now with a fresh schedule; false when there is none. */
+export declare function outboxRetry(settings: RawSettings, id: string): Promise<boolean>
+
+/** One outbox entry with its attempt history, or null. */
+export declare function outboxShow(settings: RawSettings, id: string): Promise<OutboxEntry | null>
 
 /**
  * Raw settings as strings, exactly as found in `process.env` or the client options.
@@ -75,9 +134,42 @@ export interface RawSettings {
   outboxTablePrefix?: string
 }
 
+/** What a redrive did to one entry. */
+export interface RedriveEntryInfo {
+  id: string
+  bookingId: string
+  /** `delivered`, `pending` (will be retried) or `dead`; absent when the outbox failed. */
+  state?: string
+  /** HTTP attempts so far, this one included. */
+  attempts: number
+  status?: number
+  error?: SyncErrorInfo
+  nextAttemptAt?: string
+  /** Why the outbox could not record the result. */
+  outboxError?: string
+}
+
 /**
- * Signs `body` (exactly as given: the caller's `JSON.stringify` output) and delivers it
- * with retries. Resolves with a report whatever happens on the wire.
+ * Delivers up to `limit` (default 100) due outbox entries, one attempt each.
+ * Rejects only when the outbox or the settings are unusable.
+ */
+export declare function redriveOutbox(settings: RawSettings, limit?: number | undefined | null): Promise<RedriveReport>
+
+/** Counts of one redrive, plus each entry's outcome for logging. */
+export interface RedriveReport {
+  delivered: number
+  failed: number
+  dead: number
+  /** Entries still due after this run. */
+  remaining: number
+  entries: Array<RedriveEntryInfo>
+  warnings: Array<string>
+}
+
+/**
+ * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
+ * outbox when one is configured, and delivers it with retries. Resolves with a report
+ * whatever happens on the wire.
  */
 export declare function sendSync(body: string, bookingId: string, event: string, settings: RawSettings): Promise<NativeSyncReport>
 

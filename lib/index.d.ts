@@ -1,7 +1,7 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxEntryDetail } from '../index'
+import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt } from '../index'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxEntryDetail }
+export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt }
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -134,7 +134,7 @@ export interface PartnerSyncClient {
   startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
   outbox: {
     list(options?: { state?: 'pending' | 'delivered' | 'dead'; limit?: number }): Promise<OutboxEntry[]>
-    show(id: string): Promise<OutboxEntryDetail | null>
+    show(id: string): Promise<OutboxEntry | null>
     /** Makes a dead or pending entry due now. Resolves false when no such entry exists. */
     retry(id: string): Promise<boolean>
     /** Deletes delivered entries older than a duration such as `30d`; resolves with the count. */

@@ -135,7 +135,10 @@ function createPartnerSync(options = {}) {
       warnOnce(summary.warnings)
       for (const entry of summary.entries) {
         if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking:`, entry.bookingId, `(outbox entry ${entry.id}, attempt ${entry.attempts})`)
-        else log.error(`${PREFIX} Redrive failed for booking ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts}): ${entry.error ? entry.error.message : 'unknown error'}${describeOutbox(entry)}`)
+        else {
+          const note = { id: entry.id, state: entry.state, nextAttemptAt: entry.nextAttemptAt, error: entry.outboxError }
+          log.error(`${PREFIX} Redrive failed for booking ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts}): ${entry.error ? entry.error.message : 'unknown error'}${describeOutbox(note)}`)
+        }
       }
       const { delivered, failed, dead, remaining } = summary
       return { delivered, failed, dead, remaining }

@@ -4,10 +4,16 @@
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
-use crate::config::{resolve, RawSettings};
-use crate::delivery::{deliver, AttemptRecord, DeliveryOutcome};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use crate::config::RawSettings;
+use crate::delivery::{AttemptRecord, DeliveryOutcome};
 use crate::errors::SyncError;
+use crate::outbox::EntryRow;
 use crate::payload::SyncRequest;
+use crate::service::{self, OutboxNote};
 use crate::signing;
 
 /// Why a sync failed.
@@ -57,6 +63,30 @@ impl From<&AttemptRecord> for AttemptInfo {
     }
 }
 
+/// What the outbox did with one sync (`sendSync`) or one entry (`redriveOutbox`).
+#[napi(object)]
+pub struct OutboxNoteInfo {
+    /// The entry's stable delivery id.
+    pub id: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    pub state: Option<String>,
+    /// ISO 8601, when the entry is pending.
+    pub next_attempt_at: Option<String>,
+    /// Why the outbox could not keep or update the entry.
+    pub error: Option<String>,
+}
+
+impl From<&OutboxNote> for OutboxNoteInfo {
+    fn from(note: &OutboxNote) -> Self {
+        OutboxNoteInfo {
+            id: note.id.clone(),
+            state: note.state.map(str::to_string),
+            next_attempt_at: note.next_attempt_at_ms.map(iso8601),
+            error: note.error.clone(),
+        }
+    }
+}
+
 /// What `sendSync` did, for the JS layer to log and shape into a `SyncResult`.
 #[napi(object)]
 pub struct NativeSyncReport {
@@ -70,9 +100,15 @@ pub struct NativeSyncReport {
     pub error: Option<SyncErrorInfo>,
     /// Settings that fell back to their defaults, to be logged as warnings.
     pub warnings: Vec<String>,
+    /// Set when an outbox is configured.
+    pub outbox: Option<OutboxNoteInfo>,
 }
 
-fn report(outcome: &DeliveryOutcome, warnings: Vec<String>) -> NativeSyncReport {
+fn report(
+    outcome: &DeliveryOutcome,
+    warnings: Vec<String>,
+    outbox: Option<&OutboxNote>,
+) -> NativeSyncReport {
     NativeSyncReport {
         ok: outcome.ok(),
         status: outcome.status.map(u32::from),
@@ -82,11 +118,13 @@ fn report(outcome: &DeliveryOutcome, warnings: Vec<String>) -> NativeSyncReport 
         response_is_json: outcome.response_is_json,
         error: outcome.error.as_ref().map(SyncErrorInfo::from),
         warnings,
+        outbox: outbox.map(OutboxNoteInfo::from),
     }
 }
 
-/// Signs `body` (exactly as given: the caller's `JSON.stringify` output) and delivers it
-/// with retries. Resolves with a report whatever happens on the wire.
+/// Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
+/// outbox when one is configured, and delivers it with retries. Resolves with a report
+/// whatever happens on the wire.
 #[napi]
 pub async fn send_sync(
     body: String,
@@ -94,20 +132,194 @@ pub async fn send_sync(
     event: String,
     settings: RawSettings,
 ) -> NativeSyncReport {
-    let _request = SyncRequest {
-        body: body.clone(),
+    let request = SyncRequest {
+        body,
         booking_id,
         event,
     };
-    let (settings, warnings) = match resolve(&settings) {
-        Ok(resolved) => resolved,
-        Err(e) => return report(&DeliveryOutcome::refused(e), Vec::new()),
-    };
-    let outcome = match settings.require_secret() {
-        Ok(secret) => deliver(&settings.url, &body, secret, &settings.retry).await,
-        Err(e) => DeliveryOutcome::refused(e),
-    };
-    report(&outcome, warnings)
+    let done = service::sync(request, &settings).await;
+    report(&done.outcome, done.warnings, done.outbox.as_ref())
+}
+
+fn iso8601(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// One attempt in an outbox entry's history.
+#[napi(object)]
+pub struct OutboxAttempt {
+    /// ISO 8601.
+    pub at: String,
+    pub status: Option<u32>,
+    pub error_kind: Option<String>,
+    pub message: Option<String>,
+    pub duration_ms: f64,
+}
+
+/// An outbox entry with its last attempts.
+#[napi(object)]
+pub struct OutboxEntry {
+    /// The stable delivery id.
+    pub id: String,
+    pub booking_id: String,
+    pub event: String,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// HTTP attempts so far, in requests and redrives.
+    pub attempts: u32,
+    /// ISO 8601 times.
+    pub created_at: String,
+    pub updated_at: String,
+    pub next_attempt_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub last_status: Option<u32>,
+    pub last_error: Option<SyncErrorInfo>,
+    /// The exact bytes stored and (re)sent.
+    pub body: String,
+    /// The last attempts, oldest first.
+    pub history: Vec<OutboxAttempt>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredAttempt {
+    at: i64,
+    status: Option<u32>,
+    error_kind: Option<String>,
+    message: Option<String>,
+    duration_ms: f64,
+}
+
+impl From<EntryRow> for OutboxEntry {
+    fn from(row: EntryRow) -> Self {
+        let history: Vec<StoredAttempt> = serde_json::from_str(&row.history).unwrap_or_default();
+        OutboxEntry {
+            last_error: row.last_error.map(|message| SyncErrorInfo {
+                kind: row.last_error_kind.unwrap_or_else(|| "http".into()),
+                message,
+            }),
+            id: row.id,
+            booking_id: row.booking_id,
+            event: row.event,
+            state: row.state,
+            attempts: row.attempts.max(0) as u32,
+            created_at: iso8601(row.created_at_ms),
+            updated_at: iso8601(row.updated_at_ms),
+            next_attempt_at: row.next_attempt_at_ms.map(iso8601),
+            delivered_at: row.delivered_at_ms.map(iso8601),
+            last_status: row.last_status.map(|s| s as u32),
+            body: row.body,
+            history: history
+                .into_iter()
+                .map(|a| OutboxAttempt {
+                    at: iso8601(a.at),
+                    status: a.status,
+                    error_kind: a.error_kind,
+                    message: a.message,
+                    duration_ms: a.duration_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a redrive did to one entry.
+#[napi(object)]
+pub struct RedriveEntryInfo {
+    pub id: String,
+    pub booking_id: String,
+    /// `delivered`, `pending` (will be retried) or `dead`; absent when the outbox failed.
+    pub state: Option<String>,
+    /// HTTP attempts so far, this one included.
+    pub attempts: u32,
+    pub status: Option<u32>,
+    pub error: Option<SyncErrorInfo>,
+    pub next_attempt_at: Option<String>,
+    /// Why the outbox could not record the result.
+    pub outbox_error: Option<String>,
+}
+
+/// Counts of one redrive, plus each entry's outcome for logging.
+#[napi(object)]
+pub struct RedriveReport {
+    pub delivered: u32,
+    pub failed: u32,
+    pub dead: u32,
+    /// Entries still due after this run.
+    pub remaining: u32,
+    pub entries: Vec<RedriveEntryInfo>,
+    pub warnings: Vec<String>,
+}
+
+fn rejected(error: SyncError) -> napi::Error {
+    napi::Error::from_reason(error.message)
+}
+
+/// Delivers up to `limit` (default 100) due outbox entries, one attempt each.
+/// Rejects only when the outbox or the settings are unusable.
+#[napi]
+pub async fn redrive_outbox(
+    settings: RawSettings,
+    limit: Option<u32>,
+) -> napi::Result<RedriveReport> {
+    let summary = service::redrive(&settings, limit).await.map_err(rejected)?;
+    Ok(RedriveReport {
+        delivered: summary.delivered,
+        failed: summary.failed,
+        dead: summary.dead,
+        remaining: summary.remaining.clamp(0, i64::from(u32::MAX)) as u32,
+        entries: summary
+            .entries
+            .iter()
+            .map(|done| RedriveEntryInfo {
+                id: done.entry.id.clone(),
+                booking_id: done.entry.booking_id.clone(),
+                state: done.note.state.map(str::to_string),
+                attempts: (done.entry.attempts.max(0) as u32) + done.outcome.attempts.len() as u32,
+                status: done.outcome.status.map(u32::from),
+                error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
+                next_attempt_at: done.note.next_attempt_at_ms.map(iso8601),
+                outbox_error: done.note.error.clone(),
+            })
+            .collect(),
+        warnings: summary.warnings,
+    })
+}
+
+/// Lists outbox entries, newest first, optionally only those in one state.
+#[napi]
+pub async fn outbox_list(
+    settings: RawSettings,
+    state: Option<String>,
+    limit: Option<u32>,
+) -> napi::Result<Vec<OutboxEntry>> {
+    let rows = service::list(&settings, state, limit.unwrap_or(100))
+        .await
+        .map_err(rejected)?;
+    Ok(rows.into_iter().map(OutboxEntry::from).collect())
+}
+
+/// One outbox entry with its attempt history, or null.
+#[napi]
+pub async fn outbox_show(settings: RawSettings, id: String) -> napi::Result<Option<OutboxEntry>> {
+    let row = service::show(&settings, id).await.map_err(rejected)?;
+    Ok(row.map(OutboxEntry::from))
+}
+
+/// Makes a dead or pending entry due now with a fresh schedule; false when there is none.
+#[napi]
+pub async fn outbox_retry(settings: RawSettings, id: String) -> napi::Result<bool> {
+    service::retry(&settings, id).await.map_err(rejected)
+}
+
+/// Deletes delivered entries older than a duration such as `30d`; resolves with the count.
+#[napi]
+pub async fn outbox_purge(settings: RawSettings, older_than: String) -> napi::Result<u32> {
+    let purged = service::purge(&settings, &older_than)
+        .await
+        .map_err(rejected)?;
+    Ok(purged.clamp(0, i64::from(u32::MAX)) as u32)
 }
 
 fn bytes_of(payload: &Either<String, Buffer>) -> &[u8] {

@@ -61,7 +61,8 @@ pub struct OutboxSettings {
 
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub url: reqwest::Url,
+    /// Checked when sending, so a bad URL still lets the outbox keep the sync.
+    pub url: Result<reqwest::Url, SyncError>,
     /// `None` when unset or empty: nothing may be sent then.
     pub secret: Option<String>,
     pub retry: RetryPolicy,
@@ -69,6 +70,10 @@ pub struct Settings {
 }
 
 impl Settings {
+    pub fn require_url(&self) -> Result<&reqwest::Url, SyncError> {
+        self.url.as_ref().map_err(Clone::clone)
+    }
+
     pub fn require_secret(&self) -> Result<&str, SyncError> {
         self.secret.as_deref().ok_or_else(|| {
             SyncError::config(
@@ -151,31 +156,14 @@ impl Knob<'_> {
     }
 }
 
-/// Parses `500ms`, `30s`, `5m`, `2h`, `3d`.
+/// Parses `500ms`, `30s`, `5m`, `2h`, `3d` (humantime's syntax; a unit is required).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{text:?} has no unit (use ms, s, m, h or d, as in 30s)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
-    let millis_per_unit = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(format!(
-                "{text:?} has an unknown unit {unit:?} (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    n.checked_mul(millis_per_unit)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!(
+            "{:?} is not a duration such as 500ms, 30s, 5m, 2h or 3d ({e})",
+            text.trim()
+        )
+    })
 }
 
 /// Parses a comma-separated list of durations, such as `1m,5m,30m,2h`.
@@ -224,9 +212,9 @@ fn parse_url(value: Option<&str>) -> Result<reqwest::Url, SyncError> {
     Ok(url)
 }
 
-/// Turns raw strings into settings. Fails only on an unusable URL; every other bad value
-/// falls back to its default and adds a warning the caller should log.
-pub fn resolve(raw: &RawSettings) -> Result<(Settings, Vec<String>), SyncError> {
+/// Turns raw strings into settings. Never fails: a bad URL or a missing secret is reported
+/// when sending; every other bad value falls back to its default with a warning to log.
+pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
     let mut warnings = Vec::new();
     fn knob<'a>(env: &'a str, option: &'a str, value: &'a Option<String>) -> Knob<'a> {
         Knob {
@@ -286,12 +274,12 @@ pub fn resolve(raw: &RawSettings) -> Result<(Settings, Vec<String>), SyncError> 
             table_prefix: table_prefix(raw.outbox_table_prefix.as_deref(), &mut warnings),
         });
     let settings = Settings {
-        url: parse_url(raw.url.as_deref())?,
+        url: parse_url(raw.url.as_deref()),
         secret: raw.secret.clone().filter(|s| !s.is_empty()),
         retry,
         outbox,
     };
-    Ok((settings, warnings))
+    (settings, warnings)
 }
 
 #[cfg(test)]
@@ -300,9 +288,9 @@ mod tests {
 
     #[test]
     fn defaults_follow_the_documented_values() {
-        let (settings, warnings) = resolve(&RawSettings::default()).unwrap();
+        let (settings, warnings) = resolve(&RawSettings::default());
         assert!(warnings.is_empty());
-        assert_eq!(settings.url.as_str(), DEFAULT_URL);
+        assert_eq!(settings.url.as_ref().unwrap().as_str(), DEFAULT_URL);
         assert_eq!(settings.secret, None);
         assert_eq!(settings.retry.max_attempts, 5);
         assert_eq!(settings.retry.attempt_timeout, Duration::from_secs(5));
@@ -322,7 +310,7 @@ mod tests {
             outbox_table_prefix: Some("x; drop table".into()),
             ..Default::default()
         };
-        let (settings, warnings) = resolve(&raw).unwrap();
+        let (settings, warnings) = resolve(&raw);
         assert_eq!(settings.retry.max_attempts, 5);
         assert_eq!(settings.retry.deadline, Duration::from_secs(10));
         let outbox = settings.outbox.unwrap();
@@ -339,10 +327,13 @@ mod tests {
             url: Some("http://127.0.0.1:9/hook?tenant=a".into()),
             ..Default::default()
         };
-        let (settings, _) = resolve(&raw).unwrap();
+        let (settings, _) = resolve(&raw);
         let err = settings.require_secret().unwrap_err();
         assert!(err.message.starts_with("PWA_WEBHOOK_SECRET is not set"));
-        assert_eq!(settings.url.as_str(), "http://127.0.0.1:9/hook?tenant=a");
+        assert_eq!(
+            settings.url.as_ref().unwrap().as_str(),
+            "http://127.0.0.1:9/hook?tenant=a"
+        );
     }
 
     #[test]
@@ -352,10 +343,9 @@ mod tests {
                 url: Some(url.into()),
                 ..Default::default()
             };
-            assert!(resolve(&raw)
-                .unwrap_err()
-                .message
-                .contains("SMASHPARTNER_SYNC_URL"));
+            let (settings, _) = resolve(&raw);
+            let error = settings.require_url().unwrap_err();
+            assert!(error.message.contains("SMASHPARTNER_SYNC_URL"));
         }
     }
 
@@ -365,8 +355,9 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86400)));
         assert!(parse_duration("10").is_err());
-        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("5x").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
         assert_eq!(
             parse_schedule("1m, 5m").unwrap(),
             vec![Duration::from_secs(60), Duration::from_secs(300)]

@@ -76,10 +76,13 @@ impl fmt::Display for SyncError {
 
 impl std::error::Error for SyncError {}
 
+/// Secrets shorter than this are not searched for: they would match ordinary words.
+const REDACT_MIN_LEN: usize = 6;
+
 /// Replaces every occurrence of the secret, so that no text we hand back can leak it
 /// (a partner or proxy that echoes what it got, a URL with the secret pasted into it).
 pub fn redact(text: &str, secret: &str) -> String {
-    if secret.is_empty() || !text.contains(secret) {
+    if secret.len() < REDACT_MIN_LEN || !text.contains(secret) {
         return text.to_string();
     }
     text.replace(secret, "[redacted]")
@@ -105,5 +108,6 @@ mod tests {
         );
         assert_eq!(redact("nothing here", "s3cr3t"), "nothing here");
         assert_eq!(redact("empty secret", ""), "empty secret");
+        assert_eq!(redact("server error", "s"), "server error");
     }
 }

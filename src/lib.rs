@@ -3,10 +3,12 @@
 
 #![deny(clippy::all)]
 
-mod bindings;
+pub mod bindings;
 pub mod config;
 pub mod delivery;
 pub mod errors;
+pub mod outbox;
 pub mod payload;
 pub mod policy;
+pub mod service;
 pub mod signing;

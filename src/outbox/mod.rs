@@ -1,0 +1,249 @@
+//! The durable outbox: every sync is written ahead of its first attempt, so a partner outage
+//! or a crash never loses it; `redrive` delivers what is due on the long schedule.
+
+mod postgres;
+pub mod schedule;
+mod sql;
+mod sqlite;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::config::OutboxSettings;
+
+pub use schedule::{decide, Decision, ScheduleState};
+
+/// Attempt history kept per entry; older attempts are dropped.
+pub const HISTORY_LIMIT: usize = 20;
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A new entry, leased to the request that writes it until its in-request attempts end.
+pub struct NewEntry {
+    pub id: String,
+    pub booking_id: String,
+    pub event: String,
+    pub body: String,
+    pub now_ms: i64,
+    pub lease_until_ms: i64,
+    pub lease_owner: String,
+}
+
+/// One row of the entries table.
+#[derive(Clone, Debug)]
+pub struct EntryRow {
+    pub id: String,
+    pub booking_id: String,
+    pub event: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: i64,
+    pub schedule_step: i64,
+    pub not_found_count: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub schedule_started_at_ms: i64,
+    pub next_attempt_at_ms: Option<i64>,
+    pub delivered_at_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    /// JSON array of the last `HISTORY_LIMIT` attempts.
+    pub history: String,
+}
+
+impl EntryRow {
+    pub fn schedule_state(&self) -> ScheduleState {
+        ScheduleState {
+            step: self.schedule_step.max(0) as u32,
+            not_found_count: self.not_found_count.max(0) as u32,
+            started_at_ms: self.schedule_started_at_ms,
+        }
+    }
+}
+
+/// Reads an `EntryRow` from a row of either backend, with its fallible getter
+/// (`get` for rusqlite, `try_get` for tokio-postgres), inside a function returning `Result`.
+macro_rules! entry_from_row {
+    ($row:expr, $get:ident) => {
+        crate::outbox::EntryRow {
+            id: $row.$get(0)?,
+            booking_id: $row.$get(1)?,
+            event: $row.$get(2)?,
+            body: $row.$get(3)?,
+            state: $row.$get(4)?,
+            attempts: $row.$get(5)?,
+            schedule_step: $row.$get(6)?,
+            not_found_count: $row.$get(7)?,
+            created_at_ms: $row.$get(8)?,
+            updated_at_ms: $row.$get(9)?,
+            schedule_started_at_ms: $row.$get(10)?,
+            next_attempt_at_ms: $row.$get(11)?,
+            delivered_at_ms: $row.$get(12)?,
+            last_status: $row.$get(13)?,
+            last_error_kind: $row.$get(14)?,
+            last_error: $row.$get(15)?,
+            history: $row.$get(16)?,
+        }
+    };
+}
+pub(crate) use entry_from_row;
+
+/// The end of a leased delivery, written in one statement.
+pub struct Finish {
+    pub id: String,
+    pub lease_owner: String,
+    pub state: &'static str,
+    pub attempts_added: i64,
+    pub schedule: ScheduleState,
+    pub next_attempt_at_ms: Option<i64>,
+    pub delivered_at_ms: Option<i64>,
+    pub last_status: Option<i64>,
+    pub last_error_kind: Option<String>,
+    pub last_error: Option<String>,
+    pub history: String,
+    pub now_ms: i64,
+}
+
+enum Store {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(Box<postgres::PgStore>),
+}
+
+/// An open outbox. Cheap to share; one per location and prefix per process.
+pub struct Outbox {
+    store: Store,
+    pub settings: OutboxSettings,
+}
+
+/// Calls the same method on whichever backend this outbox uses.
+macro_rules! on_store {
+    ($self:expr, $method:ident ( $($arg:expr),* )) => {
+        match &$self.store {
+            Store::Sqlite(s) => s.$method($($arg),*).await,
+            Store::Postgres(s) => s.$method($($arg),*).await,
+        }
+    };
+}
+
+impl Outbox {
+    pub async fn insert(&self, entry: NewEntry) -> Result<(), String> {
+        on_store!(self, insert(entry))
+    }
+    /// False when the lease was lost (another worker took the entry over).
+    pub async fn finish(&self, finish: Finish) -> Result<bool, String> {
+        on_store!(self, finish(finish))
+    }
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_until_ms: i64,
+        owner: &str,
+    ) -> Result<Vec<EntryRow>, String> {
+        on_store!(
+            self,
+            claim_due(now_ms, limit, lease_until_ms, owner.to_string())
+        )
+    }
+    pub async fn count_due(&self, now_ms: i64) -> Result<i64, String> {
+        on_store!(self, count_due(now_ms))
+    }
+    pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
+        on_store!(self, list(state, limit))
+    }
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
+        on_store!(self, get(id))
+    }
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
+        on_store!(self, retry(id, now_ms))
+    }
+    pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
+        on_store!(self, purge(before_ms))
+    }
+
+    fn is_broken(&self) -> bool {
+        match &self.store {
+            Store::Sqlite(_) => false,
+            Store::Postgres(s) => s.is_closed(),
+        }
+    }
+}
+
+/// The location with any password hidden, for messages.
+pub fn safe_location(location: &str) -> String {
+    match reqwest::Url::parse(location) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => location.to_string(),
+    }
+}
+
+fn cache() -> &'static Mutex<HashMap<String, Arc<Outbox>>> {
+    static OPEN: std::sync::OnceLock<Mutex<HashMap<String, Arc<Outbox>>>> =
+        std::sync::OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// Opens (once per process) the outbox the settings name, creating or migrating its schema.
+pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
+    let key = format!("{}\u{0}{}", settings.location, settings.table_prefix);
+    if let Some(outbox) = cache().lock().expect("outbox cache").get(&key).cloned() {
+        if !outbox.is_broken() {
+            return Ok(outbox);
+        }
+    }
+    let location = settings.location.as_str();
+    let store = if let Some(path) = location.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        Store::Sqlite(sqlite::SqliteStore::open(path, &settings.table_prefix).await?)
+    } else if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        Store::Postgres(Box::new(
+            postgres::PgStore::connect(location, &settings.table_prefix).await?,
+        ))
+    } else {
+        return Err(format!(
+            "PARTNER_SYNC_OUTBOX = {:?} is not an outbox location: use sqlite:<path> or postgres://user:password@host/db",
+            safe_location(location)
+        ));
+    };
+    let outbox = Arc::new(Outbox {
+        store,
+        settings: settings.clone(),
+    });
+    cache()
+        .lock()
+        .expect("outbox cache")
+        .insert(key, outbox.clone());
+    Ok(outbox)
+}
+
+/// Message for a table that exists but is not ours (or not as we left it).
+pub fn foreign_table_message(table: &str, why: &str) -> String {
+    format!(
+        "the outbox table {table} exists but {why}; it was left untouched. \
+         Point PARTNER_SYNC_OUTBOX elsewhere or set PARTNER_SYNC_OUTBOX_TABLE_PREFIX to a free prefix"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            safe_location("postgres://app:hunter2@db.example.com:5432/app"),
+            "postgres://app:***@db.example.com:5432/app"
+        );
+        assert_eq!(safe_location("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+    }
+}

@@ -1,0 +1,297 @@
+//! The PostgreSQL backend, for apps on several instances: entries are claimed with
+//! `FOR UPDATE SKIP LOCKED` plus a lease, so no two workers deliver one entry at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::config::SslMode;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Statement};
+
+use super::sql::{Statements, SCHEMA_VERSION};
+use super::{entry_from_row, foreign_table_message, safe_location, EntryRow, Finish, NewEntry};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct PgStore {
+    client: Client,
+    sql: Statements,
+    insert: Statement,
+    finish: Statement,
+}
+
+fn pg_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            text
+        }
+    }
+}
+
+fn failed(e: &tokio_postgres::Error) -> String {
+    format!("PostgreSQL outbox: {}", pg_error(e))
+}
+
+/// TLS by rustls with the public web roots: no OpenSSL anywhere.
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("aws-lc-rs supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+async fn connect_client(config: &Config) -> Result<Client, tokio_postgres::Error> {
+    // The connection task ends by itself when the client is dropped or the server goes away.
+    if config.get_ssl_mode() == SslMode::Disable {
+        let (client, connection) = config.connect(NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    } else {
+        let (client, connection) = config.connect(tls()).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+}
+
+async fn table_exists(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(tx
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .await?
+        .get(0))
+}
+
+/// Creates the schema on first use, under an advisory lock so instances starting together
+/// don't race; refuses tables it did not create or cannot read.
+async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), String> {
+    let db = |e: tokio_postgres::Error| pg_error(&e);
+    let tx = client.transaction().await.map_err(db)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[&sql.entries],
+    )
+    .await
+    .map_err(db)?;
+    let has_version = table_exists(&tx, &sql.version_table).await.map_err(db)?;
+    let has_entries = table_exists(&tx, &sql.entries).await.map_err(db)?;
+    match (has_version, has_entries) {
+        (false, false) => {
+            for statement in &sql.create {
+                tx.batch_execute(statement).await.map_err(db)?;
+            }
+        }
+        (false, true) => {
+            return Err(foreign_table_message(
+                &sql.entries,
+                &format!(
+                    "has no {} table beside it, so partner-sync did not create it",
+                    sql.version_table
+                ),
+            ))
+        }
+        (true, _) => {
+            let row = tx
+                .query_one(
+                    &format!("SELECT MAX(version)::BIGINT FROM {}", sql.version_table),
+                    &[],
+                )
+                .await
+                .map_err(|e| {
+                    foreign_table_message(
+                        &sql.version_table,
+                        &format!("cannot be read ({})", pg_error(&e)),
+                    )
+                })?;
+            match row.get::<_, Option<i64>>(0) {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(format!(
+                        "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
+                    ))
+                }
+                Some(_) => {}
+                None => return Err(foreign_table_message(&sql.version_table, "is empty")),
+            }
+        }
+    }
+    tx.batch_execute(&sql.probe).await.map_err(|e| {
+        foreign_table_message(
+            &sql.entries,
+            &format!(
+                "does not have the columns partner-sync expects ({})",
+                pg_error(&e)
+            ),
+        )
+    })?;
+    tx.commit().await.map_err(db)
+}
+
+impl PgStore {
+    pub async fn connect(location: &str, prefix: &str) -> Result<Self, String> {
+        let shown = safe_location(location);
+        let mut config: Config = location.parse().map_err(|e| {
+            format!("PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}")
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        let unreachable = |why: String| {
+            format!("cannot connect to the PostgreSQL outbox at {shown}: {why}; check the host, port, user, password and database")
+        };
+        let mut client = tokio::time::timeout(CONNECT_TIMEOUT, connect_client(&config))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(|e| unreachable(pg_error(&e)))?;
+        let sql = Statements::new(prefix, true);
+        prepare_schema(&mut client, &sql)
+            .await
+            .map_err(|e| format!("PostgreSQL outbox at {shown}: {e}"))?;
+        let prepare = |text: &str| {
+            let client = &client;
+            let text = text.to_string();
+            async move { client.prepare(&text).await.map_err(|e| failed(&e)) }
+        };
+        let insert = prepare(&sql.insert).await?;
+        let finish = prepare(&sql.finish).await?;
+        Ok(PgStore {
+            client,
+            sql,
+            insert,
+            finish,
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    async fn rows(
+        &self,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<EntryRow>, String> {
+        let rows = self
+            .client
+            .query(statement, params)
+            .await
+            .map_err(|e| failed(&e))?;
+        let read = |row: &tokio_postgres::Row| -> Result<EntryRow, tokio_postgres::Error> {
+            Ok(entry_from_row!(row, try_get))
+        };
+        rows.iter()
+            .map(read)
+            .collect::<Result<_, _>>()
+            .map_err(|e| failed(&e))
+    }
+
+    async fn execute(
+        &self,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, String> {
+        self.client
+            .execute(statement, params)
+            .await
+            .map_err(|e| failed(&e))
+    }
+
+    pub async fn insert(&self, e: NewEntry) -> Result<(), String> {
+        self.client
+            .execute(
+                &self.insert,
+                &[
+                    &e.id,
+                    &e.booking_id,
+                    &e.event,
+                    &e.body,
+                    &e.now_ms,
+                    &e.lease_until_ms,
+                    &e.lease_owner,
+                ],
+            )
+            .await
+            .map(drop)
+            .map_err(|e| failed(&e))
+    }
+
+    pub async fn finish(&self, f: Finish) -> Result<bool, String> {
+        let changed = self
+            .client
+            .execute(
+                &self.finish,
+                &[
+                    &f.state,
+                    &f.attempts_added,
+                    &i64::from(f.schedule.step),
+                    &i64::from(f.schedule.not_found_count),
+                    &f.next_attempt_at_ms,
+                    &f.delivered_at_ms,
+                    &f.last_status,
+                    &f.last_error_kind,
+                    &f.last_error,
+                    &f.history,
+                    &f.now_ms,
+                    &f.id,
+                    &f.lease_owner,
+                ],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(changed == 1)
+    }
+
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_until_ms: i64,
+        owner: String,
+    ) -> Result<Vec<EntryRow>, String> {
+        self.rows(
+            &self.sql.claim_due,
+            &[&lease_until_ms, &owner, &now_ms, &limit],
+        )
+        .await
+    }
+
+    pub async fn count_due(&self, now_ms: i64) -> Result<i64, String> {
+        self.client
+            .query_one(&self.sql.count_due, &[&now_ms])
+            .await
+            .map(|row| row.get(0))
+            .map_err(|e| failed(&e))
+    }
+
+    pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
+        match state {
+            Some(state) => self.rows(&self.sql.list_by_state, &[&state, &limit]).await,
+            None => self.rows(&self.sql.list_all, &[&limit]).await,
+        }
+    }
+
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
+        Ok(self.rows(&self.sql.get, &[&id]).await?.into_iter().next())
+    }
+
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
+        Ok(self.execute(&self.sql.retry, &[&now_ms, &id]).await? == 1)
+    }
+
+    pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
+        Ok(self.execute(&self.sql.purge, &[&before_ms]).await? as i64)
+    }
+}

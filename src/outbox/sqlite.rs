@@ -1,0 +1,221 @@
+//! The embedded backend: one SQLite file in WAL mode, safe for several processes on one host.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::sql::{Statements, SCHEMA_VERSION};
+use super::{entry_from_row, foreign_table_message, EntryRow, Finish, NewEntry};
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    sql: Arc<Statements>,
+}
+
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [name],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Creates the schema on first use; refuses tables it did not create or cannot read.
+fn prepare_schema(conn: &mut Connection, sql: &Statements) -> Result<(), String> {
+    let db = |e: rusqlite::Error| e.to_string();
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let has_version = table_exists(&tx, &sql.version_table).map_err(db)?;
+    let has_entries = table_exists(&tx, &sql.entries).map_err(db)?;
+    match (has_version, has_entries) {
+        (false, false) => {
+            for statement in &sql.create {
+                tx.execute(statement, []).map_err(db)?;
+            }
+        }
+        (false, true) => {
+            return Err(foreign_table_message(
+                &sql.entries,
+                &format!(
+                    "has no {} table beside it, so partner-sync did not create it",
+                    sql.version_table
+                ),
+            ))
+        }
+        (true, _) => {
+            let version: Option<i64> = tx
+                .query_row(
+                    &format!("SELECT MAX(version) FROM {}", sql.version_table),
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| {
+                    foreign_table_message(&sql.version_table, &format!("cannot be read ({e})"))
+                })?;
+            match version {
+                Some(v) if v > SCHEMA_VERSION => {
+                    return Err(format!(
+                        "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
+                    ))
+                }
+                Some(_) => {}
+                None => return Err(foreign_table_message(&sql.version_table, "is empty")),
+            }
+        }
+    }
+    tx.prepare(&sql.probe).map_err(|e| {
+        foreign_table_message(
+            &sql.entries,
+            &format!("does not have the columns partner-sync expects ({e})"),
+        )
+    })?;
+    tx.commit().map_err(db)
+}
+
+fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, String> {
+    let explain = |e: &dyn std::fmt::Display| {
+        format!("cannot open the SQLite outbox at {path:?}: {e}; check that its directory exists and is writable and that the file is a SQLite database")
+    };
+    let mut conn = Connection::open(path).map_err(|e| explain(&e))?;
+    conn.busy_timeout(Duration::from_secs(5))
+        .map_err(|e| explain(&e))?;
+    // WAL lets readers and one writer work at once across processes; FULL syncs each commit
+    // to disk, so an entry that was written survives a power cut, not only a crash.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(|e| explain(&e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| explain(&e))?;
+    let sql = Statements::new(prefix, false);
+    prepare_schema(&mut conn, &sql).map_err(|e| format!("SQLite outbox at {path:?}: {e}"))?;
+    Ok(SqliteStore {
+        conn: Arc::new(Mutex::new(conn)),
+        sql: Arc::new(sql),
+    })
+}
+
+impl SqliteStore {
+    pub async fn open(path: &str, prefix: &str) -> Result<Self, String> {
+        let (path, prefix) = (path.to_string(), prefix.to_string());
+        tokio::task::spawn_blocking(move || open_blocking(&path, &prefix))
+            .await
+            .map_err(|e| format!("opening the SQLite outbox failed: {e}"))?
+    }
+
+    /// Runs blocking SQLite work off the async threads.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let (conn, sql) = (self.conn.clone(), self.sql.clone());
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&conn, &sql).map_err(|e| format!("SQLite outbox: {e}"))
+        })
+        .await
+        .map_err(|e| format!("SQLite outbox task failed: {e}"))?
+    }
+
+    pub async fn insert(&self, e: NewEntry) -> Result<(), String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.insert)?
+                .execute(params![
+                    e.id,
+                    e.booking_id,
+                    e.event,
+                    e.body,
+                    e.now_ms,
+                    e.lease_until_ms,
+                    e.lease_owner
+                ])
+                .map(drop)
+        })
+        .await
+    }
+
+    pub async fn finish(&self, f: Finish) -> Result<bool, String> {
+        self.run(move |c, sql| {
+            let changed = c.prepare_cached(&sql.finish)?.execute(params![
+                f.state,
+                f.attempts_added,
+                i64::from(f.schedule.step),
+                i64::from(f.schedule.not_found_count),
+                f.next_attempt_at_ms,
+                f.delivered_at_ms,
+                f.last_status,
+                f.last_error_kind,
+                f.last_error,
+                f.history,
+                f.now_ms,
+                f.id,
+                f.lease_owner
+            ])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    pub async fn claim_due(
+        &self,
+        now_ms: i64,
+        limit: i64,
+        lease_until_ms: i64,
+        owner: String,
+    ) -> Result<Vec<EntryRow>, String> {
+        self.run(move |c, sql| {
+            let mut statement = c.prepare_cached(&sql.claim_due)?;
+            let rows = statement
+                .query_map(params![lease_until_ms, owner, now_ms, limit], |row| {
+                    Ok(entry_from_row!(row, get))
+                })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    pub async fn count_due(&self, now_ms: i64) -> Result<i64, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.count_due)?
+                .query_row([now_ms], |r| r.get(0))
+        })
+        .await
+    }
+
+    pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
+        self.run(move |c, sql| {
+            let read = |row: &rusqlite::Row<'_>| Ok(entry_from_row!(row, get));
+            match state {
+                Some(state) => c
+                    .prepare_cached(&sql.list_by_state)?
+                    .query_map(params![state, limit], read)?
+                    .collect(),
+                None => c
+                    .prepare_cached(&sql.list_all)?
+                    .query_map([limit], read)?
+                    .collect(),
+            }
+        })
+        .await
+    }
+
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.get)?
+                .query_row([id], |row| Ok(entry_from_row!(row, get)))
+                .optional()
+        })
+        .await
+    }
+
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
+        self.run(move |c, sql| Ok(c.prepare_cached(&sql.retry)?.execute(params![now_ms, id])? == 1))
+            .await
+    }
+
+    pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
+        self.run(move |c, sql| Ok(c.prepare_cached(&sql.purge)?.execute([before_ms])? as i64))
+            .await
+    }
+}
