@@ -15,7 +15,7 @@ use crate::outbox::{
 use crate::payload::SyncRequest;
 
 /// Extra lease time beyond the attempts' own bound, for the database writes around them.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Entries delivered at once by one redrive.
 const REDRIVE_CONCURRENCY: usize = 16;
 const DEFAULT_REDRIVE_LIMIT: i64 = 100;
