@@ -106,7 +106,8 @@ async function partnerDownStep({ secret, say, partnerLog, clientFor }) {
     const result = await client.sync(anotherBooking())
     say(formatAttempts(result.attemptLog, '    '))
     const kept = !result.ok && result.outbox && result.outbox.state === 'pending'
-    say(`    ${result.error ? result.error.message : 'delivered?!'}${kept ? `; kept as outbox entry ${result.outbox.id}` : ''}`)
+    if (result.error) say(`    ${result.error.message}`)
+    if (kept) say(`    kept in the outbox as entry ${result.outbox.id}, due at ${result.outbox.nextAttemptAt}`)
     if (!kept) return { name, expected, outcome: 'not kept in the outbox', detail: JSON.stringify(result.outbox), attempts: result.attempts, passed: false }
 
     say('    the partner comes back; redriving')

@@ -338,21 +338,18 @@ function outboxFailure(message) {
   return new CommandFailure(`outbox: ${missing ? `this build of @smashcourts/partner-sync has no outbox support (${message}); update the package` : message}`)
 }
 
-// The outbox calls reject with a clear message when the outbox is unusable.
+// The outbox calls reject with a clear message when the outbox is unusable or an argument is wrong.
 async function callOutbox(call) {
   try {
     return await call()
   } catch (error) {
+    if (/is not a duration/.test(error.message)) throw new InputError(error.message)
     throw outboxFailure(error.message)
   }
 }
 
-const OUTBOX_COLUMNS = ['id', 'bookingId', 'event', 'state', 'attempts', 'nextAttemptAt', 'createdAt', 'lastError']
-
-function cellText(value) {
-  if (value && typeof value === 'object') return value.message !== undefined ? value.message : JSON.stringify(value)
-  return value
-}
+// What the last attempt got, short enough for a table row: `show` gives the whole message.
+const lastResult = (entry) => (entry.lastStatus !== undefined ? `HTTP ${entry.lastStatus}` : entry.lastError ? entry.lastError.kind : '')
 
 async function outboxListCommand(opts) {
   requireOutbox(opts)
@@ -360,8 +357,8 @@ async function outboxListCommand(opts) {
   if (opts.json) printJson(entries)
   else if (entries.length === 0) console.log(opts.state ? `No ${opts.state} entries in the outbox.` : 'The outbox is empty.')
   else {
-    const columns = OUTBOX_COLUMNS.filter((column) => entries.some((entry) => entry[column] !== undefined))
-    console.log(formatTable(columns, entries.map((entry) => columns.map((column) => cellText(entry[column])))))
+    const rows = entries.map((entry) => [entry.id, entry.bookingId, entry.event, entry.state, entry.attempts, lastResult(entry), entry.nextAttemptAt || entry.deliveredAt, entry.createdAt])
+    console.log(formatTable(['id', 'booking', 'event', 'state', 'attempts', 'last', 'next attempt / delivered', 'created'], rows))
   }
   return EXIT_OK
 }
@@ -374,8 +371,15 @@ async function outboxShowCommand(id, opts) {
   requireOutbox(opts)
   const entry = await callOutbox(() => createClient(opts).outbox.show(id))
   if (!entry) throw noSuchEntry(id)
-  if (opts.json) printJson(entry)
-  else console.log(formatPairs(Object.entries(entry).map(([key, value]) => [key, cellText(value)])))
+  if (opts.json) {
+    printJson(entry)
+    return EXIT_OK
+  }
+  const { body, history, lastError, ...fields } = entry
+  console.log(formatPairs([...Object.entries(fields), ['lastError', lastError && `${lastError.kind}: ${lastError.message}`]].filter(([, value]) => value !== undefined)))
+  console.log(`body (${Buffer.byteLength(body)} bytes, sha256 ${bodySha256(body)}):\n${body}`)
+  const rows = history.map((attempt) => [attempt.at, attempt.status !== undefined ? `HTTP ${attempt.status}` : attempt.errorKind, ms(attempt.durationMs), attempt.message])
+  console.log(`last attempts:\n${formatTable(['at', 'result', 'took', 'message'], rows)}`)
   return EXIT_OK
 }
 

@@ -4,6 +4,7 @@
 // integration guide's table says, so the app and the CLI can be tried without the real partner.
 
 const http = require('node:http')
+const { setMaxListeners } = require('node:events')
 const { setTimeout: sleep } = require('node:timers/promises')
 const { verifySignature, SIGNATURE_HEADER } = require('./index.js')
 
@@ -94,6 +95,8 @@ async function startMockPartner(options = {}) {
   const known = knownBookings === undefined ? null : new Set(Array.from(knownBookings, String))
   const requests = []
   const closing = new AbortController()
+  // Every delayed answer listens on this one signal; many at once is normal, not a leak.
+  setMaxListeners(0, closing.signal)
   let scriptedFailures = [...fail]
   let random = seededRandom(seed)
 
