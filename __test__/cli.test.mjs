@@ -215,7 +215,7 @@ describe('send', () => {
     it('a missing secret', async () => {
       const result = await run(['send', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '1'], { env: { PWA_WEBHOOK_SECRET: '' } })
       expect(result.code).toBe(2)
-      expect(result.stderr).toMatch(/no secret: pass --secret or set PWA_WEBHOOK_SECRET.*nothing was sent/)
+      expect(result.stderr).toMatch(/no secret: pass --secret or set PWA_WEBHOOK_SECRET/)
       expect(partner.requests).toHaveLength(0)
     })
 

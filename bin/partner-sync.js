@@ -71,7 +71,7 @@ function createClient(opts) {
 
 function requireSecret(opts) {
   const secret = opts.secret !== undefined ? opts.secret : process.env.PWA_WEBHOOK_SECRET
-  if (!secret) throw new InputError('no secret: pass --secret or set PWA_WEBHOOK_SECRET to the shared secret, exactly as smashpartner.online has it; nothing was sent')
+  if (!secret) throw new InputError('no secret: pass --secret or set PWA_WEBHOOK_SECRET to the shared secret, exactly as smashpartner.online has it')
   return secret
 }
 
@@ -113,6 +113,8 @@ const jsonOption = (what) => new Option('--json', `print ${what} as JSON on stdo
 
 // ---- input files: raw bytes, never re-serialized ----
 
+const sourceName = (path) => (path === '-' ? 'stdin' : path)
+
 function readInput(path) {
   try {
     return path === '-' ? fs.readFileSync(0) : fs.readFileSync(path)
@@ -126,7 +128,7 @@ function parseJson(bytes, path) {
   try {
     return JSON.parse(bytes.toString('utf8'))
   } catch (error) {
-    throw new InputError(`${path === '-' ? 'stdin' : path} is not valid JSON: ${error.message}`)
+    throw new InputError(`${sourceName(path)} is not valid JSON: ${error.message}`)
   }
 }
 
@@ -178,10 +180,10 @@ async function sendCommand(opts) {
   const result = await createClient(opts).sync(data)
   if (result.error && ['validation', 'config'].includes(result.error.kind)) throw new InputError(result.error.message)
 
+  const { bytes, sha256 } = describeBytes(Buffer.from(result.body))
   if (opts.json) {
-    printJson({ url, ...result, ...(result.body !== undefined && describeBytes(Buffer.from(result.body))) })
+    printJson({ url, ...result, bytes, sha256 })
   } else {
-    const { bytes, sha256 } = describeBytes(Buffer.from(result.body))
     console.log(`POST ${url}\nbooking ${result.bookingId}, ${bytes} bytes, sha256 ${sha256}`)
     console.log(formatAttempts(result.attemptLog))
     const took = `${plural(result.attempts, 'attempt')} in ${ms(result.elapsedMs)}`
@@ -210,7 +212,7 @@ function signCommand(opts) {
     if (newline) notes.push(newline)
   }
   const signature = generateSignature(bytes, secret)
-  const source = opts.file === '-' ? 'stdin' : opts.file
+  const source = sourceName(opts.file)
 
   if (opts.json) {
     printJson({ source, stamped: Boolean(opts.timestamp), ...describeBytes(bytes), header: SIGNATURE_HEADER, signature, ...(opts.timestamp && { body: bytes.toString('utf8') }), notes })
@@ -243,7 +245,7 @@ function verifyCommand(opts) {
   const { bytes: length, sha256 } = describeBytes(bytes)
   const notes = [trailingNewlineNote(bytes)].filter(Boolean)
   if (opts.json) {
-    printJson({ valid, source: opts.file === '-' ? 'stdin' : opts.file, bytes: length, sha256, notes })
+    printJson({ valid, source: sourceName(opts.file), bytes: length, sha256, notes })
   } else if (valid) {
     console.log(`MATCH: the signature fits these ${length} bytes (sha256 ${sha256}) under this secret.`)
   } else {
@@ -469,7 +471,8 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
     .addOption(jsonOption('one line when listening, then one line per request,'))
     .action(withExitCode(mockCommand))
 
-  addOutboxScheduleOptions(addOutboxOptions(addRetryOptions(addConnectionOptions(program.command('send')))))
+  const send = program
+    .command('send')
     .description('Send one booking sync with retries, showing each attempt: for trying the integration or re-sending a booking')
     .option('--booking-id <uuid>', "the booking's UUID, the same in both databases")
     .option('--paid-amount <amount>', 'the amount paid', finiteNumber)
@@ -482,6 +485,8 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
       new Option('--file <path>', 'send this JSON data instead ("-" for stdin); like syncBookingToPartner, the current timestamp is added (replacing any in the file)')
         .conflicts(['bookingId', 'paidAmount', 'status', 'event', 'paymentMethod', 'invoiceId', 'paymentId']),
     )
+  // The data first in --help, then where and how to send it.
+  addOutboxScheduleOptions(addOutboxOptions(addRetryOptions(addConnectionOptions(send))))
     .option('--no-outbox', 'do not use the outbox even if PARTNER_SYNC_OUTBOX is set')
     .addOption(jsonOption('the SyncResult (with url, bytes, sha256)'))
     .action(withExitCode(sendCommand))
