@@ -19,6 +19,21 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Entries delivered at once by one redrive.
 const REDRIVE_CONCURRENCY: usize = 16;
 const DEFAULT_REDRIVE_LIMIT: i64 = 100;
+/// Bound on each outbox write in the request path: a stuck database must not hold the handler.
+const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn bounded<T>(
+    work: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    tokio::time::timeout(OUTBOX_WRITE_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the outbox did not answer within {} s",
+                OUTBOX_WRITE_TIMEOUT.as_secs()
+            ))
+        })
+}
 
 /// What the outbox did with one sync.
 #[derive(Clone, Debug, Default)]
@@ -198,7 +213,7 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings) -> SyncReport {
     let mut note = None;
     let mut entry = None;
     if settings.outbox.is_some() {
-        match write_ahead(&settings, &request).await {
+        match bounded(write_ahead(&settings, &request)).await {
             Ok(written) => entry = Some(written),
             Err(error) => {
                 note = Some(OutboxNote {
