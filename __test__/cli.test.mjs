@@ -13,13 +13,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 const require = createRequire(import.meta.url)
 const { startMockPartner } = require('../lib/mock-partner.js')
 const { createPartnerSync } = require('../lib/index.js')
-const native = require('../index.js')
 
 const CLI = fileURLToPath(new URL('../bin/partner-sync.js', import.meta.url))
 const SECRET = 'cli-test-secret-7f3a9c21'
 const WRONG_SECRET = 'cli-wrong-secret-0b8e44d1'
 const BOOKING = 'b24a8a76-edb7-4b0c-950b-3144cc4d7ec6'
-const OUTBOX_SUPPORTED = typeof native.outboxList === 'function'
 
 // The library's variables are cleared so the developer's shell cannot change what a test sees.
 const LIBRARY_ENV = ['SMASHPARTNER_SYNC_URL', 'PWA_WEBHOOK_SECRET', 'PARTNER_SYNC_MAX_ATTEMPTS', 'PARTNER_SYNC_ATTEMPT_TIMEOUT_MS', 'PARTNER_SYNC_DEADLINE_MS', 'PARTNER_SYNC_BACKOFF_BASE_MS', 'PARTNER_SYNC_BACKOFF_MAX_MS', 'PARTNER_SYNC_OUTBOX', 'PARTNER_SYNC_OUTBOX_SCHEDULE', 'PARTNER_SYNC_OUTBOX_MAX_AGE', 'PARTNER_SYNC_OUTBOX_TABLE_PREFIX']
@@ -376,13 +374,7 @@ describe('outbox', () => {
     }
   })
 
-  it.skipIf(OUTBOX_SUPPORTED)('an addon without the outbox says so: exit 1', async () => {
-    const result = await run(['outbox', 'list', '--outbox', `sqlite:${path.join(tmp, 'unsupported.db')}`])
-    expect(result.code).toBe(1)
-    expect(result.stderr).toMatch(/has no outbox support/)
-  })
-
-  it.runIf(OUTBOX_SUPPORTED)('keeps a sync the partner missed; list, show, retry, redrive, purge', async () => {
+  it('keeps a sync the partner missed; list, show, retry, redrive, purge', async () => {
     const env = { PARTNER_SYNC_OUTBOX: `sqlite:${path.join(tmp, 'outbox.db')}`, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms' }
     const down = await deadUrl()
     const sent = await run(['send', '--json', '--url', down, '--deadline-ms', '300', '--booking-id', BOOKING, '--paid-amount', '1'], { env })
@@ -421,7 +413,7 @@ describe('outbox', () => {
     expect(badDuration.stderr).toMatch(/is not a duration/)
   })
 
-  it.runIf(OUTBOX_SUPPORTED)('redrive works through many entries in batches', async () => {
+  it('redrive works through many entries in batches', async () => {
     const outbox = `sqlite:${path.join(tmp, 'many.db')}`
     const down = await deadUrl()
     const client = createPartnerSync({ url: down, secret: SECRET, maxAttempts: 1, outbox, outboxSchedule: '1ms', logger: false })
@@ -445,7 +437,7 @@ describe('demo', () => {
     expect(result.stdout).toMatch(/a flaky partner\s+delivered on attempt 3\s+delivered, HTTP 200\s+3\s+ok/)
     expect(result.stdout).toMatch(/a wrong secret\s+401, not retried\s+HTTP 401, not delivered\s+1\s+ok/)
     expect(result.stdout).toMatch(/PWA_WEBHOOK_SECRET must match/)
-    expect(result.stdout).toMatch(OUTBOX_SUPPORTED ? /partner down, then redrive .*delivered by redrive.*ok/ : /partner down, then redrive .*no outbox in this build\s+skipped/)
+    expect(result.stdout).toMatch(/partner down, then redrive .*delivered by redrive.*ok/)
   })
 
   it('--json gives each step', async () => {
@@ -453,7 +445,7 @@ describe('demo', () => {
     expect(result.code).toBe(0)
     const { ok, steps } = result.json()
     expect(ok).toBe(true)
-    expect(steps.map((step) => [step.name, step.passed || step.skipped])).toEqual([
+    expect(steps.map((step) => [step.name, step.passed])).toEqual([
       ["the guide's example booking", true],
       ['a flaky partner', true],
       ['a wrong secret', true],

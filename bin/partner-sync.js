@@ -334,10 +334,8 @@ async function mockCommand(opts) {
   return EXIT_OK
 }
 
-// An addon built before the outbox existed fails with "native.outboxList is not a function": say so plainly.
 function outboxFailure(message) {
-  const missing = /native\.\w+ is not a function/.test(message)
-  return new CommandFailure(`outbox: ${missing ? `this build of @smashcourts/partner-sync has no outbox support (${message}); update the package` : message}`)
+  return new CommandFailure(`outbox: ${message}`)
 }
 
 // The outbox calls reject with a clear message when the outbox is unusable or an argument is wrong.

@@ -157,3 +157,5 @@ export declare function verifySignature(payload: string | Buffer, signature: str
 export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
+export { startMockPartner } from './mock-partner'
+export type { MockPartner, MockPartnerOptions, MockRequest } from './mock-partner'

@@ -228,4 +228,8 @@ module.exports = {
   startOutboxWorker: (options) => defaultClient.startOutboxWorker(options),
   SIGNATURE_HEADER: 'x-pwa-signature',
   DEFAULT_URL: 'https://smashpartner.online/api/webhooks/pwa-sync',
+  // Loaded on first use: apps that never start a mock don't pay for it.
+  get startMockPartner() {
+    return require('./mock-partner.js').startMockPartner
+  },
 }

@@ -11,5 +11,6 @@ export const {
   startOutboxWorker,
   SIGNATURE_HEADER,
   DEFAULT_URL,
+  startMockPartner,
 } = cjs
 export default cjs
