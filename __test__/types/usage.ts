@@ -1,0 +1,78 @@
+// Compiled by `tsc --noEmit --strict` in types.test.mjs: what must compile, and what must not.
+import {
+  createPartnerSync,
+  generateSignature,
+  syncBookingToPartner,
+  verifySignature,
+  type SyncData,
+  type SyncPayload,
+  type SyncResult,
+} from '@smashcourts/partner-sync'
+
+declare const bookingId: string
+declare const paidAmount: number
+declare const paymentMethod: string
+declare const xenditInvoiceId: string
+declare const customerPhone: string | undefined
+
+export async function guideStepThree(): Promise<boolean> {
+  // The guide's step-3 call, unchanged.
+  return await syncBookingToPartner({
+    event: 'booking.paid',
+    booking_id: bookingId, // UUID booking
+    status: 'LUNAS', // atau 'DP' jika bayar sebagian
+    paid_amount: paidAmount, // Jumlah yang dibayar
+    payment_method: paymentMethod, // 'QRIS', 'VA', dll
+    payment_details: {
+      invoice_id: xenditInvoiceId,
+    },
+  })
+}
+
+export async function realAppCall(): Promise<void> {
+  // The real app sends extra top-level fields, some possibly undefined.
+  await syncBookingToPartner({
+    event: 'booking.paid',
+    booking_id: bookingId,
+    status: 'LUNAS',
+    paid_amount: paidAmount,
+    payment_method: paymentMethod,
+    payment_details: { invoice_id: xenditInvoiceId, payment_id: 'pay-1', channel: 'QRIS' },
+    venue_id: 'venue-1',
+    payment_status: 'PAID',
+    total_amount: 64000,
+    customer_name: 'Budi',
+    customer_phone: customerPhone,
+  })
+}
+
+export async function clientCall(): Promise<string | undefined> {
+  const client = createPartnerSync({ maxAttempts: 3, deadlineMs: '8000', logger: false, outbox: 'sqlite:./outbox.db' })
+  const result: SyncResult = await client.sync({ event: 'booking.updated', booking_id: bookingId, status: 'DP', paid_amount: 1 })
+  if (!result.ok && result.error?.kind === 'unauthorized') return result.error.message
+  const counts = await client.redrivePending({ limit: 10 })
+  const worker = client.startOutboxWorker({ intervalMs: 1000 })
+  await worker.stop()
+  return String(counts.remaining)
+}
+
+export function signatures(payload: SyncPayload): boolean {
+  const body = JSON.stringify(payload)
+  return verifySignature(body, generateSignature(body, 'secret'), 'secret')
+}
+
+export function mistakes(data: SyncData): void {
+  // @ts-expect-error booking_id is required
+  void syncBookingToPartner({ event: 'booking.paid', status: 'LUNAS', paid_amount: 1 })
+  // @ts-expect-error only the two events exist
+  void syncBookingToPartner({ event: 'booking.refunded', booking_id: 'b', status: 'LUNAS', paid_amount: 1 })
+  // @ts-expect-error paid_amount is a number
+  void syncBookingToPartner({ event: 'booking.paid', booking_id: 'b', status: 'LUNAS', paid_amount: '32000' })
+  // @ts-expect-error payment_details is an object
+  void syncBookingToPartner({ ...data, payment_details: 'INV-1' })
+  // @ts-expect-error the timestamp is added by the library, it is not the caller's to pass as a number
+  void syncBookingToPartner({ ...data, timestamp: 1 } satisfies SyncPayload)
+  // @ts-expect-error the result is a Promise<boolean>
+  const notAString: Promise<string> = syncBookingToPartner(data)
+  void notAString
+}
