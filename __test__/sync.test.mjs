@@ -218,6 +218,13 @@ describe('retrying delivery', () => {
     expect(result.status).toBeUndefined()
   })
 
+  it('names a TLS failure (an https URL to a plain-HTTP port)', async () => {
+    receiver = await startReceiver()
+    const result = await createPartnerSync({ ...FAST, url: receiver.url.replace('http:', 'https:'), maxAttempts: 1, logger: false }).sync(booking())
+    expect(result).toMatchObject({ ok: false, error: { kind: 'network' } })
+    expect(result.error.message).toMatch(/^TLS failed/)
+  })
+
   it('never runs past the deadline', async () => {
     const started = Date.now()
     const result = await syncWith(() => ({ status: 503, delayMs: 150 }), booking(), { maxAttempts: 50, deadlineMs: 700, backoffBaseMs: 50, backoffMaxMs: 100 })
@@ -246,6 +253,12 @@ describe('results, logs and the secret', () => {
     expect(result).toMatchObject({ ok: true, bookingId: booking().booking_id, status: 200, attempts: 1, response: { success: true, booking_id: 'x' } })
     expect(result.error).toBeUndefined()
     expect(result.elapsedMs).toBeGreaterThan(0)
+  })
+
+  it('reads at most 64 KiB of an answer', async () => {
+    const result = await syncWith(() => ({ status: 500, json: { error: 'x'.repeat(1 << 20) } }), booking(), { maxAttempts: 1 })
+    expect(result.response.length).toBe(64 * 1024)
+    expect(result.error.message.length).toBeLessThan(400)
   })
 
   it('never shows the secret, even when the partner echoes it', async () => {

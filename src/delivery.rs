@@ -120,7 +120,16 @@ fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
         || all.contains("name or service")
     {
         "DNS lookup failed"
-    } else if all.contains("certificate") || all.contains("tls") || all.contains("handshake") {
+    } else if [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+    ]
+    .iter()
+    .any(|word| all.contains(word))
+    {
         "TLS failed"
     } else if all.contains("reset") {
         "connection reset"
