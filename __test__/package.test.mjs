@@ -1,0 +1,115 @@
+// What users get from npm: the tarball holds only what they need, installs without Rust, loads
+// from CommonJS and ESM, and says what to do when no binary fits the platform.
+
+import { execFile } from 'node:child_process'
+import { createHmac } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, test } from 'vitest'
+
+const run = promisify(execFile)
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
+// npm.cmd cannot be spawned without a shell on Windows.
+const npm = (args, cwd) => run(NPM, args, { cwd, shell: process.platform === 'win32', timeout: 40_000 })
+
+// The binaries built or downloaded for this host; the tarball must carry them.
+const hostBinaries = fs.readdirSync(ROOT).filter((name) => name.startsWith(`${pkg.napi.binaryName}.`) && name.endsWith('.node'))
+const USER_FILES = [/^index\.js$/, /^index\.d\.ts$/, /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^lib\//, /^bin\//, /^[\w-]+\.[\w-]+\.node$/]
+
+let workDir
+let packedFiles
+let installedDir
+
+/** Runs a script in a fresh Node process from `cwd`; resolves with what it printed as JSON. */
+async function nodeJson(cwd, args, env = {}) {
+  const { stdout } = await run(process.execPath, args, { cwd, env: { ...process.env, ...env }, timeout: 20_000 })
+  return JSON.parse(stdout)
+}
+
+beforeAll(async () => {
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-package-'))
+  // --ignore-scripts: pack what is built; `prepare` would need the Rust toolchain.
+  const { stdout } = await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], ROOT)
+  const [packed] = JSON.parse(stdout)
+  packedFiles = packed.files.map((file) => file.path)
+
+  const consumer = path.join(workDir, 'consumer')
+  fs.mkdirSync(consumer)
+  fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
+  // --ignore-scripts proves no build step runs; --prefer-offline takes the dependencies from npm's cache.
+  await npm(['install', path.join(workDir, packed.filename), '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], consumer)
+  installedDir = path.join(consumer, 'node_modules', ...pkg.name.split('/'))
+}, 60_000)
+
+afterAll(() => {
+  if (workDir) fs.rmSync(workDir, { recursive: true, force: true })
+})
+
+describe('the npm tarball', () => {
+  test('holds only what users need', () => {
+    expect(packedFiles.filter((file) => !USER_FILES.some((pattern) => pattern.test(file)))).toEqual([])
+    for (const needed of ['index.js', 'index.d.ts', 'lib/index.js', 'lib/index.d.ts', 'lib/index.mjs', 'lib/load-native.js', 'package.json', 'README.md', 'LICENSE', ...Object.values(pkg.bin)]) {
+      expect(packedFiles).toContain(needed)
+    }
+    expect(hostBinaries.length).toBeGreaterThan(0)
+    for (const binary of hostBinaries) expect(packedFiles).toContain(binary)
+  })
+
+  test('installs without a build and loads with require()', async () => {
+    const loaded = await nodeJson(path.dirname(path.dirname(installedDir)), [
+      '-e',
+      `const m = require(${JSON.stringify(pkg.name)});
+       console.log(JSON.stringify({ from: require.resolve(${JSON.stringify(pkg.name)}), sync: typeof m.syncBookingToPartner, signature: m.generateSignature('{}', 'secret') }))`,
+    ])
+    expect(loaded.from.startsWith(installedDir)).toBe(true)
+    expect(loaded.sync).toBe('function')
+    // The native core signs as the guide's crypto code does.
+    expect(loaded.signature).toBe(createHmac('sha256', 'secret').update('{}').digest('hex'))
+  })
+
+  test('loads with import() from ESM', async () => {
+    const loaded = await nodeJson(path.dirname(path.dirname(installedDir)), [
+      '--input-type=module',
+      '-e',
+      `const m = await import(${JSON.stringify(pkg.name)});
+       console.log(JSON.stringify({ sync: typeof m.syncBookingToPartner, redrive: typeof m.redrivePending, header: m.SIGNATURE_HEADER }))`,
+    ])
+    expect(loaded).toEqual({ sync: 'function', redrive: 'function', header: 'x-pwa-signature' })
+  })
+})
+
+describe('when no native binary fits', () => {
+  const reportLoadError = `try { require(process.argv[1]); console.log('{}') } catch (e) {
+    console.log(JSON.stringify({ message: e.message, code: e.code, cause: e.cause && e.cause.message })) }`
+
+  function expectHelpfulError(error) {
+    expect(error.code).toBe('ERR_PARTNER_SYNC_NO_BINDING')
+    expect(error.message).toContain(`(${process.platform} ${process.arch}`)
+    if (process.platform === 'linux') expect(error.message).toMatch(/glibc|musl libc/)
+    expect(error.message).toContain('git clone')
+    expect(error.message).toContain('https://rustup.rs')
+    expect(error.message).toContain('npm run build')
+    // The generated loader's own error stays reachable.
+    expect(error.cause).toContain('Cannot find native binding')
+  }
+
+  // Runs after the load tests above (vitest keeps file order): it removes the installed binary.
+  test('an installed package without its binary names the platform package it looked for', async () => {
+    for (const binary of hostBinaries) fs.rmSync(path.join(installedDir, binary))
+    const error = await nodeJson(installedDir, ['-e', reportLoadError, path.join(installedDir, 'lib', 'load-native.js')])
+    expectHelpfulError(error)
+    expect(error.message).toContain(`${pkg.name}-${process.platform}-${process.arch}`)
+  })
+
+  test('NAPI_RS_NATIVE_LIBRARY_PATH to a missing file is reported as such', async () => {
+    const missing = path.join(workDir, 'missing.node')
+    const error = await nodeJson(ROOT, ['-e', reportLoadError, path.join(ROOT, 'lib', 'load-native.js')], { NAPI_RS_NATIVE_LIBRARY_PATH: missing })
+    expectHelpfulError(error)
+    expect(error.message).toContain(`NAPI_RS_NATIVE_LIBRARY_PATH=${missing}`)
+  })
+})
