@@ -103,7 +103,15 @@ function createPartnerSync(options = {}) {
       log.error(`${PREFIX} Not sent for booking ${bookingId || '(no booking_id)'}: ${message}`)
       return failureResult(bookingId, 'validation', message)
     }
-    const report = await native.sendSync(built.body, bookingId, data.event, settings())
+    let report
+    try {
+      report = await native.sendSync(built.body, bookingId, data.event, settings())
+    } catch (error) {
+      // Only a bug could land here (the native side reports delivery problems in `report`).
+      const message = `internal error, the sync may not have been sent: ${error && error.message}`
+      log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
+      return failureResult(bookingId, 'config', message)
+    }
     warnOnce(report.warnings)
     if (report.outbox && report.outbox.error) log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
     const result = {
