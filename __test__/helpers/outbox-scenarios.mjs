@@ -1,0 +1,97 @@
+// The vitest side of the outbox helpers: per-file set-up, and scenarios both outbox backends
+// must pass, with their assertions. Each test file supplies clients bound to its own store.
+// (Child processes import only outbox-harness.mjs, which does not load vitest.)
+
+import { afterAll, expect } from 'vitest'
+import { booking, hmac, recordingLogger, redriveWhenDue, startPartner, tempDir } from './outbox-harness.mjs'
+
+const ZERO = { delivered: 0, failed: 0, dead: 0, remaining: 0 }
+
+/** For a test file: a partner and a temporary directory, both gone after its tests. */
+export async function partnerAndStore(label) {
+  const partner = await startPartner()
+  const store = tempDir(label)
+  afterAll(async () => {
+    await partner.close()
+    store.remove()
+  })
+  return { partner, store }
+}
+
+/**
+ * The partner answers 503 for the whole in-request window, then comes back: one redrive
+ * delivers the entry exactly once more, with the bytes and signature of the first attempts.
+ */
+export async function partnerDownThenBack({ partner, client, id }) {
+  partner.plan(id, 503)
+  const result = await client.sync(booking(id))
+  expect(result.ok).toBe(false)
+  expect(result.attempts).toBe(3)
+  expect(result.outbox).toMatchObject({ state: 'pending', id: expect.any(String), nextAttemptAt: expect.any(String) })
+  expect(partner.forBooking(id)).toHaveLength(3)
+
+  partner.plan(id, 200)
+  expect(await redriveWhenDue(client)).toEqual({ ...ZERO, delivered: 1 })
+  const received = partner.forBooking(id)
+  expect(received).toHaveLength(4)
+  expect(received[3].status).toBe(200)
+  for (const request of received) {
+    expect(request.raw.equals(Buffer.from(result.body, 'utf8'))).toBe(true)
+    expect(request.signature).toBe(hmac(result.body))
+    expect(request.verified).toBe(true)
+  }
+  // Delivered means done: another redrive sends nothing.
+  expect(await client.redrivePending()).toEqual(ZERO)
+  expect(partner.forBooking(id)).toHaveLength(4)
+
+  const entry = await client.outbox.show(result.outbox.id)
+  expect(entry).toMatchObject({ id: result.outbox.id, bookingId: id, event: 'booking.paid', state: 'delivered', attempts: 4, lastStatus: 200, body: result.body })
+  expect(entry.deliveredAt).toEqual(expect.any(String))
+  expect(entry.nextAttemptAt).toBeUndefined()
+  expect(entry.history.map((attempt) => attempt.status)).toEqual([503, 503, 503, 200])
+  expect(entry.history[0]).toMatchObject({ errorKind: 'http', message: expect.stringContaining('HTTP 503') })
+  return { result, entry }
+}
+
+/** A 401 goes dead at once: no redrive sends it again until a person retries it. */
+export async function unauthorizedGoesDead({ partner, client, id }) {
+  partner.plan(id, 401)
+  const result = await client.sync(booking(id))
+  expect(result.ok).toBe(false)
+  expect(result.error.kind).toBe('unauthorized')
+  expect(result.outbox).toMatchObject({ state: 'dead', id: expect.any(String) })
+  expect(result.outbox.nextAttemptAt).toBeUndefined()
+  expect(partner.forBooking(id)).toHaveLength(1)
+  expect(await client.redrivePending()).toEqual(ZERO)
+  expect(partner.forBooking(id)).toHaveLength(1)
+  const entry = await client.outbox.show(result.outbox.id)
+  expect(entry).toMatchObject({ state: 'dead', attempts: 1, lastStatus: 401, lastError: { kind: 'unauthorized', message: expect.stringContaining('dead: the partner rejected it') } })
+  expect((await client.outbox.list({ state: 'dead' })).map((e) => e.id)).toEqual([result.outbox.id])
+  return { result, entry }
+}
+
+/**
+ * An outbox that cannot be opened: the partner still gets the sync, the result and the log
+ * say why the outbox could not keep it (matching `explains`), and `hidden` (a password) shows nowhere.
+ */
+export async function liveDeliveryDespiteOutbox({ partner, makeClient, id, explains, hidden }) {
+  const log = recordingLogger()
+  const client = makeClient({ logger: log })
+  const result = await client.sync(booking(id))
+  expect(result.ok).toBe(true)
+  expect(partner.forBooking(id)).toHaveLength(1)
+  expect(partner.forBooking(id)[0].verified).toBe(true)
+  expect(result.outbox.id).toBeUndefined()
+  expect(result.outbox.state).toBeUndefined()
+  expect(result.outbox.error).toMatch(explains)
+  expect(log.lines.join('\n')).toContain(`error: [Partner Sync] Outbox unavailable for booking ${id}: ${result.outbox.error}`)
+  // The repair calls report the same trouble without throwing from redrive.
+  const redrive = await client.redrivePending()
+  expect(redrive).toMatchObject(ZERO)
+  expect(redrive.error).toMatch(explains)
+  await expect(client.outbox.list()).rejects.toThrow(explains)
+  if (hidden) {
+    for (const text of [result.outbox.error, redrive.error, ...log.lines]) expect(text).not.toContain(hidden)
+  }
+  return result
+}

@@ -1,0 +1,207 @@
+// The PostgreSQL outbox against a real server: PARTNER_SYNC_TEST_POSTGRES=postgres://... (.ci/run
+// starts one on loopback). Each test uses its own table prefix, so tests and runs never meet.
+
+import { execFileSync, spawn } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { QUICK, SECRET, booking, createPartnerSync, refusedUrl, runChild, seededRandom, startPartner } from './helpers/outbox-harness.mjs'
+import { liveDeliveryDespiteOutbox, partnerDownThenBack, unauthorizedGoesDead } from './helpers/outbox-scenarios.mjs'
+
+const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
+const REQUIRED = process.env.PARTNER_SYNC_REQUIRE_POSTGRES === '1'
+const HOW =
+  'Set PARTNER_SYNC_TEST_POSTGRES=postgres://user@127.0.0.1:PORT/db to a throwaway database (.ci/run installs and starts one on loopback)'
+
+if (!PG && REQUIRED) {
+  it('PostgreSQL tests must run here', () => {
+    throw new Error(`PARTNER_SYNC_REQUIRE_POSTGRES=1 but PARTNER_SYNC_TEST_POSTGRES is not set, so the PostgreSQL outbox tests cannot run. ${HOW}.`)
+  })
+} else if (!PG) {
+  console.warn(
+    `\n${'!'.repeat(78)}\n!!! SKIPPING the PostgreSQL outbox tests: PARTNER_SYNC_TEST_POSTGRES is not set.\n!!! ${HOW},\n!!! or run .ci/run. CI sets PARTNER_SYNC_REQUIRE_POSTGRES=1, where this is a failure.\n${'!'.repeat(78)}\n`,
+  )
+}
+
+/** Runs SQL with psql against the test database; returns its unaligned output. */
+function psql(sql) {
+  return execFileSync('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', PG, '-c', sql], { encoding: 'utf8', timeout: 10_000 }).trim()
+}
+
+const prefixes = []
+/** A table prefix no other test or run uses. */
+function freshPrefix() {
+  const prefix = `t_${Date.now().toString(36)}_${process.pid}_${prefixes.length}_`
+  prefixes.push(prefix)
+  return prefix
+}
+
+describe.skipIf(!PG)('PostgreSQL outbox', () => {
+  let partner
+  beforeAll(async () => {
+    partner = await startPartner()
+  })
+  afterAll(async () => {
+    await partner?.close()
+    // Best effort: the CI database is thrown away anyway.
+    try {
+      psql("SET client_min_messages TO warning; " + prefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}schema_version;`).join(' '))
+    } catch (error) {
+      console.warn(`could not drop the test tables: ${error.message}`)
+    }
+  })
+
+  const clientOn = (options = {}) =>
+    createPartnerSync({ url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false, ...options })
+
+  it('partner down for the whole in-request window: pending, then one redrive delivers the same bytes', async () => {
+    await partnerDownThenBack({ partner, client: clientOn(), id: 'pg-down' })
+  })
+
+  it('a 401 goes dead at once; after retry(id) the next redrive delivers it', async () => {
+    const client = clientOn()
+    const { result } = await unauthorizedGoesDead({ partner, client, id: 'pg-401' })
+    partner.plan('pg-401', 200)
+    expect(await client.outbox.retry(result.outbox.id)).toBe(true)
+    expect(await client.redrivePending()).toEqual({ delivered: 1, failed: 0, dead: 0, remaining: 0 })
+    expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'delivered', attempts: 2 })
+  })
+
+  const PASSWORD = 'Sup3r-s3cret-pg-passw0rd'
+  const server = PG && new URL(PG)
+  const withCredentials = (user, database) => `postgres://${user}:${PASSWORD}@${server.host}/${database}`
+
+  it('an unreachable port: the live delivery still happens; the error is clear and hides the password', async () => {
+    const port = new URL(await refusedUrl()).port
+    const outbox = `postgres://app:${PASSWORD}@127.0.0.1:${port}/app`
+    await liveDeliveryDespiteOutbox({
+      partner,
+      id: 'pg-unreachable',
+      makeClient: (options) => clientOn({ outbox, ...options }),
+      explains: new RegExp(`cannot connect to the PostgreSQL outbox at postgres://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: .*refused.*; check the host, port, user, password and database`),
+      hidden: PASSWORD,
+    })
+  })
+
+  // The test server trusts loopback (initdb --auth=trust), so a wrong password for an existing
+  // role is accepted there; an unknown role or database is what it refuses.
+  it.each([
+    ['an unknown role', () => withCredentials('no_such_role_x', server.pathname.slice(1)), /role "no_such_role_x" does not exist/],
+    ['an unknown database', () => withCredentials(server.username || 'postgres', 'no_such_database_x'), /database "no_such_database_x" does not exist/],
+  ])('%s: the live delivery still happens; the error is clear and hides the password', async (what, outbox, explains) => {
+    await liveDeliveryDespiteOutbox({
+      partner,
+      id: `pg-refused-${what.replaceAll(' ', '-')}`,
+      makeClient: (options) => clientOn({ outbox: outbox(), ...options }),
+      explains: new RegExp(`cannot connect to the PostgreSQL outbox at postgres://[a-z_]+:\\*\\*\\*@.*${explains.source}`),
+      hidden: PASSWORD,
+    })
+  })
+
+  it('a foreign table is reported and left as it was; the live delivery still happens', async () => {
+    const prefix = freshPrefix()
+    psql(`CREATE TABLE ${prefix}entries (x TEXT); INSERT INTO ${prefix}entries VALUES ('theirs');`)
+    await liveDeliveryDespiteOutbox({
+      partner,
+      id: 'pg-foreign',
+      makeClient: (options) => clientOn({ outboxTablePrefix: prefix, ...options }),
+      explains: new RegExp(`the outbox table ${prefix}entries exists but has no ${prefix}schema_version table beside it.*left untouched`),
+    })
+    expect(psql(`SELECT string_agg(column_name, ',') FROM information_schema.columns WHERE table_name = '${prefix}entries'`)).toBe('x')
+    expect(psql(`SELECT string_agg(x, ',') FROM ${prefix}entries`)).toBe('theirs')
+    expect(psql(`SELECT to_regclass('${prefix}schema_version') IS NULL`)).toBe('t')
+  })
+
+  // The request path bounds its write-ahead (OUTBOX_WRITE_TIMEOUT, 5 s) but not the write that
+  // settles the entry after the attempts: a database that stops answering then holds the handler.
+  it('a database that stops answering after the write-ahead does not hold the sync past deadline + 5 s', { timeout: 30_000 }, async () => {
+    const prefix = freshPrefix()
+    const DEADLINE_MS = 3000
+    const client = clientOn({ outboxTablePrefix: prefix, deadlineMs: DEADLINE_MS })
+    const LOCK_MS = 15_000
+    let locker
+    const planned = partner.answer
+    // The partner answers once another session holds the entry's row locked, for LOCK_MS.
+    partner.answer = (record) =>
+      new Promise((resolve, reject) => {
+        const take = [`SELECT id FROM ${prefix}entries WHERE booking_id = '${record.bookingId}' FOR UPDATE`, `SELECT pg_sleep(${LOCK_MS / 1000})`, 'COMMIT']
+        locker = spawn('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', PG, '-c', 'BEGIN', ...take.flatMap((sql) => ['-c', sql])], { stdio: ['ignore', 'pipe', 'inherit'] })
+        locker.exited = new Promise((done) => locker.on('close', done))
+        locker.stdout.once('data', () => resolve(200)) // the row's id: locked
+        locker.exited.then((code) => reject(new Error(`psql ended (${code}) without locking the entry`)))
+      })
+    try {
+      const started = Date.now()
+      const result = await client.sync(booking('pg-stuck'))
+      const elapsed = Date.now() - started
+      expect(result.ok).toBe(true)
+      expect(elapsed).toBeLessThan(DEADLINE_MS + 5000 + 1500)
+      expect(locker.exitCode).toBe(null) // the lock was still held when the sync ended
+      expect(result.outbox).toMatchObject({ id: expect.any(String), error: expect.stringMatching(/did not answer within .*will be redriven/) })
+    } finally {
+      partner.answer = planned
+      await locker?.exited
+    }
+  })
+
+  it('two worker processes drain 1000 entries: every booking delivered, never twice at once, both did work', { timeout: 60_000 }, async () => {
+    const ENTRIES = 1000
+    const prefix = freshPrefix()
+    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: prefix, outboxSchedule: '100ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000 }
+    const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
+    const filled = Date.now()
+    for (let batch = 0; batch < ENTRIES; batch += 100) {
+      const results = await Promise.all(Array.from({ length: 100 }, (_, i) => filler.sync(booking(`pg-many-${batch + i}`))))
+      expect(results.filter((r) => r.outbox.state !== 'pending')).toEqual([])
+    }
+    const fillMs = Date.now() - filled
+
+    const random = seededRandom(11)
+    const planned = partner.answer
+    partner.answer = () => ({ status: 200, delayMs: 1 + Math.floor(random() * 5) })
+    const workers = [0, 1].map(() => runChild({ task: 'drain', options: settings, limit: 25, timeoutMs: 30_000, waitForGo: true }, { timeoutMs: 35_000 }))
+    for (const worker of workers) await waitForLine(worker, 'ready')
+    const started = Date.now()
+    for (const worker of workers) worker.child.stdin.write('go\n')
+    const results = await Promise.all(workers.map((w) => w.exited))
+    const drainMs = Date.now() - started
+    for (const result of results) expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+    const totals = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
+    console.log(`postgres workers: filled ${ENTRIES} entries in ${fillMs} ms; drained in ${drainMs} ms; split ${totals.map((t) => `${t.delivered} delivered in ${t.runs} runs`).join(' / ')}`)
+
+    const sent = partner.requests.filter((r) => r.bookingId?.startsWith('pg-many-'))
+    const byBooking = new Map()
+    for (const request of sent) byBooking.set(request.bookingId, [...(byBooking.get(request.bookingId) ?? []), request])
+    expect(byBooking.size).toBe(ENTRIES)
+    const overlapping = []
+    for (const [bookingId, requests] of byBooking) {
+      const sorted = [...requests].sort((a, b) => a.startedAt - b.startedAt)
+      for (let i = 1; i < sorted.length; i++) if (sorted[i].startedAt < sorted[i - 1].endedAt) overlapping.push(bookingId)
+      expect(requests.some((r) => r.status === 200 && r.verified)).toBe(true)
+    }
+    expect(overlapping).toEqual([])
+    // Nothing failed, so no lease could expire: each entry went out exactly once.
+    expect(sent).toHaveLength(ENTRIES)
+    expect(totals[0].delivered + totals[1].delivered).toBe(ENTRIES)
+    expect(totals.every((t) => t.delivered > 0)).toBe(true)
+
+    partner.answer = planned
+    const inspect = createPartnerSync({ ...settings, logger: false })
+    expect(await inspect.outbox.list({ state: 'delivered', limit: 2 * ENTRIES })).toHaveLength(ENTRIES)
+    expect(await inspect.outbox.list({ state: 'pending' })).toEqual([])
+    expect(await inspect.outbox.list({ state: 'dead' })).toEqual([])
+  })
+})
+
+/** Resolves when a child has printed `line`; rejects if it exits first. */
+function waitForLine({ lines, exited, child }, line) {
+  return new Promise((resolve, reject) => {
+    if (lines.includes(line)) return resolve()
+    const onData = () => {
+      if (lines.includes(line)) {
+        child.stdout.off('data', onData)
+        resolve()
+      }
+    }
+    child.stdout.on('data', onData)
+    exited.then((result) => reject(new Error(`the child exited before printing ${line}: ${JSON.stringify(result)}`)))
+  })
+}
