@@ -1,0 +1,35 @@
+// Keeps `npm run bench` from rotting: runs it with tiny counts and checks every row of the
+// results. The real benchmark never runs in `npm test`; these numbers mean nothing.
+import { execFile } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, expect, test } from 'vitest'
+import { CONCURRENCY_LEVELS, OUTBOX_ROWS, SPEED_ROWS } from '../bench/report.mjs'
+
+const run = promisify(execFile)
+const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'))
+afterAll(() => fs.rmSync(outDir, { recursive: true, force: true }))
+
+test('node bench/run.mjs --smoke writes every row, the chart and the JSON', async () => {
+  const script = new URL('../bench/run.mjs', import.meta.url).pathname
+  await run(process.execPath, [script, '--smoke', '--out', outDir], { timeout: 60_000 })
+
+  const markdown = fs.readFileSync(path.join(outDir, 'results.md'), 'utf8')
+  for (const row of [...SPEED_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
+  expect(markdown).toMatch(/Machine: .+, \d+ cores, Node v\d+/)
+  expect(markdown).toContain('0 bad signatures')
+
+  const results = JSON.parse(fs.readFileSync(path.join(outDir, 'results.json'), 'utf8'))
+  for (const impl of ['package', 'baseline']) {
+    expect(results.speed[impl].failures).toBe(0)
+    for (const c of CONCURRENCY_LEVELS) expect(results.speed[impl].throughput[c]).toBeGreaterThan(0)
+    expect(results.memory[impl].syncs).toBeGreaterThan(0)
+  }
+  expect(results.outbox.redrive.sqlite.delivered).toBe(results.knobs.outbox.redriveCount)
+
+  const svg = fs.readFileSync(path.join(outDir, 'throughput.svg'), 'utf8')
+  expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+  expect(svg.match(/<polyline /g)).toHaveLength(2)
+}, 90_000)

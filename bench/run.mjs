@@ -1,0 +1,158 @@
+// npm run bench: the package against the integration guide's TypeScript, side by side.
+//   node bench/run.mjs            full run (about 4 minutes on 2 cores), writes bench/results/
+//   node bench/run.mjs --smoke    tiny counts (< 20 s) to keep the script from rotting
+//   --out <dir>                   write the results elsewhere (the smoke test uses a temp dir)
+// Postgres outbox numbers need PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES.
+import { fork, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { BASELINE_ENTRY, IMPLEMENTATIONS, PACKAGE_ENTRY } from './implementations.mjs'
+import { CONCURRENCY_LEVELS, writeResults } from './report.mjs'
+import { median } from './stats.mjs'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const args = process.argv.slice(2)
+const smoke = args.includes('--smoke')
+const outIndex = args.indexOf('--out')
+const outDir = outIndex >= 0 ? path.resolve(args[outIndex + 1]) : path.join(here, 'results')
+// A fixed secret: the receiver and both clients share it; nothing here is real.
+const target = { secret: 'bench-shared-secret-0123456789abcdef', url: '' }
+
+const FULL_KNOBS = {
+  rounds: 7,
+  speed: { warmupCount: 300, sequentialCount: 3000, levels: CONCURRENCY_LEVELS, levelMs: 2000 },
+  memory: { warmupCount: 30_000, count: 100_000, concurrency: 16, timeLimitMs: 150_000 },
+  requireProcesses: 15,
+  signing: { payloadSizes: { typical: 300, '1 MB': 1 << 20 }, durationMs: 300, rounds: 5 },
+  outbox: { rounds: 5, latencyCount: 300, redriveCount: 2000 },
+}
+// The same run with tiny counts: exercises every path, measures nothing.
+const SMOKE_KNOBS = {
+  rounds: 1,
+  speed: { ...FULL_KNOBS.speed, warmupCount: 20, sequentialCount: 50, levelMs: 150 },
+  memory: { ...FULL_KNOBS.memory, warmupCount: 100, count: 500, timeLimitMs: 5_000 },
+  requireProcesses: 2,
+  signing: { ...FULL_KNOBS.signing, durationMs: 20, rounds: 1 },
+  outbox: { rounds: 1, latencyCount: 20, redriveCount: 50 },
+}
+const KNOBS = smoke ? SMOKE_KNOBS : FULL_KNOBS
+
+const log = (line) => process.stderr.write(`${line}\n`)
+const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ')
+
+// Runs one bench child to its single IPC result; kills it if it outlives `timeoutMs`.
+function runChild(script, job, { execArgv = [], timeoutMs }) {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(here, script), [JSON.stringify(job)], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    let result
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${script} ${job.kind || ''} ${job.impl || ''} took over ${timeoutMs} ms`))
+    }, timeoutMs)
+    child.on('message', (message) => (result = message.result))
+    child.on('exit', (code) => {
+      clearTimeout(timer)
+      if (result) resolve(result)
+      else reject(new Error(`${script} ${job.kind || ''} ${job.impl || ''} exited with ${code} and no result`))
+    })
+  })
+}
+
+function startReceiver() {
+  return new Promise((resolve, reject) => {
+    const receiver = fork(path.join(here, 'receiver.mjs'), [], { env: { ...process.env, PWA_WEBHOOK_SECRET: target.secret }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    receiver.once('message', ({ port }) => resolve({ receiver, url: `http://127.0.0.1:${port}/api/webhooks/pwa-sync` }))
+    receiver.once('exit', (code) => reject(new Error(`the receiver exited with ${code}`)))
+  })
+}
+
+const receiverCounts = (receiver) =>
+  new Promise((resolve) => {
+    receiver.once('message', ({ counts }) => resolve(counts))
+    receiver.send('counts')
+  })
+
+// Load time in fresh processes: nothing else loaded, nothing cached in the process.
+function requireTimes() {
+  const code = {
+    package: `const t=performance.now();require(${JSON.stringify(PACKAGE_ENTRY)});process.stdout.write(String(performance.now()-t))`,
+    baseline: `const t=performance.now();import(${JSON.stringify(BASELINE_ENTRY)}).then(()=>process.stdout.write(String(performance.now()-t)))`,
+  }
+  const times = { package: [], baseline: [] }
+  for (let i = 0; i < KNOBS.requireProcesses; i++) {
+    for (const impl of IMPLEMENTATIONS) {
+      const run = spawnSync(process.execPath, ['-e', code[impl]], { encoding: 'utf8', timeout: 10_000 })
+      if (run.status !== 0) throw new Error(`loading ${impl} failed: ${run.stderr}`)
+      times[impl].push(Number(run.stdout))
+    }
+  }
+  return { package: median(times.package), baseline: median(times.baseline), samples: times }
+}
+
+// Medians across rounds of each number a speed child reports.
+function medianOfRounds(rounds) {
+  const pick = (f) => median(rounds.map(f))
+  return {
+    p50Ms: pick((r) => r.p50Ms),
+    p99Ms: pick((r) => r.p99Ms),
+    cpuMicrosPerSync: pick((r) => r.cpuMicrosPerSync),
+    throughput: Object.fromEntries(CONCURRENCY_LEVELS.map((c) => [c, pick((r) => r.throughput[c])])),
+    cpuMicrosPerSyncByConcurrency: Object.fromEntries(CONCURRENCY_LEVELS.map((c) => [c, pick((r) => r.cpuMicrosPerSyncByConcurrency[c])])),
+    failures: rounds.reduce((sum, r) => sum + r.failures, 0),
+  }
+}
+
+function machine() {
+  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)
+  return { cpu: model ? model[1].trim() : os.cpus()[0]?.model || 'unknown CPU', cores: os.cpus().length, node: process.version, date: new Date().toISOString().slice(0, 10), smoke, loadStart: loadAverage() }
+}
+
+const began = performance.now()
+const results = { machine: machine(), knobs: KNOBS }
+log(`partner-sync bench${smoke ? ' (smoke)' : ''}: load average ${results.machine.loadStart}`)
+const { receiver, url } = await startReceiver()
+target.url = url
+try {
+  log('require time')
+  results.require = requireTimes()
+
+  const rounds = { package: [], baseline: [] }
+  for (let round = 1; round <= KNOBS.rounds; round++) {
+    for (const impl of IMPLEMENTATIONS) {
+      log(`speed round ${round}/${KNOBS.rounds}: ${impl}`)
+      rounds[impl].push(await runChild('client.mjs', { kind: 'speed', impl, target, ...KNOBS.speed }, { timeoutMs: 120_000 }))
+    }
+  }
+  results.rounds = rounds
+  results.speed = Object.fromEntries(IMPLEMENTATIONS.map((impl) => [impl, medianOfRounds(rounds[impl])]))
+
+  results.memory = {}
+  for (const impl of IMPLEMENTATIONS) {
+    log(`memory: ${impl}, ${KNOBS.memory.count} syncs (at most ${KNOBS.memory.timeLimitMs / 1000} s)`)
+    results.memory[impl] = await runChild('client.mjs', { kind: 'memory', impl, target, ...KNOBS.memory }, { execArgv: ['--expose-gc'], timeoutMs: KNOBS.memory.timeLimitMs + 60_000 })
+  }
+
+  log('signing')
+  results.signing = await runChild('client.mjs', { kind: 'signing', secret: target.secret, ...KNOBS.signing }, { timeoutMs: 120_000 })
+
+  log('outbox')
+  const postgresUrl = process.env.PARTNER_SYNC_BENCH_POSTGRES || process.env.PARTNER_SYNC_TEST_POSTGRES || ''
+  results.outbox = await runChild('outbox.mjs', { target, postgresUrl, ...KNOBS.outbox }, { timeoutMs: 300_000 })
+  if (results.outbox.skipped.postgres) log(results.outbox.skipped.postgres)
+
+  results.receiver = await receiverCounts(receiver)
+} finally {
+  receiver.kill()
+}
+results.machine.loadEnd = loadAverage()
+results.durationSeconds = (performance.now() - began) / 1000
+const failures = results.speed.package.failures + results.speed.baseline.failures + results.receiver.badSignatures + results.receiver.badBodies
+writeResults(results, outDir)
+log(`wrote ${path.relative(process.cwd(), outDir) || outDir}/results.md, throughput.svg, results.json in ${results.durationSeconds.toFixed(0)} s`)
+if (failures) {
+  log(`${failures} failed syncs or bad signatures: the numbers are not comparable`)
+  process.exitCode = 1
+}
