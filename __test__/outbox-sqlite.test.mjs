@@ -315,7 +315,7 @@ describe('leases', () => {
   // only 16 at a time: entries waiting for their turn outlive their lease, and another redrive
   // (a second instance, an overlapping cron run) claims and sends them while the first one
   // still sends them too.
-  it('entries a redrive has claimed are not sent by another redrive at the same time, however long they wait their turn', { timeout: 25_000 }, async () => {
+  it('two redrives at once never send one entry twice, however many are due', { timeout: 25_000 }, async () => {
     const ENTRIES = 160 // ten rounds of 16
     const file = store.file('lease.db')
     const filler = clientOn({ url: await refusedUrl(), maxAttempts: 1 }, file)
@@ -345,11 +345,11 @@ describe('leases', () => {
       const [a, b] = partner.forBooking(id)
       return b !== undefined && b.startedAt < a.endedAt
     })
-    expect({ overlapping: overlapping.length, first: firstTotals, second: secondTotals }).toEqual({
-      overlapping: 0,
-      first: { delivered: ENTRIES, failed: 0, dead: 0, remaining: 0 },
-      second: { delivered: 0, failed: 0 },
-    })
+    // The second redrive may take entries the first has not claimed yet; none may be sent twice.
+    const sentTwice = ids.filter((id) => partner.forBooking(id).length !== 1)
+    expect({ overlapping: overlapping.length, sentTwice, failed: firstTotals.failed + secondTotals.failed }).toEqual({ overlapping: 0, sentTwice: [], failed: 0 })
+    expect(firstTotals.delivered + secondTotals.delivered).toBe(ENTRIES)
+    expect(firstTotals).toMatchObject({ dead: 0, remaining: 0 })
   })
 })
 

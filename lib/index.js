@@ -3,7 +3,7 @@
 // The package's public surface. The native core signs, delivers and keeps the outbox;
 // this layer reads process.env, builds the exact body with JSON.stringify, and logs.
 
-const native = require('../index.js')
+const native = require('./load-native.js')
 const { buildBody } = require('./validate.js')
 
 const PREFIX = '[Partner Sync]'

@@ -17,7 +17,7 @@ use crate::payload::SyncRequest;
 /// Extra lease time beyond the attempts' own bound, for the database writes around them.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// Entries delivered at once by one redrive.
-const REDRIVE_CONCURRENCY: usize = 16;
+const REDRIVE_CONCURRENCY: i64 = 16;
 const DEFAULT_REDRIVE_LIMIT: i64 = 100;
 /// Bound on each outbox write in the request path: a stuck database must not hold the handler.
 const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -227,7 +227,7 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings) -> SyncReport {
     let outcome = deliver_with(&settings, &request.body, &settings.retry).await;
     if let Some((outbox, row, owner)) = entry {
         note = Some(
-            settle(&outbox, &row, &owner, started_at_ms, &outcome)
+            bounded(settle(&outbox, &row, &owner, started_at_ms, &outcome))
                 .await
                 .unwrap_or_else(|error| OutboxNote {
                     id: Some(row.id.clone()),
@@ -289,44 +289,8 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         deadline: settings.retry.attempt_timeout,
         ..settings.retry.clone()
     };
-    let owner = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
-    let lease_until = now + millis(policy.attempt_timeout + LEASE_MARGIN);
-    let limit = limit.map_or(DEFAULT_REDRIVE_LIMIT, i64::from);
-    let claimed = outbox
-        .claim_due(now, limit, lease_until, &owner)
-        .await
-        .map_err(SyncError::config)?;
-
     let settings = Arc::new(settings);
-    let permits = Arc::new(tokio::sync::Semaphore::new(REDRIVE_CONCURRENCY));
-    let mut tasks = tokio::task::JoinSet::new();
-    for entry in claimed {
-        let (settings, outbox, owner, permits, policy) = (
-            settings.clone(),
-            outbox.clone(),
-            owner.clone(),
-            permits.clone(),
-            policy.clone(),
-        );
-        tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            let started_at_ms = now_ms();
-            let outcome = deliver_with(&settings, &entry.body, &policy).await;
-            let note = settle(&outbox, &entry, &owner, started_at_ms, &outcome)
-                .await
-                .unwrap_or_else(|error| OutboxNote {
-                    id: Some(entry.id.clone()),
-                    error: Some(error),
-                    ..Default::default()
-                });
-            RedriveEntry {
-                entry,
-                note,
-                outcome,
-            }
-        });
-    }
+    let limit = limit.map_or(DEFAULT_REDRIVE_LIMIT, i64::from);
     let mut summary = RedriveSummary {
         delivered: 0,
         failed: 0,
@@ -335,16 +299,58 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         entries: Vec::new(),
         warnings,
     };
-    while let Some(done) = tasks.join_next().await {
-        let done = done.map_err(|e| {
-            SyncError::new(ErrorKind::Config, format!("a redrive task failed: {e}"))
-        })?;
-        match done.note.state {
-            Some("delivered") => summary.delivered += 1,
-            Some("dead") => summary.dead += 1,
-            _ => summary.failed += 1,
+    // Claim only as many as are sent at once: a claimed entry waiting for a free slot
+    // could outlive its lease and be sent by another worker at the same time.
+    let mut claimed_so_far = 0;
+    while claimed_so_far < limit {
+        let owner = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        let lease_until = now + millis(policy.attempt_timeout + LEASE_MARGIN);
+        let wave = (limit - claimed_so_far).min(REDRIVE_CONCURRENCY);
+        let claimed = outbox
+            .claim_due(now, wave, lease_until, &owner)
+            .await
+            .map_err(SyncError::config)?;
+        if claimed.is_empty() {
+            break;
         }
-        summary.entries.push(done);
+        claimed_so_far += claimed.len() as i64;
+        let mut tasks = tokio::task::JoinSet::new();
+        for entry in claimed {
+            let (settings, outbox, owner, policy) = (
+                settings.clone(),
+                outbox.clone(),
+                owner.clone(),
+                policy.clone(),
+            );
+            tasks.spawn(async move {
+                let started_at_ms = now_ms();
+                let outcome = deliver_with(&settings, &entry.body, &policy).await;
+                let note = settle(&outbox, &entry, &owner, started_at_ms, &outcome)
+                    .await
+                    .unwrap_or_else(|error| OutboxNote {
+                        id: Some(entry.id.clone()),
+                        error: Some(error),
+                        ..Default::default()
+                    });
+                RedriveEntry {
+                    entry,
+                    note,
+                    outcome,
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            let done = done.map_err(|e| {
+                SyncError::new(ErrorKind::Config, format!("a redrive task failed: {e}"))
+            })?;
+            match done.note.state {
+                Some("delivered") => summary.delivered += 1,
+                Some("dead") => summary.dead += 1,
+                _ => summary.failed += 1,
+            }
+            summary.entries.push(done);
+        }
     }
     summary.remaining = outbox
         .count_due(now_ms())

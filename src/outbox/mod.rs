@@ -7,7 +7,7 @@ mod sql;
 mod sqlite;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::OutboxSettings;
@@ -187,8 +187,10 @@ pub fn safe_location(location: &str) -> String {
     }
 }
 
-fn cache() -> &'static Mutex<HashMap<String, Arc<Outbox>>> {
-    static OPEN: std::sync::OnceLock<Mutex<HashMap<String, Arc<Outbox>>>> =
+/// Open outboxes by location and prefix. An async lock, held while opening, so that syncs
+/// starting together open (and create) an outbox once instead of racing for its file.
+fn cache() -> &'static tokio::sync::Mutex<HashMap<String, Arc<Outbox>>> {
+    static OPEN: std::sync::OnceLock<tokio::sync::Mutex<HashMap<String, Arc<Outbox>>>> =
         std::sync::OnceLock::new();
     OPEN.get_or_init(Default::default)
 }
@@ -196,10 +198,9 @@ fn cache() -> &'static Mutex<HashMap<String, Arc<Outbox>>> {
 /// Opens (once per process) the outbox the settings name, creating or migrating its schema.
 pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
     let key = format!("{}\u{0}{}", settings.location, settings.table_prefix);
-    if let Some(outbox) = cache().lock().expect("outbox cache").get(&key).cloned() {
-        if !outbox.is_broken() {
-            return Ok(outbox);
-        }
+    let mut open = cache().lock().await;
+    if let Some(outbox) = open.get(&key).filter(|outbox| !outbox.is_broken()) {
+        return Ok(outbox.clone());
     }
     let location = settings.location.as_str();
     let store = if let Some(path) = location.strip_prefix("sqlite:") {
@@ -219,10 +220,7 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
         store,
         settings: settings.clone(),
     });
-    cache()
-        .lock()
-        .expect("outbox cache")
-        .insert(key, outbox.clone());
+    open.insert(key, outbox.clone());
     Ok(outbox)
 }
 

@@ -75,6 +75,27 @@ fn prepare_schema(conn: &mut Connection, sql: &Statements) -> Result<(), String>
     tx.commit().map_err(db)
 }
 
+/// Switches the file to WAL once. Processes opening a new file together may find it locked
+/// for the switch, which the busy timeout does not cover: wait and look again.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut tries = 0;
+    loop {
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("wal") {
+            return Ok(());
+        }
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 100 =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, String> {
     let explain = |e: &dyn std::fmt::Display| {
         format!("cannot open the SQLite outbox at {path:?}: {e}; check that its directory exists and is writable and that the file is a SQLite database")
@@ -82,14 +103,14 @@ fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, String> {
     let mut conn = Connection::open(path).map_err(|e| explain(&e))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| explain(&e))?;
-    // WAL lets readers and one writer work at once across processes; FULL syncs each commit
-    // to disk, so an entry that was written survives a power cut, not only a crash.
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| explain(&e))?;
-    conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| explain(&e))?;
     let sql = Statements::new(prefix, false);
     prepare_schema(&mut conn, &sql).map_err(|e| format!("SQLite outbox at {path:?}: {e}"))?;
+    // Only now that the file is known to be ours, as WAL rewrites the file's header.
+    // WAL lets readers and one writer work at once across processes; FULL syncs each commit
+    // to disk, so an entry that was written survives a power cut, not only a crash.
+    use_wal(&conn).map_err(|e| explain(&e))?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(|e| explain(&e))?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),
         sql: Arc::new(sql),
