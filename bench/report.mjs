@@ -20,6 +20,7 @@ export const SPEED_ROWS = [
   'Signing ~300 B payload (signatures/s)',
   'Signing 1 MB payload (MB/s)',
   'Signing 1 MB payload passed as a Buffer (MB/s)',
+  'RSS growth per 100k syncs, 8 MB young generation (MB)',
 ]
 export const OUTBOX_ROWS = [
   'Sync latency, no outbox',
@@ -76,6 +77,9 @@ export function speedTable(results) {
   rows.push([SPEED_ROWS[13], num(mbps(large)), num(nodeMbps(large)), num(ratioOf(mbps(large), nodeMbps(large))) + '×', '', ''])
   const bufferMbps = (large.packageBufferOps * large.bytes) / MB
   rows.push([SPEED_ROWS[14], num(bufferMbps), num(nodeMbps(large)), num(ratioOf(bufferMbps, nodeMbps(large))) + '×', '', ''])
+  const small = results.memorySmallYoung
+  const smallRss = { p: memoryGrowth(small.package, 'rss'), b: memoryGrowth(small.baseline, 'rss') }
+  rows.push(row(SPEED_ROWS[15], smallRss.p, smallRss.b, '< 10 MB', smallRss.p < 10))
   return rows
 }
 
