@@ -205,3 +205,38 @@ function waitForLine({ lines, exited, child }, line) {
     exited.then((result) => reject(new Error(`the child exited before printing ${line}: ${JSON.stringify(result)}`)))
   })
 }
+
+// .ci/run also starts a server that speaks TLS with a certificate from a throwaway CA, as hosted
+// databases (Supabase) do: the outbox must verify it against `sslrootcert`, and refuse it without.
+const PG_TLS = process.env.PARTNER_SYNC_TEST_POSTGRES_TLS
+const PG_CA = process.env.PARTNER_SYNC_TEST_POSTGRES_CA
+
+if (!(PG_TLS && PG_CA) && REQUIRED) {
+  it('PostgreSQL TLS tests must run here', () => {
+    throw new Error('PARTNER_SYNC_REQUIRE_POSTGRES=1 but PARTNER_SYNC_TEST_POSTGRES_TLS or PARTNER_SYNC_TEST_POSTGRES_CA is not set: run .ci/run.')
+  })
+}
+
+describe.skipIf(!(PG_TLS && PG_CA))('PostgreSQL outbox over TLS', () => {
+  let partner
+  beforeAll(async () => {
+    partner = await startPartner()
+  })
+  afterAll(() => partner?.close())
+  const clientWith = (outbox, options = {}) =>
+    createPartnerSync({ url: partner.url, secret: SECRET, outbox, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', ...QUICK, logger: false, ...options })
+
+  it('verifies the server against sslrootcert, then keeps and redrives through it', async () => {
+    await partnerDownThenBack({ partner, client: clientWith(`${PG_TLS}&sslrootcert=${encodeURIComponent(PG_CA)}`), id: 'pg-tls-down' })
+  })
+
+  it('a certificate that does not chain to a trusted root is refused; the live delivery still happens', async () => {
+    await liveDeliveryDespiteOutbox({
+      partner,
+      id: 'pg-tls-untrusted',
+      makeClient: (options) => clientWith(PG_TLS, options),
+      explains: /cannot connect to the PostgreSQL outbox at .*certificate.*; if the server's certificate comes from your provider's own CA .*add sslrootcert=/,
+      hidden: 'no password in this URL',
+    })
+  })
+})

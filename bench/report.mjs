@@ -155,9 +155,9 @@ Receiver: ${results.receiver.requests.toLocaleString('en-US')} requests, ${resul
 
 // Throughput vs concurrency, one line per implementation, written by hand (no dependency).
 export function throughputSvg(results) {
-  const width = 560
+  const width = 600
   const height = 320
-  const margin = { left: 70, right: 130, top: 40, bottom: 50 }
+  const margin = { left: 70, right: 170, top: 40, bottom: 50 }
   const plotW = width - margin.left - margin.right
   const plotH = height - margin.top - margin.bottom
   const series = [

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::{pem::PemObject, CertificateDer};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
@@ -39,10 +40,41 @@ fn failed(e: &tokio_postgres::Error) -> String {
     format!("PostgreSQL outbox: {}", pg_error(e))
 }
 
-/// TLS by rustls with the public web roots: no OpenSSL anywhere.
-fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+/// libpq's `sslrootcert=<path>` is not a tokio-postgres option: take it out of the URL, to
+/// trust that file's certificates as libpq would (providers with their own CA, such as Supabase).
+fn split_root_cert(location: &str) -> (String, Option<String>) {
+    let Ok(mut url) = reqwest::Url::parse(location) else {
+        return (location.to_string(), None);
+    };
+    let (roots, kept): (Vec<_>, Vec<_>) = url
+        .query_pairs()
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
+        .partition(|(key, _)| key == "sslrootcert");
+    let Some((_, root_cert)) = roots.into_iter().last() else {
+        return (location.to_string(), None);
+    };
+    if kept.is_empty() {
+        url.set_query(None);
+    } else {
+        url.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    (url.to_string(), Some(root_cert))
+}
+
+/// TLS by rustls, trusting the public web roots plus `sslrootcert`: no OpenSSL anywhere.
+fn tls(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = root_cert {
+        let unreadable =
+            |e: &dyn std::fmt::Display| format!("cannot use sslrootcert {path:?}: {e}");
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))?;
+        for cert in certs {
+            roots
+                .add(cert.map_err(|e| unreadable(&e))?)
+                .map_err(|e| unreadable(&e))?;
+        }
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -50,17 +82,20 @@ fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
     .expect("aws-lc-rs supports the default TLS versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-async fn connect_client(config: &Config) -> Result<Client, tokio_postgres::Error> {
+async fn connect_client(config: &Config, root_cert: Option<&str>) -> Result<Client, String> {
     // The connection task ends by itself when the client is dropped or the server goes away.
     if config.get_ssl_mode() == SslMode::Disable {
-        let (client, connection) = config.connect(NoTls).await?;
+        let (client, connection) = config.connect(NoTls).await.map_err(|e| pg_error(&e))?;
         tokio::spawn(connection);
         Ok(client)
     } else {
-        let (client, connection) = config.connect(tls()).await?;
+        let (client, connection) = config
+            .connect(tls(root_cert)?)
+            .await
+            .map_err(|e| pg_error(&e))?;
         tokio::spawn(connection);
         Ok(client)
     }
@@ -143,6 +178,7 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
 impl PgStore {
     pub async fn connect(location: &str, prefix: &str) -> Result<Self, String> {
         let shown = safe_location(location);
+        let (location, root_cert) = split_root_cert(location);
         let mut config: Config = location.parse().map_err(|e| {
             format!("PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}")
         })?;
@@ -150,12 +186,18 @@ impl PgStore {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         let unreachable = |why: String| {
-            format!("cannot connect to the PostgreSQL outbox at {shown}: {why}; check the host, port, user, password and database")
+            let what_to_do = if why.contains("certificate") {
+                "if the server's certificate comes from your provider's own CA (Supabase's does), add sslrootcert=<path to that CA file> to the URL"
+            } else {
+                "check the host, port, user, password and database"
+            };
+            format!("cannot connect to the PostgreSQL outbox at {shown}: {why}; {what_to_do}")
         };
-        let mut client = tokio::time::timeout(CONNECT_TIMEOUT, connect_client(&config))
+        let connecting = connect_client(&config, root_cert.as_deref());
+        let mut client = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
             .await
             .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(|e| unreachable(pg_error(&e)))?;
+            .map_err(unreachable)?;
         let sql = Statements::new(prefix, true);
         prepare_schema(&mut client, &sql)
             .await
@@ -293,5 +335,36 @@ impl PgStore {
 
     pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
         Ok(self.execute(&self.sql.purge, &[&before_ms]).await? as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_the_url() {
+        assert_eq!(
+            split_root_cert("postgres://u:p%40ss@db.example.com:6543/postgres?sslmode=require&sslrootcert=/etc/ca.crt"),
+            (
+                "postgres://u:p%40ss@db.example.com:6543/postgres?sslmode=require".to_string(),
+                Some("/etc/ca.crt".to_string())
+            )
+        );
+        assert_eq!(
+            split_root_cert("postgres://u@h/db?sslrootcert=ca.pem"),
+            ("postgres://u@h/db".to_string(), Some("ca.pem".to_string()))
+        );
+        let plain = "postgres://u@h/db?sslmode=disable";
+        assert_eq!(split_root_cert(plain), (plain.to_string(), None));
+    }
+
+    #[test]
+    fn an_unreadable_root_certificate_is_explained() {
+        let error = tls(Some("/nonexistent/ca.pem")).err().unwrap();
+        assert!(
+            error.starts_with("cannot use sslrootcert \"/nonexistent/ca.pem\""),
+            "{error}"
+        );
     }
 }
