@@ -372,6 +372,22 @@ describe('background worker', () => {
     expect((await client.outbox.show(later.outbox.id)).state).toBe('pending')
   })
 
+  it('when more is due than one run takes, the worker goes on at once instead of waiting its interval', async () => {
+    const file = store.file('worker-backlog.db')
+    const filler = clientOn({ url: await refusedUrl(), maxAttempts: 1 }, file)
+    const ids = Array.from({ length: 40 }, (_, i) => `sq-backlog-${i}`)
+    const kept = await Promise.all(ids.map((id) => filler.sync(booking(id))))
+    expect(kept.every((r) => r.outbox.state === 'pending')).toBe(true)
+    const due = Math.max(...kept.map((r) => Date.parse(r.outbox.nextAttemptAt)))
+    await waitFor('the entries to be due', () => Date.now() > due + 5)
+
+    const client = clientOn({}, file)
+    const worker = client.startOutboxWorker({ intervalMs: 60_000, limit: 10 })
+    await waitFor('the backlog to drain', async () => (await client.outbox.list({ state: 'pending' })).length === 0, { timeoutMs: 5_000 })
+    await worker.stop()
+    expect(ids.filter((id) => partner.forBooking(id).length !== 1)).toEqual([])
+  })
+
   it('a process running only the worker exits by itself', async () => {
     const started = Date.now()
     const { exited } = runChild(

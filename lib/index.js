@@ -162,8 +162,10 @@ function createPartnerSync(options = {}) {
     let stopped = false
     const tick = () => {
       if (running || stopped) return
-      running = redrivePending({ limit }).finally(() => {
+      running = redrivePending({ limit }).then((counts) => {
         running = null
+        // More is due than one run takes (after an outage, say): go on without waiting.
+        if (counts.remaining > 0 && !stopped) setTimeout(tick, 0).unref()
       })
     }
     // Unref'd: the worker never keeps the process alive on its own.
