@@ -121,8 +121,9 @@ impl Knob<'_> {
         }
     }
 
-    fn millis(&self, default: u64, warnings: &mut Vec<String>) -> Duration {
-        Duration::from_millis(self.whole_number(default, 1, 24 * 3_600_000, warnings))
+    /// Milliseconds from `min` (0 for waits, 1 for bounds) up to a day.
+    fn millis(&self, default: u64, min: u64, warnings: &mut Vec<String>) -> Duration {
+        Duration::from_millis(self.whole_number(default, min, 24 * 3_600_000, warnings))
     }
 
     fn duration(&self, default: &str, warnings: &mut Vec<String>) -> Duration {
@@ -236,21 +237,24 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
             "attemptTimeoutMs",
             &raw.attempt_timeout_ms,
         )
-        .millis(5_000, &mut warnings),
-        deadline: knob("PARTNER_SYNC_DEADLINE_MS", "deadlineMs", &raw.deadline_ms)
-            .millis(10_000, &mut warnings),
+        .millis(5_000, 1, &mut warnings),
+        deadline: knob("PARTNER_SYNC_DEADLINE_MS", "deadlineMs", &raw.deadline_ms).millis(
+            10_000,
+            1,
+            &mut warnings,
+        ),
         backoff_base: knob(
             "PARTNER_SYNC_BACKOFF_BASE_MS",
             "backoffBaseMs",
             &raw.backoff_base_ms,
         )
-        .millis(250, &mut warnings),
+        .millis(250, 0, &mut warnings),
         backoff_max: knob(
             "PARTNER_SYNC_BACKOFF_MAX_MS",
             "backoffMaxMs",
             &raw.backoff_max_ms,
         )
-        .millis(4_000, &mut warnings),
+        .millis(4_000, 0, &mut warnings),
     };
     let outbox = raw
         .outbox
@@ -318,6 +322,19 @@ mod tests {
         assert_eq!(outbox.table_prefix, DEFAULT_TABLE_PREFIX);
         assert_eq!(warnings.len(), 4, "{warnings:?}");
         assert!(warnings[0].contains("PARTNER_SYNC_MAX_ATTEMPTS"));
+    }
+
+    #[test]
+    fn waits_may_be_zero_but_bounds_may_not() {
+        let raw = RawSettings {
+            backoff_base_ms: Some("0".into()),
+            deadline_ms: Some("0".into()),
+            ..Default::default()
+        };
+        let (settings, warnings) = resolve(&raw);
+        assert_eq!(settings.retry.backoff_base, Duration::ZERO);
+        assert_eq!(settings.retry.deadline, Duration::from_secs(10));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
     }
 
     #[test]
