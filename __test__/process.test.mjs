@@ -1,7 +1,8 @@
 // The package as a user's process sees it: CommonJS and ESM imports, the types under
 // `tsc --strict`, and a process that exits by itself once its syncs are done.
-import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import https from 'node:https'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -53,4 +54,31 @@ it('types: the guide call and the real app call compile under tsc --strict; mist
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const result = await run(process.execPath, [tsc, '-p', path.join(root, '__test__', 'types', 'tsconfig.json')], { cwd: root, timeout: 60_000 }).catch((e) => e)
   expect(result.stdout + (result.stderr ?? '')).toBe('')
+})
+
+// A machine with no CA store at all (node:20-slim has none): the client still has Mozilla's
+// roots, as Node's fetch does, so it gets as far as judging the server's certificate.
+it('verifies HTTPS without a system CA store', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'partner-sync-tls-'))
+  const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')]
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-addext', 'basicConstraints=critical,CA:FALSE', '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => res.end('{}'))
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    const child = `
+      const { createPartnerSync } = require('@smashcourts/partner-sync')
+      createPartnerSync({ url: process.argv[1], secret: 'tls-test-secret', logger: false, maxAttempts: 1 })
+        .sync({ event: 'booking.paid', booking_id: 'b1', status: 'LUNAS', paid_amount: 1 })
+        .then((r) => console.log(JSON.stringify(r.error)))
+    `
+    const url = `https://127.0.0.1:${server.address().port}/api/webhooks/pwa-sync`
+    const env = { ...process.env, SSL_CERT_FILE: path.join(dir, 'none.pem'), SSL_CERT_DIR: path.join(dir, 'none') }
+    const { stdout } = await run(process.execPath, ['-e', child, url], { cwd: root, env, timeout: 10_000 })
+    const error = JSON.parse(stdout)
+    expect(error.kind).toBe('network')
+    expect(error.message).toMatch(/^TLS failed .*UnknownIssuer/)
+    expect(error.message).not.toMatch(/No CA certificates/)
+  } finally {
+    server.close()
+  }
 })

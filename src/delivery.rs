@@ -19,7 +19,13 @@ pub const SIGNATURE_HEADER: &str = "x-pwa-signature";
 fn client() -> &'static reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT.get_or_init(|| {
+        // Mozilla's roots beside the system's, as Node's own fetch has them: slim images
+        // (node:20-slim) ship no CA store, and without one every HTTPS attempt would fail.
+        let mozilla_roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
         reqwest::Client::builder()
+            .tls_certs_merge(mozilla_roots)
             // A 3xx is reported, never followed: the signed POST must reach the configured URL.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!(
