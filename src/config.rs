@@ -126,33 +126,21 @@ impl Knob<'_> {
         Duration::from_millis(self.whole_number(default, min, 24 * 3_600_000, warnings))
     }
 
-    fn duration(&self, default: &str, warnings: &mut Vec<String>) -> Duration {
-        let parsed = self
-            .value
-            .filter(|v| !v.trim().is_empty())
-            .map(parse_duration);
-        match parsed {
-            None => parse_duration(default).expect("default durations parse"),
-            Some(Ok(d)) => d,
+    /// A value parsed by `parse`, or `default` (parsed the same way) when unset or unparsable.
+    fn parsed<T>(
+        &self,
+        default: &str,
+        parse: fn(&str) -> Result<T, String>,
+        warnings: &mut Vec<String>,
+    ) -> T {
+        let given = self.value.filter(|v| !v.trim().is_empty()).map(parse);
+        match given {
+            Some(Ok(value)) => value,
             Some(Err(why)) => {
                 self.fallback(default, &why, warnings);
-                parse_duration(default).expect("default durations parse")
+                parse(default).expect("defaults parse")
             }
-        }
-    }
-
-    fn schedule(&self, default: &str, warnings: &mut Vec<String>) -> Vec<Duration> {
-        let parsed = self
-            .value
-            .filter(|v| !v.trim().is_empty())
-            .map(parse_schedule);
-        match parsed {
-            None => parse_schedule(default).expect("default schedule parses"),
-            Some(Ok(s)) => s,
-            Some(Err(why)) => {
-                self.fallback(default, &why, warnings);
-                parse_schedule(default).expect("default schedule parses")
-            }
+            None => parse(default).expect("defaults parse"),
         }
     }
 }
@@ -268,13 +256,13 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
                 "outboxSchedule",
                 &raw.outbox_schedule,
             )
-            .schedule(DEFAULT_SCHEDULE, &mut warnings),
+            .parsed(DEFAULT_SCHEDULE, parse_schedule, &mut warnings),
             max_age: knob(
                 "PARTNER_SYNC_OUTBOX_MAX_AGE",
                 "outboxMaxAge",
                 &raw.outbox_max_age,
             )
-            .duration(DEFAULT_MAX_AGE, &mut warnings),
+            .parsed(DEFAULT_MAX_AGE, parse_duration, &mut warnings),
             table_prefix: table_prefix(raw.outbox_table_prefix.as_deref(), &mut warnings),
         });
     let settings = Settings {

@@ -224,14 +224,6 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
     Ok(outbox)
 }
 
-/// Message for a table that exists but is not ours (or not as we left it).
-pub fn foreign_table_message(table: &str, why: &str) -> String {
-    format!(
-        "the outbox table {table} exists but {why}; it was left untouched. \
-         Point PARTNER_SYNC_OUTBOX elsewhere or set PARTNER_SYNC_OUTBOX_TABLE_PREFIX to a free prefix"
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,8 +9,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::sql::{Statements, SCHEMA_VERSION};
-use super::{entry_from_row, foreign_table_message, safe_location, EntryRow, Finish, NewEntry};
+use super::sql::{SchemaState, Statements};
+use super::{entry_from_row, safe_location, EntryRow, Finish, NewEntry};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -124,54 +124,24 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
     .map_err(db)?;
     let has_version = table_exists(&tx, &sql.version_table).await.map_err(db)?;
     let has_entries = table_exists(&tx, &sql.entries).await.map_err(db)?;
-    match (has_version, has_entries) {
-        (false, false) => {
+    match sql.schema_state(has_version, has_entries)? {
+        SchemaState::Missing => {
             for statement in &sql.create {
                 tx.batch_execute(statement).await.map_err(db)?;
             }
         }
-        (false, true) => {
-            return Err(foreign_table_message(
-                &sql.entries,
-                &format!(
-                    "has no {} table beside it, so partner-sync did not create it",
-                    sql.version_table
-                ),
-            ))
-        }
-        (true, _) => {
-            let row = tx
-                .query_one(
-                    &format!("SELECT MAX(version)::BIGINT FROM {}", sql.version_table),
-                    &[],
-                )
+        SchemaState::Ours => {
+            let version = tx
+                .query_one(&sql.read_version(), &[])
                 .await
-                .map_err(|e| {
-                    foreign_table_message(
-                        &sql.version_table,
-                        &format!("cannot be read ({})", pg_error(&e)),
-                    )
-                })?;
-            match row.get::<_, Option<i64>>(0) {
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(format!(
-                        "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
-                    ))
-                }
-                Some(_) => {}
-                None => return Err(foreign_table_message(&sql.version_table, "is empty")),
-            }
+                .map(|row| row.get(0))
+                .map_err(db);
+            sql.check_version(version)?;
         }
     }
-    tx.batch_execute(&sql.probe).await.map_err(|e| {
-        foreign_table_message(
-            &sql.entries,
-            &format!(
-                "does not have the columns partner-sync expects ({})",
-                pg_error(&e)
-            ),
-        )
-    })?;
+    tx.batch_execute(&sql.probe)
+        .await
+        .map_err(|e| sql.missing_columns(&pg_error(&e)))?;
     tx.commit().await.map_err(db)
 }
 

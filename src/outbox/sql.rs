@@ -8,6 +8,67 @@ pub const ENTRY_COLUMNS: &str = "id, booking_id, event, body, state, attempts, s
      not_found_count, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, \
      delivered_at_ms, last_status, last_error_kind, last_error, history";
 
+/// What the tables found under a prefix call for.
+pub enum SchemaState {
+    /// Nothing there yet: create the schema.
+    Missing,
+    /// Our version table is there: check the version it records.
+    Ours,
+}
+
+/// Message for a table that exists but is not ours (or not as we left it).
+pub fn foreign_table_message(table: &str, why: &str) -> String {
+    format!(
+        "the outbox table {table} exists but {why}; it was left untouched. \
+         Point PARTNER_SYNC_OUTBOX elsewhere or set PARTNER_SYNC_OUTBOX_TABLE_PREFIX to a free prefix"
+    )
+}
+
+impl Statements {
+    /// Decides from which tables exist; an entries table without our version table is foreign.
+    pub fn schema_state(
+        &self,
+        has_version: bool,
+        has_entries: bool,
+    ) -> Result<SchemaState, String> {
+        match (has_version, has_entries) {
+            (false, false) => Ok(SchemaState::Missing),
+            (false, true) => Err(foreign_table_message(
+                &self.entries,
+                &format!(
+                    "has no {} table beside it, so partner-sync did not create it",
+                    self.version_table
+                ),
+            )),
+            (true, _) => Ok(SchemaState::Ours),
+        }
+    }
+
+    /// Checks `MAX(version)` of the version table, or the error reading it.
+    pub fn check_version(&self, version: Result<Option<i64>, String>) -> Result<(), String> {
+        match version {
+            Err(why) => Err(foreign_table_message(&self.version_table, &format!("cannot be read ({why})"))),
+            Ok(None) => Err(foreign_table_message(&self.version_table, "is empty")),
+            Ok(Some(v)) if v > SCHEMA_VERSION => Err(format!(
+                "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
+            )),
+            Ok(Some(_)) => Ok(()),
+        }
+    }
+
+    /// For a probe of the entries table's columns that failed.
+    pub fn missing_columns(&self, why: &str) -> String {
+        foreign_table_message(
+            &self.entries,
+            &format!("does not have the columns partner-sync expects ({why})"),
+        )
+    }
+
+    pub fn read_version(&self) -> String {
+        format!("SELECT CAST(MAX(version) AS BIGINT) FROM {}", self.version_table)
+    }
+}
+
 /// Statements for one table prefix, built once when the outbox opens.
 #[derive(Debug)]
 pub struct Statements {

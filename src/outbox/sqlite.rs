@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::sql::{Statements, SCHEMA_VERSION};
-use super::{entry_from_row, foreign_table_message, EntryRow, Finish, NewEntry};
+use super::sql::{SchemaState, Statements};
+use super::{entry_from_row, EntryRow, Finish, NewEntry};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -30,48 +30,21 @@ fn prepare_schema(conn: &mut Connection, sql: &Statements) -> Result<(), String>
         .map_err(db)?;
     let has_version = table_exists(&tx, &sql.version_table).map_err(db)?;
     let has_entries = table_exists(&tx, &sql.entries).map_err(db)?;
-    match (has_version, has_entries) {
-        (false, false) => {
+    match sql.schema_state(has_version, has_entries)? {
+        SchemaState::Missing => {
             for statement in &sql.create {
                 tx.execute(statement, []).map_err(db)?;
             }
         }
-        (false, true) => {
-            return Err(foreign_table_message(
-                &sql.entries,
-                &format!(
-                    "has no {} table beside it, so partner-sync did not create it",
-                    sql.version_table
-                ),
-            ))
-        }
-        (true, _) => {
-            let version: Option<i64> = tx
-                .query_row(
-                    &format!("SELECT MAX(version) FROM {}", sql.version_table),
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(|e| {
-                    foreign_table_message(&sql.version_table, &format!("cannot be read ({e})"))
-                })?;
-            match version {
-                Some(v) if v > SCHEMA_VERSION => {
-                    return Err(format!(
-                        "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
-                    ))
-                }
-                Some(_) => {}
-                None => return Err(foreign_table_message(&sql.version_table, "is empty")),
-            }
+        SchemaState::Ours => {
+            let version = tx
+                .query_row(&sql.read_version(), [], |r| r.get(0))
+                .map_err(db);
+            sql.check_version(version)?;
         }
     }
-    tx.prepare(&sql.probe).map_err(|e| {
-        foreign_table_message(
-            &sql.entries,
-            &format!("does not have the columns partner-sync expects ({e})"),
-        )
-    })?;
+    tx.prepare(&sql.probe)
+        .map_err(|e| sql.missing_columns(&e.to_string()))?;
     tx.commit().map_err(db)
 }
 
