@@ -395,6 +395,33 @@ async function proveOutbox(bundler, appDir, workDir) {
   return server.output
 }
 
+// The long-running-server pattern: instrumentation.ts starts the outbox worker, which delivers
+// a sync kept while the partner was down without any cron call.
+async function proveOutboxWorker(bundler, appDir, workDir) {
+  const { startMockPartner } = installedPackage(appDir)
+  const outbox = `sqlite:${path.join(workDir, `outbox-worker-${bundler}.db`)}`
+  const mock = await startMockPartner({ secret: SECRET, log: false })
+  const server = await startNext(appDir, appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms', OUTBOX_WORKER_INTERVAL_MS: '200' }))
+  let partnerBack
+  try {
+    await check(`${bundler}: partner down, then back -> the outbox worker delivers it, no cron call`, async () => {
+      await waitFor('"outbox worker started" in next\'s log', () => server.output.includes('[Partner Sync] outbox worker started'), 5000)
+      await mock.close()
+      const callback = invoiceCallback(randomUUID())
+      const answer = await postCallback(server.baseUrl, callback)
+      assert.deepEqual(answer.json, { received: true, synced: false })
+      partnerBack = await startMockPartner({ secret: SECRET, port: mock.port, log: false })
+      await waitFor('the worker to deliver the kept sync', () => partnerBack.requests.some((r) => r.bookingId === callback.external_id), 5000)
+      assertPartnerGot(partnerBack, callback)
+    })
+  } finally {
+    await stopChild(server)
+    await mock.close()
+    if (partnerBack) await partnerBack.close()
+  }
+  return server.output
+}
+
 async function main() {
   const started = performance.now()
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'partner-sync-e2e-'))
@@ -417,7 +444,7 @@ async function main() {
         built = true
       })
       if (!built) continue
-      for (const [setup, prove] of [['no outbox', proveWithoutOutbox], ['outbox', proveOutbox]]) {
+      for (const [setup, prove] of [['no outbox', proveWithoutOutbox], ['outbox', proveOutbox], ['outbox worker', proveOutboxWorker]]) {
         try {
           logs.push(`--- next start (${bundler}, ${setup}) ---\n${await prove(bundler, appDir, workDir)}`)
         } catch (error) {
