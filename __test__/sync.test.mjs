@@ -214,7 +214,7 @@ describe('retrying delivery', () => {
     const url = `http://127.0.0.1:${await refusedPort()}/api/webhooks/pwa-sync`
     const result = await createPartnerSync({ ...FAST, url, logger: log.logger }).sync(booking())
     expect(result).toMatchObject({ ok: false, attempts: 4, error: { kind: 'network' } })
-    expect(result.error.message).toMatch(/^connection refused/)
+    expect(result.error.message).toMatch(/^connection refused .*; is the partner up, and are the host and port in SMASHPARTNER_SYNC_URL right\?$/)
     expect(result.status).toBeUndefined()
   })
 

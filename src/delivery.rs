@@ -119,13 +119,20 @@ fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
             "the attempt timed out (PARTNER_SYNC_ATTEMPT_TIMEOUT_MS)".into(),
         );
     }
-    let cause = if all.contains("refused") {
-        "connection refused"
+    // What happened, in words people search for, and what to check.
+    let (cause, check) = if all.contains("refused") {
+        (
+            "connection refused",
+            "is the partner up, and are the host and port in SMASHPARTNER_SYNC_URL right?",
+        )
     } else if all.contains("dns")
         || all.contains("lookup address")
         || all.contains("name or service")
     {
-        "DNS lookup failed"
+        (
+            "DNS lookup failed",
+            "check the host name in SMASHPARTNER_SYNC_URL and this machine's DNS",
+        )
     } else if [
         "certificate",
         "tls",
@@ -136,17 +143,26 @@ fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
     .iter()
     .any(|word| all.contains(word))
     {
-        "TLS failed"
+        ("TLS failed", "check that SMASHPARTNER_SYNC_URL is the partner's https:// endpoint and that its certificate is valid")
     } else if all.contains("reset") {
-        "connection reset"
+        (
+            "connection reset",
+            "the partner or a proxy dropped the connection",
+        )
     } else if all.contains("closed") || all.contains("incomplete") || all.contains("eof") {
-        "connection closed before a full response"
+        (
+            "connection closed before a full response",
+            "the partner or a proxy dropped the connection",
+        )
     } else {
-        "network error"
+        (
+            "network error",
+            "check the network between this server and the partner",
+        )
     };
     (
         ErrorKind::Network,
-        format!("{cause} ({})", chain.join(": ")),
+        format!("{cause} ({}); {check}", chain.join(": ")),
     )
 }
 
