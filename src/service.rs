@@ -10,7 +10,7 @@ use crate::config::{parse_duration, resolve, RawSettings, RetryPolicy, Settings}
 use crate::delivery::{deliver, DeliveryOutcome};
 use crate::errors::{ErrorKind, SyncError};
 use crate::outbox::{
-    self, decide, now_ms, Decision, EntryRow, Finish, NewEntry, Outbox, HISTORY_LIMIT,
+    self, decide, millis, now_ms, Decision, EntryRow, Finish, NewEntry, Outbox, HISTORY_LIMIT,
 };
 use crate::payload::SyncRequest;
 
@@ -48,10 +48,6 @@ pub struct SyncReport {
     pub outcome: DeliveryOutcome,
     pub warnings: Vec<String>,
     pub outbox: Option<OutboxNote>,
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 async fn deliver_with(settings: &Settings, body: &str, policy: &RetryPolicy) -> DeliveryOutcome {

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::OutboxSettings;
 
-pub use schedule::{decide, Decision, ScheduleState};
+pub use schedule::{decide, millis, Decision, ScheduleState};
 
 /// Attempt history kept per entry; older attempts are dropped.
 pub const HISTORY_LIMIT: usize = 20;

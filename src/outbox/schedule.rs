@@ -31,7 +31,8 @@ pub enum Decision {
     },
 }
 
-fn millis(d: Duration) -> i64 {
+/// A duration as the outbox stores times: whole milliseconds, saturating.
+pub fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

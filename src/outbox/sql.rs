@@ -65,7 +65,10 @@ impl Statements {
     }
 
     pub fn read_version(&self) -> String {
-        format!("SELECT CAST(MAX(version) AS BIGINT) FROM {}", self.version_table)
+        format!(
+            "SELECT CAST(MAX(version) AS BIGINT) FROM {}",
+            self.version_table
+        )
     }
 }
 
