@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde::Deserialize;
 
 use crate::config::RawSettings;
-use crate::delivery::{AttemptRecord, DeliveryOutcome};
+use crate::delivery::AttemptRecord;
 use crate::errors::SyncError;
 use crate::outbox::EntryRow;
 use crate::payload::SyncRequest;
@@ -104,24 +104,6 @@ pub struct NativeSyncReport {
     pub outbox: Option<OutboxNoteInfo>,
 }
 
-fn report(
-    outcome: &DeliveryOutcome,
-    warnings: Vec<String>,
-    outbox: Option<&OutboxNote>,
-) -> NativeSyncReport {
-    NativeSyncReport {
-        ok: outcome.ok(),
-        status: outcome.status.map(u32::from),
-        attempts: outcome.attempts.iter().map(AttemptInfo::from).collect(),
-        elapsed_ms: outcome.elapsed_ms,
-        response_text: outcome.response_text.clone(),
-        response_is_json: outcome.response_is_json,
-        error: outcome.error.as_ref().map(SyncErrorInfo::from),
-        warnings,
-        outbox: outbox.map(OutboxNoteInfo::from),
-    }
-}
-
 /// Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
 /// outbox when one is configured, and delivers it with retries. Resolves with a report
 /// whatever happens on the wire.
@@ -138,7 +120,18 @@ pub async fn send_sync(
         event,
     };
     let done = service::sync(request, &settings).await;
-    report(&done.outcome, done.warnings, done.outbox.as_ref())
+    let outcome = done.outcome;
+    NativeSyncReport {
+        ok: outcome.ok(),
+        status: outcome.status.map(u32::from),
+        attempts: outcome.attempts.iter().map(AttemptInfo::from).collect(),
+        elapsed_ms: outcome.elapsed_ms,
+        response_text: outcome.response_text,
+        response_is_json: outcome.response_is_json,
+        error: outcome.error.as_ref().map(SyncErrorInfo::from),
+        warnings: done.warnings,
+        outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
+    }
 }
 
 fn iso8601(ms: i64) -> String {

@@ -323,10 +323,10 @@ pub async fn deliver(
         .and_then(|a| a.headers.get(CONTENT_TYPE))
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.contains("json"));
-    let redact_error = |e: SyncError| SyncError::new(e.kind, redact(&e.message, secret));
+    let redact_error = |e: SyncError| SyncError::new(e.kind, redact(e.message, secret));
     DeliveryOutcome {
         status: last_answer.as_ref().map(|a| a.status),
-        response_text: last_answer.map(|a| redact(&a.text, secret)),
+        response_text: last_answer.map(|a| redact(a.text, secret)),
         response_is_json,
         error: final_error.map(redact_error),
         attempts: attempts
