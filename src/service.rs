@@ -10,7 +10,8 @@ use crate::config::{parse_duration, resolve, RawSettings, RetryPolicy, Settings}
 use crate::delivery::{deliver, DeliveryOutcome};
 use crate::errors::{ErrorKind, SyncError};
 use crate::outbox::{
-    self, decide, millis, now_ms, Decision, EntryRow, Finish, NewEntry, Outbox, HISTORY_LIMIT,
+    self, decide, millis, now_ms, Decision, EntryRow, Finish, NewEntry, Outbox, ScheduleState,
+    HISTORY_LIMIT,
 };
 use crate::payload::SyncRequest;
 
@@ -88,18 +89,36 @@ fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) 
     serde_json::Value::Array(items.split_off(excess)).to_string()
 }
 
+/// What settling a leased entry needs to know of it.
+struct Lease {
+    id: String,
+    owner: String,
+    schedule: ScheduleState,
+    history: String,
+}
+
+impl Lease {
+    fn of(entry: &EntryRow, owner: &str) -> Self {
+        Lease {
+            id: entry.id.clone(),
+            owner: owner.to_string(),
+            schedule: entry.schedule_state(),
+            history: entry.history.clone(),
+        }
+    }
+}
+
 /// Writes the result of a leased delivery: delivered, pending on the long schedule, or dead.
 async fn settle(
     outbox: &Outbox,
-    entry: &EntryRow,
-    owner: &str,
+    lease: &Lease,
     started_at_ms: i64,
     outcome: &DeliveryOutcome,
 ) -> Result<OutboxNote, String> {
     let now = now_ms();
     let decision = decide(
         outcome.error.as_ref(),
-        entry.schedule_state(),
+        lease.schedule,
         &outbox.settings,
         now,
     );
@@ -110,7 +129,7 @@ async fn settle(
         })
     };
     let (state, schedule, next_attempt_at_ms, last_error) = match &decision {
-        Decision::Delivered => ("delivered", entry.schedule_state(), None, None),
+        Decision::Delivered => ("delivered", lease.schedule, None, None),
         Decision::Pending {
             next_attempt_at_ms,
             state,
@@ -124,8 +143,8 @@ async fn settle(
     };
     let kept = outbox
         .finish(Finish {
-            id: entry.id.clone(),
-            lease_owner: owner.to_string(),
+            id: lease.id.clone(),
+            lease_owner: lease.owner.clone(),
             state,
             attempts_added: outcome.attempts.len() as i64,
             schedule,
@@ -134,52 +153,29 @@ async fn settle(
             last_status: outcome.status.map(i64::from),
             last_error_kind: outcome.error.as_ref().map(|e| e.kind.as_str().to_string()),
             last_error,
-            history: extend_history(&entry.history, started_at_ms, outcome),
+            history: extend_history(&lease.history, started_at_ms, outcome),
             now_ms: now,
         })
         .await?;
     if !kept {
         return Err(format!(
             "outbox entry {} was taken over by another worker after its lease expired; its result there stands",
-            entry.id
+            lease.id
         ));
     }
     Ok(OutboxNote {
-        id: Some(entry.id.clone()),
+        id: Some(lease.id.clone()),
         state: Some(state),
         next_attempt_at_ms,
         error: None,
     })
 }
 
-/// The row a freshly written entry has, without reading it back.
-fn fresh_row(id: &str, request: &SyncRequest, now: i64) -> EntryRow {
-    EntryRow {
-        id: id.to_string(),
-        booking_id: request.booking_id.clone(),
-        event: request.event.clone(),
-        body: String::new(),
-        state: "pending".into(),
-        attempts: 0,
-        schedule_step: 0,
-        not_found_count: 0,
-        created_at_ms: now,
-        updated_at_ms: now,
-        schedule_started_at_ms: now,
-        next_attempt_at_ms: Some(now),
-        delivered_at_ms: None,
-        last_status: None,
-        last_error_kind: None,
-        last_error: None,
-        history: "[]".into(),
-    }
-}
-
 /// Stores the sync before its first attempt, leased to this request for its whole deadline.
 async fn write_ahead(
     settings: &Settings,
     request: &SyncRequest,
-) -> Result<(Arc<Outbox>, EntryRow, String), String> {
+) -> Result<(Arc<Outbox>, Lease), String> {
     let outbox_settings = settings
         .outbox
         .as_ref()
@@ -199,7 +195,17 @@ async fn write_ahead(
             lease_owner: owner.clone(),
         })
         .await?;
-    Ok((outbox, fresh_row(&id, request, now), owner))
+    let lease = Lease {
+        id,
+        owner,
+        schedule: ScheduleState {
+            step: 0,
+            not_found_count: 0,
+            started_at_ms: now,
+        },
+        history: "[]".into(),
+    };
+    Ok((outbox, lease))
 }
 
 /// One sync: kept in the outbox first (when there is one), then delivered within the
@@ -221,12 +227,12 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings) -> SyncReport {
     }
     let started_at_ms = now_ms();
     let outcome = deliver_with(&settings, &request.body, &settings.retry).await;
-    if let Some((outbox, row, owner)) = entry {
+    if let Some((outbox, lease)) = entry {
         note = Some(
-            bounded(settle(&outbox, &row, &owner, started_at_ms, &outcome))
+            bounded(settle(&outbox, &lease, started_at_ms, &outcome))
                 .await
                 .unwrap_or_else(|error| OutboxNote {
-                    id: Some(row.id.clone()),
+                    id: Some(lease.id.clone()),
                     error: Some(format!(
                         "{error}; the entry stays pending and will be redriven"
                     )),
@@ -322,7 +328,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
             tasks.spawn(async move {
                 let started_at_ms = now_ms();
                 let outcome = deliver_with(&settings, &entry.body, &policy).await;
-                let note = settle(&outbox, &entry, &owner, started_at_ms, &outcome)
+                let note = settle(&outbox, &Lease::of(&entry, &owner), started_at_ms, &outcome)
                     .await
                     .unwrap_or_else(|error| OutboxNote {
                         id: Some(entry.id.clone()),
