@@ -64,8 +64,10 @@ export interface OutboxEntry {
   id: string
   bookingId: string
   event: string
-  /** `pending`, `delivered` or `dead`. */
+  /** `pending`, `delivered`, `dead` or `superseded`. */
   state: string
+  /** The newer entry of the same booking that replaced this one, when superseded. */
+  supersededBy?: string
   /** HTTP attempts so far, in requests and redrives. */
   attempts: number
   /** ISO 8601 times. */
@@ -88,18 +90,23 @@ export declare function outboxList(settings: RawSettings, state?: string | undef
 export interface OutboxNoteInfo {
   /** The entry's stable delivery id. */
   id?: string
-  /** `pending`, `delivered` or `dead`. */
+  /** `pending`, `delivered`, `dead` or `superseded`. */
   state?: string
   /** ISO 8601, when the entry is pending. */
   nextAttemptAt?: string
+  /** The newer entry of the same booking that replaced this one, when superseded. */
+  supersededBy?: string
   /** Why the outbox could not keep or update the entry. */
   error?: string
 }
 
-/** Deletes delivered entries older than a duration such as `30d`; resolves with the count. */
+/** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
 export declare function outboxPurge(settings: RawSettings, olderThan: string): Promise<number>
 
-/** Makes a dead or pending entry due now with a fresh schedule; false when there is none. */
+/**
+ * Makes a dead or pending entry due now with a fresh schedule; false when there is none.
+ * Rejects for an entry older than another entry of its booking (superseded or not).
+ */
 export declare function outboxRetry(settings: RawSettings, id: string): Promise<boolean>
 
 /** One outbox entry with its attempt history, or null. */
@@ -124,6 +131,12 @@ export interface RawSettings {
   backoffBaseMs?: string
   /** `PARTNER_SYNC_BACKOFF_MAX_MS`, default 4000. */
   backoffMaxMs?: string
+  /**
+   * `PARTNER_SYNC_QUIET_PERIOD`, default `5m`: after an attempt that got no answer (a
+   * timeout, a connection lost after sending), nothing more of that booking is sent for
+   * this long, since the partner may still be processing it.
+   */
+  quietPeriod?: string
   /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`. Unset means no outbox. */
   outbox?: string
   /** `PARTNER_SYNC_OUTBOX_SCHEDULE`, default `1m,5m,30m,2h,6h,12h` (the last one repeats). */
@@ -138,7 +151,10 @@ export interface RawSettings {
 export interface RedriveEntryInfo {
   id: string
   bookingId: string
-  /** `delivered`, `pending` (will be retried) or `dead`; absent when the outbox failed. */
+  /**
+   * `delivered`, `pending` (will be retried), `dead` or `superseded`; absent when the
+   * outbox failed.
+   */
   state?: string
   /** HTTP attempts so far, this one included. */
   attempts: number
@@ -160,6 +176,8 @@ export interface RedriveReport {
   delivered: number
   failed: number
   dead: number
+  /** Entries older than a body of their booking the partner already accepted: not sent. */
+  superseded: number
   /** Entries still due after this run. */
   remaining: number
   entries: Array<RedriveEntryInfo>
@@ -168,16 +186,17 @@ export interface RedriveReport {
 
 /**
  * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
- * outbox when one is configured, and delivers it with retries. Resolves with a report
- * whatever happens on the wire.
+ * outbox when one is configured, and delivers it with retries, one request of the booking
+ * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+ * Resolves with a report whatever happens on the wire.
  */
-export declare function sendSync(body: string, bookingId: string, event: string, settings: RawSettings): Promise<NativeSyncReport>
+export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings): Promise<NativeSyncReport>
 
 /** Why a sync failed. */
 export interface SyncErrorInfo {
   /**
    * One of `validation`, `config`, `unauthorized`, `bad_request`, `not_found`,
-   * `http`, `network`, `timeout`, `deadline`.
+   * `http`, `network`, `timeout`, `deadline`, `superseded`.
    */
   kind: string
   /** What went wrong and what to do about it. Never contains the secret. */

@@ -61,7 +61,7 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     const { result } = await unauthorizedGoesDead({ partner, client, id: 'pg-401' })
     partner.plan('pg-401', 200)
     expect(await client.outbox.retry(result.outbox.id)).toBe(true)
-    expect(await client.redrivePending()).toEqual({ delivered: 1, failed: 0, dead: 0, remaining: 0 })
+    expect(await client.redrivePending()).toEqual({ delivered: 1, failed: 0, dead: 0, superseded: 0, remaining: 0 })
     expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'delivered', attempts: 2 })
   })
 

@@ -3,10 +3,9 @@
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { QUICK, SECRET, booking, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, waitFor } from './helpers/outbox-harness.mjs'
-import { liveDeliveryDespiteOutbox, partnerAndStore, partnerDownThenBack, unauthorizedGoesDead } from './helpers/outbox-scenarios.mjs'
+import { ZERO, liveDeliveryDespiteOutbox, partnerAndStore, partnerDownThenBack, unauthorizedGoesDead } from './helpers/outbox-scenarios.mjs'
 import { sqliteDatabase } from './helpers/sqlite-file.mjs'
 
-const ZERO = { delivered: 0, failed: 0, dead: 0, remaining: 0 }
 const { partner, store } = await partnerAndStore('outbox-sqlite')
 
 let files = 0
@@ -60,7 +59,7 @@ describe('delivery and redrive', () => {
     for (let i = 0; i < 12; i++) due.push(Date.parse((await filler.sync(booking(`sq-many-${i}`))).outbox.nextAttemptAt))
     await waitFor('all 12 entries to be due', () => Date.now() > Math.max(...due) + 5)
     const client = clientOn({}, file)
-    expect(await client.redrivePending({ limit: 5 })).toEqual({ delivered: 5, failed: 0, dead: 0, remaining: 7 })
+    expect(await client.redrivePending({ limit: 5 })).toEqual({ delivered: 5, failed: 0, dead: 0, superseded: 0, remaining: 7 })
     expect(await client.redrivePending()).toEqual({ ...ZERO, delivered: 7 })
     for (let i = 0; i < 12; i++) expect(partner.forBooking(`sq-many-${i}`)).toHaveLength(1)
   })
@@ -349,7 +348,7 @@ describe('leases', () => {
     const sentTwice = ids.filter((id) => partner.forBooking(id).length !== 1)
     expect({ overlapping: overlapping.length, sentTwice, failed: firstTotals.failed + secondTotals.failed }).toEqual({ overlapping: 0, sentTwice: [], failed: 0 })
     expect(firstTotals.delivered + secondTotals.delivered).toBe(ENTRIES)
-    expect(firstTotals).toMatchObject({ dead: 0, remaining: 0 })
+    expect(firstTotals).toMatchObject({ dead: 0, superseded: 0, remaining: 0 })
   })
 })
 

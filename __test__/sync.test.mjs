@@ -194,19 +194,48 @@ describe('retrying delivery', () => {
     expect(result.elapsedMs).toBeLessThan(1000)
   })
 
-  it('retries a reset connection', async () => {
-    const result = await syncWith(inOrder('reset', { status: 200 }))
+  it('a connection reset after the body was sent waits out the quiet period, then retries', async () => {
+    const result = await syncWith(inOrder('reset', { status: 200 }), booking(), { quietPeriod: '150ms' })
     expect(result).toMatchObject({ ok: true, attempts: 2 })
     expect(result.attemptLog[0].error.kind).toBe('network')
+    const [first, second] = result.attemptLog
+    expect(second.startedMs - (first.startedMs + first.durationMs)).toBeGreaterThanOrEqual(140)
   })
 
-  it('gives up on an attempt that hangs past the attempt timeout, and retries', async () => {
+  it('an attempt that hangs past the attempt timeout is retried only after the quiet period', async () => {
     const started = Date.now()
-    const result = await syncWith(inOrder('hang', { status: 200 }), booking(), { attemptTimeoutMs: 200 })
+    const result = await syncWith(inOrder('hang', { status: 200 }), booking(), { attemptTimeoutMs: 200, quietPeriod: '300ms' })
     expect(result).toMatchObject({ ok: true, attempts: 2 })
     expect(result.attemptLog[0].error.kind).toBe('timeout')
     expect(result.attemptLog[0].durationMs).toBeGreaterThanOrEqual(190)
-    expect(Date.now() - started).toBeLessThan(1500)
+    expect(result.attemptLog[1].startedMs).toBeGreaterThanOrEqual(490)
+    expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  it('after a timeout, by default nothing more of that booking is sent in the request: the partner may still be processing it', async () => {
+    const result = await syncWith(inOrder('hang', { status: 200 }), booking(), { attemptTimeoutMs: 200 })
+    expect(result).toMatchObject({ ok: false, attempts: 1, error: { kind: 'timeout' } })
+    expect(result.error.message).toMatch(/no answer within 200 ms \(PARTNER_SYNC_ATTEMPT_TIMEOUT_MS\).*may still be processing it.*5m \(PARTNER_SYNC_QUIET_PERIOD\)/)
+    // A newer sync of the same booking waits for the quiet period too: never two at once.
+    const next = await createPartnerSync(client()).sync(booking({ status: 'LUNAS', paid_amount: 64000 }))
+    expect(next).toMatchObject({ ok: false, attempts: 0, error: { kind: 'deadline' } })
+    expect(next.error.message).toMatch(/may still be processing it/)
+    expect(receiver.requests).toHaveLength(1)
+    // Another booking is not held up.
+    expect(await createPartnerSync(client()).sync(booking({ booking_id: 'another-booking' }))).toMatchObject({ ok: true })
+  })
+
+  it('a refused connection is retried at once: the request never ran', async () => {
+    receiver = await startReceiver()
+    const url = `http://127.0.0.1:${await refusedPort()}/api/webhooks/pwa-sync`
+    const result = await createPartnerSync({ ...FAST, url, logger: false, maxAttempts: 2, backoffBaseMs: 0 }).sync(booking())
+    expect(result).toMatchObject({ ok: false, attempts: 2 })
+    expect(result.attemptLog[1].startedMs).toBeLessThan(200)
+  })
+
+  it('names what was left of the deadline when that, not the attempt timeout, cut an attempt short', async () => {
+    const result = await syncWith(() => 'hang', booking(), { attemptTimeoutMs: 600, deadlineMs: 400 })
+    expect(result.error.message).toMatch(/no answer within \d+ ms \(what was left of PARTNER_SYNC_DEADLINE_MS\)/)
   })
 
   it('reports a refused port as a network error after every attempt', async () => {

@@ -59,6 +59,13 @@ export interface PartnerSyncOptions {
   backoffBaseMs?: number | string
   /** `PARTNER_SYNC_BACKOFF_MAX_MS`; default 4000. */
   backoffMaxMs?: number | string
+  /**
+   * `PARTNER_SYNC_QUIET_PERIOD`; default `5m`. After an attempt that got no answer (a timeout,
+   * a connection lost after sending), nothing more of that booking is sent for this long: the
+   * partner may still be processing it, and two requests of one booking at once count its
+   * payment twice there.
+   */
+  quietPeriod?: string
   /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; `false` turns it off. */
   outbox?: string | false
   /** `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats. */
@@ -81,19 +88,32 @@ export type SyncErrorKind =
   | 'network'
   | 'timeout'
   | 'deadline'
+  /** A newer sync of the same booking took over; this older body is not sent (again). */
+  | 'superseded'
+
+/** An outbox entry's state; `delivered`, `dead` and `superseded` are final until a manual retry. */
+export type OutboxState = 'pending' | 'delivered' | 'dead' | 'superseded'
 
 export interface OutboxNote {
   /** The entry's stable delivery id. */
   id?: string
-  state?: 'pending' | 'delivered' | 'dead'
+  state?: OutboxState
   /** ISO 8601, when the entry is pending. */
   nextAttemptAt?: string
+  /** The newer entry of the same booking that replaced this one, when superseded. */
+  supersededBy?: string
   /** Why the outbox could not keep the sync (the live delivery was still tried). */
   error?: string
 }
 
+/**
+ * Per booking, the partner ends with the newest body it was given, and never processes two of
+ * our requests of one booking at once. A sync that a newer sync of its booking replaced
+ * resolves `ok: false` with `error.kind === 'superseded'`: `ok` always means "the partner
+ * accepted exactly this body".
+ */
 export interface SyncResult {
-  /** True when the partner answered 2xx. */
+  /** True when the partner answered 2xx to this very body. */
   ok: boolean
   bookingId: string
   /** The partner's last HTTP status, when it answered. */
@@ -115,6 +135,8 @@ export interface RedriveResult {
   delivered: number
   failed: number
   dead: number
+  /** Entries older than a body of their booking the partner already accepted: not sent. */
+  superseded: number
   /** Entries still due after this run (more than `limit`, say). */
   remaining: number
   /** Set when there is no outbox to redrive. */
@@ -133,16 +155,23 @@ export interface PartnerSyncClient {
   redrivePending(options?: { limit?: number }): Promise<RedriveResult>
   startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
   outbox: {
-    list(options?: { state?: 'pending' | 'delivered' | 'dead'; limit?: number }): Promise<OutboxEntry[]>
+    list(options?: { state?: OutboxState; limit?: number }): Promise<OutboxEntry[]>
     show(id: string): Promise<OutboxEntry | null>
-    /** Makes a dead or pending entry due now. Resolves false when no such entry exists. */
+    /**
+     * Makes a dead or pending entry due now. Resolves false when no such entry exists; rejects
+     * for a superseded entry or one older than another entry of its booking (sending it would
+     * put an older state back on the partner).
+     */
     retry(id: string): Promise<boolean>
-    /** Deletes delivered entries older than a duration such as `30d`; resolves with the count. */
+    /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
     purge(options?: { olderThan?: string }): Promise<number>
   }
 }
 
-/** Sends one booking sync. Resolves true on a 2xx answer, false otherwise; never rejects. */
+/**
+ * Sends one booking sync. Resolves true on a 2xx answer to this body, false otherwise
+ * (superseded by a newer sync of the booking included); never rejects.
+ */
 export declare function syncBookingToPartner(data: SyncData): Promise<boolean>
 export declare function createPartnerSync(options?: PartnerSyncOptions): PartnerSyncClient
 /** Delivers what is due in the configured outbox (env as for `syncBookingToPartner`). Never rejects. */

@@ -17,6 +17,7 @@ const SETTINGS_FROM_ENV = {
   deadlineMs: 'PARTNER_SYNC_DEADLINE_MS',
   backoffBaseMs: 'PARTNER_SYNC_BACKOFF_BASE_MS',
   backoffMaxMs: 'PARTNER_SYNC_BACKOFF_MAX_MS',
+  quietPeriod: 'PARTNER_SYNC_QUIET_PERIOD',
   outbox: 'PARTNER_SYNC_OUTBOX',
   outboxSchedule: 'PARTNER_SYNC_OUTBOX_SCHEDULE',
   outboxMaxAge: 'PARTNER_SYNC_OUTBOX_MAX_AGE',
@@ -105,7 +106,7 @@ function createPartnerSync(options = {}) {
     }
     let report
     try {
-      report = await native.sendSync(built.body, bookingId, data.event, settings())
+      report = await native.sendSync(built.body, bookingId, data.event, built.timestampMs, settings())
     } catch (error) {
       // Only a bug could land here (the native side reports delivery problems in `report`).
       const message = `internal error, the sync may not have been sent: ${error && error.message}`
@@ -129,6 +130,9 @@ function createPartnerSync(options = {}) {
     const took = `${plural(result.attempts, 'attempt')}, ${Math.round(result.elapsedMs)} ms`
     if (result.ok) {
       log.info(`${PREFIX} Success for booking:`, bookingId)
+    } else if (report.error.kind === 'superseded') {
+      // Not a failure: the newer sync carries the booking's state to the partner.
+      log.warn(`${PREFIX} Superseded for booking ${bookingId}: ${report.error.message}`)
     } else {
       log.error(`${PREFIX} Failed for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     }
@@ -137,7 +141,7 @@ function createPartnerSync(options = {}) {
 
   async function redrivePending({ limit } = {}) {
     const raw = settings()
-    if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
+    if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
     try {
       const summary = await native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
       warnOnce(summary.warnings)
@@ -148,12 +152,13 @@ function createPartnerSync(options = {}) {
           log.error(`${PREFIX} Redrive failed for booking ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts}): ${entry.error ? entry.error.message : 'unknown error'}${describeOutbox(note)}`)
         }
       }
-      const { delivered, failed, dead, remaining } = summary
-      return { delivered, failed, dead, remaining }
+      const { delivered, failed, dead, superseded, remaining } = summary
+      if (superseded > 0) log.info(`${PREFIX} Redrive superseded ${superseded} outbox ${superseded === 1 ? 'entry' : 'entries'} older than a body of the same booking the partner already accepted; not sent`)
+      return { delivered, failed, dead, superseded, remaining }
     } catch (error) {
       const message = `redrive could not run: ${error && error.message}`
       log.error(`${PREFIX} ${message}`)
-      return { delivered: 0, failed: 0, dead: 0, remaining: 0, error: message }
+      return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, error: message }
     }
   }
 

@@ -42,7 +42,7 @@ function problemsWith(data) {
 }
 
 // Builds the exact body: the caller's fields in their order, then the timestamp, as
-// JSON.stringify writes them. Returns { body } or { problem }.
+// JSON.stringify writes them. Returns { body, timestampMs } or { problem }.
 function buildBody(data, now = new Date()) {
   let payload
   try {
@@ -53,7 +53,7 @@ function buildBody(data, now = new Date()) {
     return { problem: `reading the data failed: ${error && error.message}` }
   }
   try {
-    return { body: JSON.stringify(payload) }
+    return { body: JSON.stringify(payload), timestampMs: now.getTime() }
   } catch (error) {
     return { problem: `JSON.stringify cannot encode the data (${error && error.message}); remove BigInt values and cycles` }
   }

@@ -4,12 +4,10 @@
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use serde::Deserialize;
 
 use crate::config::RawSettings;
-use crate::delivery::AttemptRecord;
+use crate::delivery::{iso8601, AttemptRecord};
 use crate::errors::SyncError;
 use crate::outbox::EntryRow;
 use crate::payload::SyncRequest;
@@ -20,7 +18,7 @@ use crate::signing;
 #[napi(object)]
 pub struct SyncErrorInfo {
     /// One of `validation`, `config`, `unauthorized`, `bad_request`, `not_found`,
-    /// `http`, `network`, `timeout`, `deadline`.
+    /// `http`, `network`, `timeout`, `deadline`, `superseded`.
     pub kind: String,
     /// What went wrong and what to do about it. Never contains the secret.
     pub message: String,
@@ -68,10 +66,12 @@ impl From<&AttemptRecord> for AttemptInfo {
 pub struct OutboxNoteInfo {
     /// The entry's stable delivery id.
     pub id: Option<String>,
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered`, `dead` or `superseded`.
     pub state: Option<String>,
     /// ISO 8601, when the entry is pending.
     pub next_attempt_at: Option<String>,
+    /// The newer entry of the same booking that replaced this one, when superseded.
+    pub superseded_by: Option<String>,
     /// Why the outbox could not keep or update the entry.
     pub error: Option<String>,
 }
@@ -82,6 +82,7 @@ impl From<&OutboxNote> for OutboxNoteInfo {
             id: note.id.clone(),
             state: note.state.map(str::to_string),
             next_attempt_at: note.next_attempt_at_ms.map(iso8601),
+            superseded_by: note.superseded_by.clone(),
             error: note.error.clone(),
         }
     }
@@ -105,19 +106,22 @@ pub struct NativeSyncReport {
 }
 
 /// Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
-/// outbox when one is configured, and delivers it with retries. Resolves with a report
-/// whatever happens on the wire.
+/// outbox when one is configured, and delivers it with retries, one request of the booking
+/// on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+/// Resolves with a report whatever happens on the wire.
 #[napi]
 pub async fn send_sync(
     body: String,
     booking_id: String,
     event: String,
+    timestamp_ms: f64,
     settings: RawSettings,
 ) -> NativeSyncReport {
     let request = SyncRequest {
         body,
         booking_id,
         event,
+        version_ms: timestamp_ms as i64,
     };
     let done = service::sync(request, &settings).await;
     let outcome = done.outcome;
@@ -132,11 +136,6 @@ pub async fn send_sync(
         warnings: done.warnings,
         outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
     }
-}
-
-fn iso8601(ms: i64) -> String {
-    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(at).to_string()
 }
 
 /// One attempt in an outbox entry's history.
@@ -157,8 +156,10 @@ pub struct OutboxEntry {
     pub id: String,
     pub booking_id: String,
     pub event: String,
-    /// `pending`, `delivered` or `dead`.
+    /// `pending`, `delivered`, `dead` or `superseded`.
     pub state: String,
+    /// The newer entry of the same booking that replaced this one, when superseded.
+    pub superseded_by: Option<String>,
     /// HTTP attempts so far, in requests and redrives.
     pub attempts: u32,
     /// ISO 8601 times.
@@ -196,6 +197,7 @@ impl From<EntryRow> for OutboxEntry {
             booking_id: row.booking_id,
             event: row.event,
             state: row.state,
+            superseded_by: row.superseded_by,
             attempts: row.attempts.max(0) as u32,
             created_at: iso8601(row.created_at_ms),
             updated_at: iso8601(row.updated_at_ms),
@@ -222,7 +224,8 @@ impl From<EntryRow> for OutboxEntry {
 pub struct RedriveEntryInfo {
     pub id: String,
     pub booking_id: String,
-    /// `delivered`, `pending` (will be retried) or `dead`; absent when the outbox failed.
+    /// `delivered`, `pending` (will be retried), `dead` or `superseded`; absent when the
+    /// outbox failed.
     pub state: Option<String>,
     /// HTTP attempts so far, this one included.
     pub attempts: u32,
@@ -239,6 +242,8 @@ pub struct RedriveReport {
     pub delivered: u32,
     pub failed: u32,
     pub dead: u32,
+    /// Entries older than a body of their booking the partner already accepted: not sent.
+    pub superseded: u32,
     /// Entries still due after this run.
     pub remaining: u32,
     pub entries: Vec<RedriveEntryInfo>,
@@ -261,6 +266,7 @@ pub async fn redrive_outbox(
         delivered: summary.delivered,
         failed: summary.failed,
         dead: summary.dead,
+        superseded: summary.superseded,
         remaining: summary.remaining.clamp(0, i64::from(u32::MAX)) as u32,
         entries: summary
             .entries
@@ -301,12 +307,13 @@ pub async fn outbox_show(settings: RawSettings, id: String) -> napi::Result<Opti
 }
 
 /// Makes a dead or pending entry due now with a fresh schedule; false when there is none.
+/// Rejects for an entry older than another entry of its booking (superseded or not).
 #[napi]
 pub async fn outbox_retry(settings: RawSettings, id: String) -> napi::Result<bool> {
     service::retry(&settings, id).await.map_err(rejected)
 }
 
-/// Deletes delivered entries older than a duration such as `30d`; resolves with the count.
+/// Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count.
 #[napi]
 pub async fn outbox_purge(settings: RawSettings, older_than: String) -> napi::Result<u32> {
     let purged = service::purge(&settings, &older_than)

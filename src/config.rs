@@ -11,6 +11,9 @@ pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync
 pub const DEFAULT_TABLE_PREFIX: &str = "partner_sync_";
 const DEFAULT_SCHEDULE: &str = "1m,5m,30m,2h,6h,12h";
 const DEFAULT_MAX_AGE: &str = "3d";
+/// Vercel's default maximum function duration (300 s), which is where the partner runs:
+/// a request that got no answer may still be running there until then.
+const DEFAULT_QUIET_PERIOD: &str = "5m";
 
 /// Raw settings as strings, exactly as found in `process.env` or the client options.
 /// Unset fields take their defaults; unparsable ones fall back with a warning.
@@ -31,6 +34,10 @@ pub struct RawSettings {
     pub backoff_base_ms: Option<String>,
     /// `PARTNER_SYNC_BACKOFF_MAX_MS`, default 4000.
     pub backoff_max_ms: Option<String>,
+    /// `PARTNER_SYNC_QUIET_PERIOD`, default `5m`: after an attempt that got no answer (a
+    /// timeout, a connection lost after sending), nothing more of that booking is sent for
+    /// this long, since the partner may still be processing it.
+    pub quiet_period: Option<String>,
     /// `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`. Unset means no outbox.
     pub outbox: Option<String>,
     /// `PARTNER_SYNC_OUTBOX_SCHEDULE`, default `1m,5m,30m,2h,6h,12h` (the last one repeats).
@@ -66,6 +73,8 @@ pub struct Settings {
     /// `None` when unset or empty: nothing may be sent then.
     pub secret: Option<String>,
     pub retry: RetryPolicy,
+    /// How long a booking stays untouched after an attempt that got no answer.
+    pub quiet_period: Duration,
     pub outbox: Option<OutboxSettings>,
 }
 
@@ -265,10 +274,17 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
             .parsed(DEFAULT_MAX_AGE, parse_duration, &mut warnings),
             table_prefix: table_prefix(raw.outbox_table_prefix.as_deref(), &mut warnings),
         });
+    let quiet_period = knob(
+        "PARTNER_SYNC_QUIET_PERIOD",
+        "quietPeriod",
+        &raw.quiet_period,
+    )
+    .parsed(DEFAULT_QUIET_PERIOD, parse_duration, &mut warnings);
     let settings = Settings {
         url: parse_url(raw.url.as_deref()),
         secret: raw.secret.clone().filter(|s| !s.is_empty()),
         retry,
+        quiet_period,
         outbox,
     };
     (settings, warnings)
@@ -289,6 +305,7 @@ mod tests {
         assert_eq!(settings.retry.deadline, Duration::from_secs(10));
         assert_eq!(settings.retry.backoff_base, Duration::from_millis(250));
         assert_eq!(settings.retry.backoff_max, Duration::from_secs(4));
+        assert_eq!(settings.quiet_period, Duration::from_secs(300));
         assert!(settings.outbox.is_none());
     }
 

@@ -2,12 +2,14 @@
 //! backoff between them, and a record of each attempt.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use tokio::time::Instant;
 
 use crate::config::RetryPolicy;
 use crate::errors::{redact, ErrorKind, SyncError};
+use crate::lanes::{Blocked, Ticket};
 use crate::payload::{partner_message, MAX_RESPONSE_BYTES};
 use crate::policy::{
     backoff_delay, classify_status, explain_status, kind_for_status, parse_retry_after, Verdict,
@@ -60,6 +62,8 @@ pub struct DeliveryOutcome {
     pub error: Option<SyncError>,
     pub attempts: Vec<AttemptRecord>,
     pub elapsed_ms: f64,
+    /// An attempt sent the body and got no answer: the partner may still be processing it.
+    pub unanswered: bool,
 }
 
 impl DeliveryOutcome {
@@ -76,6 +80,7 @@ impl DeliveryOutcome {
             error: Some(error),
             attempts: Vec::new(),
             elapsed_ms: 0.0,
+            unanswered: false,
         }
     }
 }
@@ -104,6 +109,14 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Answer, reqwest
     })
 }
 
+/// A failed attempt: what it was, and whether the body may have reached the partner.
+struct NoAnswer {
+    kind: ErrorKind,
+    message: String,
+    /// False only when the request provably never ran (no connection was made).
+    maybe_received: bool,
+}
+
 /// Names the network cause in words people search for, then gives the whole chain.
 fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
     let mut chain = Vec::new();
@@ -114,10 +127,7 @@ fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
     }
     let all = chain.join(": ").to_lowercase();
     if error.is_timeout() || all.contains("timed out") {
-        return (
-            ErrorKind::Timeout,
-            "the attempt timed out (PARTNER_SYNC_ATTEMPT_TIMEOUT_MS)".into(),
-        );
+        return (ErrorKind::Timeout, "the attempt timed out".into());
     }
     // What happened, in words people search for, and what to check.
     let (cause, check) = if all.contains("refused") {
@@ -172,7 +182,8 @@ async fn attempt_once(
     body: &str,
     signature: &str,
     timeout: Duration,
-) -> Result<Answer, (ErrorKind, String)> {
+    timeout_setting: &str,
+) -> Result<Answer, NoAnswer> {
     let request = client()
         .post(url.clone())
         .header(CONTENT_TYPE, "application/json")
@@ -185,14 +196,23 @@ async fn attempt_once(
     })
     .await;
     match sent {
-        Err(_) => Err((
-            ErrorKind::Timeout,
-            format!(
-                "no answer within {} ms (PARTNER_SYNC_ATTEMPT_TIMEOUT_MS)",
+        Err(_) => Err(NoAnswer {
+            kind: ErrorKind::Timeout,
+            message: format!(
+                "no answer within {} ms ({timeout_setting})",
                 timeout.as_millis()
             ),
-        )),
-        Ok(Err(e)) => Err(describe_network_error(&e)),
+            maybe_received: true,
+        }),
+        Ok(Err(e)) => {
+            let (kind, message) = describe_network_error(&e);
+            // A connect error (refused, DNS, TLS handshake) means nothing was sent.
+            Err(NoAnswer {
+                kind,
+                message,
+                maybe_received: !e.is_connect(),
+            })
+        }
         Ok(Ok(answer)) => Ok(answer),
     }
 }
@@ -218,29 +238,105 @@ fn elapsed_ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// Delivers the body with retries, within `policy`'s attempts and deadline.
-/// Every attempt sends the same bytes with the same signature.
-pub async fn deliver(
-    url: &reqwest::Url,
-    body: &str,
-    secret: &str,
-    policy: &RetryPolicy,
-) -> DeliveryOutcome {
+/// Where one delivery goes and how long it may take.
+pub struct Delivery<'a> {
+    pub url: &'a reqwest::Url,
+    pub body: &'a str,
+    pub secret: &'a str,
+    pub policy: &'a RetryPolicy,
+    /// The booking's lane: one request on the wire at a time, the newest sync wins.
+    pub ticket: &'a Ticket,
+    pub quiet_period: Duration,
+    /// The end of all attempts and waits (which may have begun before this delivery).
+    pub deadline: Instant,
+    pub booking_id: &'a str,
+}
+
+/// Why a sync did not (or no longer) send, as the error the caller sees.
+pub fn blocked_error(blocked: Blocked, booking_id: &str, quiet_period: Duration) -> SyncError {
+    match blocked {
+        Blocked::Superseded(newer) => superseded_error(booking_id, &format!("the sync with timestamp {}", iso8601(newer.version_ms))),
+        Blocked::Busy { quiet_until: Some(until) } => SyncError::new(
+            ErrorKind::Deadline,
+            format!(
+                "not sent: an earlier request of booking {booking_id} got no answer, so the partner may still be processing it; \
+                 nothing more of this booking is sent for {} after that (PARTNER_SYNC_QUIET_PERIOD), {} ms from now",
+                humantime::format_duration(quiet_period),
+                until.saturating_duration_since(Instant::now()).as_millis()
+            ),
+        ),
+        Blocked::Busy { quiet_until: None } => SyncError::new(
+            ErrorKind::Deadline,
+            format!(
+                "not sent: another request of booking {booking_id} was on the wire until the deadline \
+                 (PARTNER_SYNC_DEADLINE_MS); one request per booking at a time keeps the partner's state right"
+            ),
+        ),
+    }
+}
+
+/// An older sync that a newer one of the same booking replaced.
+pub fn superseded_error(booking_id: &str, newer: &str) -> SyncError {
+    SyncError::new(
+        ErrorKind::Superseded,
+        format!("superseded by {newer} of booking {booking_id}: the newer body carries the booking's current state, so this older one is not sent again"),
+    )
+}
+
+pub fn iso8601(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+/// Delivers the body with retries, within `policy`'s attempts and the deadline, one request
+/// of the booking on the wire at a time. Every attempt sends the same bytes and signature.
+pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
+    let Delivery {
+        url,
+        body,
+        secret,
+        policy,
+        ticket,
+        quiet_period,
+        deadline,
+        booking_id,
+    } = job;
     let signature = sign(body.as_bytes(), secret.as_bytes());
     let start = Instant::now();
-    let deadline = start + policy.deadline;
     let mut attempts: Vec<AttemptRecord> = Vec::new();
-    let mut last_answer: Option<Answer>;
+    let mut last_answer: Option<Answer> = None;
     let mut final_error: Option<SyncError>;
+    let mut unanswered = false;
 
     loop {
         let attempt = attempts.len() as u32 + 1;
+        let wire = match ticket.acquire(deadline).await {
+            Ok(wire) => wire,
+            Err(blocked) => {
+                final_error = Some(blocked_error(blocked, booking_id, quiet_period));
+                break;
+            }
+        };
         let remaining = deadline.saturating_duration_since(Instant::now());
+        // Name the setting that actually cut the attempt short.
+        let (timeout, timeout_setting) = if policy.attempt_timeout <= remaining {
+            (policy.attempt_timeout, "PARTNER_SYNC_ATTEMPT_TIMEOUT_MS")
+        } else {
+            (remaining, "what was left of PARTNER_SYNC_DEADLINE_MS")
+        };
         let started_ms = elapsed_ms(start);
         let attempt_start = Instant::now();
-        let result =
-            attempt_once(url, body, &signature, policy.attempt_timeout.min(remaining)).await;
+        let result = attempt_once(url, body, &signature, timeout, timeout_setting).await;
         let duration_ms = elapsed_ms(attempt_start);
+        let mut maybe_processing = false;
+        if let Err(failed) = &result {
+            if failed.maybe_received {
+                ticket.keep_quiet(quiet_period);
+                maybe_processing = true;
+                unanswered = true;
+            }
+        }
+        drop(wire);
 
         let (error, retry_after, wants_retry) = match result {
             Ok(answer) => {
@@ -254,40 +350,32 @@ pub async fn deliver(
                     _ => None,
                 };
                 let error = (verdict != Verdict::Delivered).then(|| http_error(&answer));
-                attempts.push(AttemptRecord {
-                    attempt,
-                    status: Some(answer.status),
-                    error: error.clone(),
-                    started_ms,
-                    duration_ms,
-                    wait_ms: None,
-                });
                 last_answer = Some(answer);
                 (error, retry_after, verdict == Verdict::Retry)
             }
-            Err((kind, message)) => {
-                let error = SyncError::new(kind, message);
-                attempts.push(AttemptRecord {
-                    attempt,
-                    status: None,
-                    error: Some(error.clone()),
-                    started_ms,
-                    duration_ms,
-                    wait_ms: None,
-                });
+            Err(failed) => {
                 last_answer = None;
-                (Some(error), None, true)
+                (
+                    Some(SyncError::new(failed.kind, failed.message)),
+                    None,
+                    true,
+                )
             }
         };
+        attempts.push(AttemptRecord {
+            attempt,
+            status: last_answer.as_ref().map(|a| a.status),
+            error: error.clone(),
+            started_ms,
+            duration_ms,
+            wait_ms: None,
+        });
         final_error = error;
         let Some(error) = &final_error else { break };
-        if !wants_retry {
+        if !wants_retry || attempt >= policy.max_attempts {
             break;
         }
-        if attempt >= policy.max_attempts {
-            break;
-        }
-        let wait = retry_after.unwrap_or_else(|| {
+        let mut wait = retry_after.unwrap_or_else(|| {
             backoff_delay(
                 policy.backoff_base,
                 policy.backoff_max,
@@ -295,27 +383,47 @@ pub async fn deliver(
                 &mut rand::rng(),
             )
         });
+        if maybe_processing {
+            wait = wait.max(quiet_period);
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         // Another attempt needs the wait plus some time to get an answer.
         if wait + Duration::from_millis(10) >= left {
-            let why = match retry_after {
-                Some(after) => format!("the partner asked to retry after {} ms", after.as_millis()),
-                None => "no time is left for another attempt".to_string(),
-            };
-            final_error = Some(SyncError::new(
-                ErrorKind::Deadline,
-                format!(
-                    "gave up within the {} ms deadline (PARTNER_SYNC_DEADLINE_MS): {why}; last error: {}",
-                    policy.deadline.as_millis(),
-                    error.message
-                ),
-            ));
+            final_error = Some(if maybe_processing {
+                SyncError::new(
+                    error.kind,
+                    format!(
+                        "{}; the partner may have received it and may still be processing it, so booking {booking_id} \
+                         is not sent again for {} (PARTNER_SYNC_QUIET_PERIOD)",
+                        error.message,
+                        humantime::format_duration(quiet_period)
+                    ),
+                )
+            } else {
+                let why = match retry_after {
+                    Some(after) => {
+                        format!("the partner asked to retry after {} ms", after.as_millis())
+                    }
+                    None => "no time is left for another attempt".to_string(),
+                };
+                SyncError::new(
+                    ErrorKind::Deadline,
+                    format!(
+                        "gave up within the {} ms deadline (PARTNER_SYNC_DEADLINE_MS): {why}; last error: {}",
+                        policy.deadline.as_millis(),
+                        error.message
+                    ),
+                )
+            });
             break;
         }
         if let Some(last) = attempts.last_mut() {
             last.wait_ms = Some(wait.as_secs_f64() * 1000.0);
         }
-        tokio::time::sleep(wait).await;
+        if let Err(blocked) = ticket.wait(wait).await {
+            final_error = Some(blocked_error(blocked, booking_id, quiet_period));
+            break;
+        }
     }
 
     let response_is_json = last_answer
@@ -337,5 +445,6 @@ pub async fn deliver(
             })
             .collect(),
         elapsed_ms: elapsed_ms(start),
+        unanswered,
     }
 }

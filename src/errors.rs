@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Network,
     Timeout,
     Deadline,
+    /// A newer sync of the same booking took over: this older body is not sent (again).
+    Superseded,
 }
 
 impl ErrorKind {
@@ -28,6 +30,7 @@ impl ErrorKind {
             ErrorKind::Network => "network",
             ErrorKind::Timeout => "timeout",
             ErrorKind::Deadline => "deadline",
+            ErrorKind::Superseded => "superseded",
         }
     }
 
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Network,
             ErrorKind::Timeout,
             ErrorKind::Deadline,
+            ErrorKind::Superseded,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

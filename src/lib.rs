@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod config;
 pub mod delivery;
 pub mod errors;
+pub mod lanes;
 pub mod outbox;
 pub mod payload;
 pub mod policy;

@@ -7,6 +7,8 @@ pub struct SyncRequest {
     pub body: String,
     pub booking_id: String,
     pub event: String,
+    /// The body's `timestamp` in ms since the epoch: later means newer.
+    pub version_ms: i64,
 }
 
 /// At most this much of a response body is read; the rest is dropped.

@@ -1,17 +1,23 @@
 //! The flows the JS surface exposes: one sync (write-ahead, deliver, settle) and a redrive
 //! of what is due, plus the outbox's inspect and repair calls.
+//!
+//! Per booking, one body is on the wire at a time and the newest wins: in one process the
+//! booking's lane (`lanes`) orders requests; across processes sharing an outbox the booking's
+//! lease in the database does, and a body older than one the partner accepted is superseded.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::time::Instant;
 
 use crate::config::{parse_duration, resolve, RawSettings, RetryPolicy, Settings};
-use crate::delivery::{deliver, DeliveryOutcome};
+use crate::delivery::{blocked_error, deliver, superseded_error, Delivery, DeliveryOutcome};
 use crate::errors::{ErrorKind, SyncError};
+use crate::lanes::{Blocked, Ticket};
 use crate::outbox::{
-    self, decide, millis, now_ms, Decision, EntryRow, Finish, NewEntry, Outbox, ScheduleState,
-    HISTORY_LIMIT,
+    self, decide, millis, now_ms, BookingLease, Decision, Delivered, EntryRow, Finish, NewEntry,
+    Outbox, ScheduleState, Version, HISTORY_LIMIT,
 };
 use crate::payload::SyncRequest;
 
@@ -22,6 +28,8 @@ const REDRIVE_CONCURRENCY: i64 = 16;
 const DEFAULT_REDRIVE_LIMIT: i64 = 100;
 /// Bound on each outbox write in the request path: a stuck database must not hold the handler.
 const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a sync looks again for its booking's lease held by another process.
+const BOOKING_POLL_MAX: Duration = Duration::from_millis(200);
 
 async fn bounded<T>(
     work: impl std::future::Future<Output = Result<T, String>>,
@@ -42,6 +50,7 @@ pub struct OutboxNote {
     pub id: Option<String>,
     pub state: Option<&'static str>,
     pub next_attempt_at_ms: Option<i64>,
+    pub superseded_by: Option<String>,
     pub error: Option<String>,
 }
 
@@ -51,12 +60,36 @@ pub struct SyncReport {
     pub outbox: Option<OutboxNote>,
 }
 
-async fn deliver_with(settings: &Settings, body: &str, policy: &RetryPolicy) -> DeliveryOutcome {
+/// The partner URL as the key of a booking's lane (an unusable URL sends nothing anyway).
+fn lane_url(settings: &Settings) -> &str {
+    settings.url.as_ref().map_or("", |url| url.as_str())
+}
+
+async fn deliver_with(
+    settings: &Settings,
+    body: &str,
+    booking_id: &str,
+    policy: &RetryPolicy,
+    ticket: &Ticket,
+    deadline: Instant,
+) -> DeliveryOutcome {
     let target = settings
         .require_url()
         .and_then(|url| Ok((url, settings.require_secret()?)));
     match target {
-        Ok((url, secret)) => deliver(url, body, secret, policy).await,
+        Ok((url, secret)) => {
+            deliver(Delivery {
+                url,
+                body,
+                secret,
+                policy,
+                ticket,
+                quiet_period: settings.quiet_period,
+                deadline,
+                booking_id,
+            })
+            .await
+        }
         Err(e) => DeliveryOutcome::refused(e),
     }
 }
@@ -89,39 +122,71 @@ fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) 
     serde_json::Value::Array(items.split_off(excess)).to_string()
 }
 
-/// What settling a leased entry needs to know of it.
+/// An entry leased to this worker or request, and its booking once this one sends for it.
 struct Lease {
     id: String,
     owner: String,
+    booking_id: String,
+    version: Version,
     schedule: ScheduleState,
     history: String,
+    booking: Option<BookingLease>,
 }
 
 impl Lease {
-    fn of(entry: &EntryRow, owner: &str) -> Self {
+    fn of(entry: &EntryRow, booking: BookingLease) -> Self {
         Lease {
             id: entry.id.clone(),
-            owner: owner.to_string(),
+            owner: booking.owner.clone(),
+            booking_id: entry.booking_id.clone(),
+            version: entry.version(),
             schedule: entry.schedule_state(),
             history: entry.history.clone(),
+            booking: Some(booking),
         }
     }
 }
 
-/// Writes the result of a leased delivery: delivered, pending on the long schedule, or dead.
+/// Writes the result of a leased delivery: delivered (older pending entries of the booking
+/// superseded), superseded, pending on the long schedule, or dead; then frees the booking.
 async fn settle(
     outbox: &Outbox,
     lease: &Lease,
     started_at_ms: i64,
     outcome: &DeliveryOutcome,
+    quiet_period: Duration,
 ) -> Result<OutboxNote, String> {
     let now = now_ms();
-    let decision = decide(
-        outcome.error.as_ref(),
-        lease.schedule,
-        &outbox.settings,
-        now,
-    );
+    let quiet_until = outcome.unanswered.then(|| now + millis(quiet_period));
+    let superseded = outcome
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::Superseded);
+    let decision = if superseded {
+        None
+    } else {
+        Some(decide(
+            outcome.error.as_ref(),
+            lease.schedule,
+            &outbox.settings,
+            now,
+        ))
+    };
+    let delivered = Delivered {
+        version: lease.version,
+        entry_id: lease.id.clone(),
+    };
+    if let (Some(Decision::Delivered), Some(booking)) = (&decision, &lease.booking) {
+        outbox.record_delivered(booking, delivered.clone()).await?;
+    }
+    let superseded_by = if superseded {
+        outbox
+            .newest_other(lease.id.clone())
+            .await?
+            .map(|(id, _)| id)
+    } else {
+        None
+    };
     let last_error = |reason: Option<&str>| {
         outcome.error.as_ref().map(|e| match reason {
             Some(reason) => format!("{}; dead: {reason}", e.message),
@@ -129,17 +194,19 @@ async fn settle(
         })
     };
     let (state, schedule, next_attempt_at_ms, last_error) = match &decision {
-        Decision::Delivered => ("delivered", lease.schedule, None, None),
-        Decision::Pending {
+        None => ("superseded", lease.schedule, None, last_error(None)),
+        Some(Decision::Delivered) => ("delivered", lease.schedule, None, None),
+        Some(Decision::Pending {
             next_attempt_at_ms,
             state,
-        } => (
+        }) => (
             "pending",
             *state,
-            Some(*next_attempt_at_ms),
+            // Not before the partner is done with a body that got no answer.
+            Some((*next_attempt_at_ms).max(quiet_until.unwrap_or(0))),
             last_error(None),
         ),
-        Decision::Dead { reason, state } => ("dead", *state, None, last_error(Some(reason))),
+        Some(Decision::Dead { reason, state }) => ("dead", *state, None, last_error(Some(reason))),
     };
     let kept = outbox
         .finish(Finish {
@@ -155,11 +222,20 @@ async fn settle(
             last_error,
             history: extend_history(&lease.history, started_at_ms, outcome),
             now_ms: now,
+            superseded_by: superseded_by.clone(),
         })
         .await?;
+    if state == "delivered" {
+        outbox
+            .supersede_older(&lease.booking_id, delivered, now)
+            .await?;
+    }
+    if let Some(booking) = &lease.booking {
+        outbox.release_booking(booking, quiet_until).await?;
+    }
     if !kept {
         return Err(format!(
-            "outbox entry {} was taken over by another worker after its lease expired; its result there stands",
+            "outbox entry {} was taken over by another worker, or superseded, while this one worked on it; its state there stands",
             lease.id
         ));
     }
@@ -167,6 +243,7 @@ async fn settle(
         id: Some(lease.id.clone()),
         state: Some(state),
         next_attempt_at_ms,
+        superseded_by,
         error: None,
     })
 }
@@ -184,7 +261,7 @@ async fn write_ahead(
     let id = uuid::Uuid::new_v4().to_string();
     let owner = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
-    outbox
+    let version = outbox
         .insert(NewEntry {
             id: id.clone(),
             booking_id: request.booking_id.clone(),
@@ -193,25 +270,75 @@ async fn write_ahead(
             now_ms: now,
             lease_until_ms: now + millis(settings.retry.deadline + LEASE_MARGIN),
             lease_owner: owner.clone(),
+            version_ms: request.version_ms,
         })
         .await?;
     let lease = Lease {
         id,
         owner,
+        booking_id: request.booking_id.clone(),
+        version,
         schedule: ScheduleState {
             step: 0,
             not_found_count: 0,
             started_at_ms: now,
         },
         history: "[]".into(),
+        booking: None,
     };
     Ok((outbox, lease))
 }
 
+/// Waits, until the deadline, to become the booking's one sender across processes.
+/// `Err` says why this sync may not send: superseded, or the booking stayed busy.
+async fn take_booking(
+    outbox: &Outbox,
+    lease: &mut Lease,
+    ticket: &Ticket,
+    settings: &Settings,
+    deadline: Instant,
+) -> Result<(), SyncError> {
+    let booking = BookingLease {
+        booking_id: lease.booking_id.clone(),
+        owner: lease.owner.clone(),
+        until_ms: now_ms() + millis(settings.retry.deadline + LEASE_MARGIN),
+    };
+    let quiet_ms = millis(settings.quiet_period);
+    let mut poll = Duration::from_millis(5);
+    loop {
+        let blocked = |b| blocked_error(b, &lease.booking_id, settings.quiet_period);
+        ticket.wait(Duration::ZERO).await.map_err(blocked)?;
+        match bounded(outbox.lease_booking(&booking, now_ms(), quiet_ms)).await {
+            Ok(Some(Some(newer))) if newer.version > lease.version => {
+                lease.booking = Some(booking);
+                return Err(superseded_error(
+                    &lease.booking_id,
+                    &format!("outbox entry {}, already delivered,", newer.entry_id),
+                ));
+            }
+            Ok(Some(_)) => {
+                lease.booking = Some(booking);
+                return Ok(());
+            }
+            Ok(None) => {}
+            // Outbox trouble never stops the live delivery; this process's lane still orders it.
+            Err(_) => return Ok(()),
+        }
+        if Instant::now() + poll >= deadline {
+            return Err(blocked(Blocked::Busy { quiet_until: None }));
+        }
+        ticket.wait(poll).await.map_err(blocked)?;
+        poll = (poll * 2).min(BOOKING_POLL_MAX);
+    }
+}
+
 /// One sync: kept in the outbox first (when there is one), then delivered within the
-/// in-request deadline, then settled. Outbox trouble never stops the live delivery.
+/// in-request deadline as the booking's one sender, then settled. Outbox trouble never
+/// stops the live delivery.
 pub async fn sync(request: SyncRequest, raw: &RawSettings) -> SyncReport {
     let (settings, warnings) = resolve(raw);
+    let ticket = Ticket::newest(lane_url(&settings), &request.booking_id, request.version_ms);
+    let deadline = Instant::now() + settings.retry.deadline;
     let mut note = None;
     let mut entry = None;
     if settings.outbox.is_some() {
@@ -226,18 +353,41 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings) -> SyncReport {
         }
     }
     let started_at_ms = now_ms();
-    let outcome = deliver_with(&settings, &request.body, &settings.retry).await;
+    let turn = match &mut entry {
+        Some((outbox, lease)) => take_booking(outbox, lease, &ticket, &settings, deadline).await,
+        None => Ok(()),
+    };
+    let outcome = match turn {
+        Ok(()) => {
+            deliver_with(
+                &settings,
+                &request.body,
+                &request.booking_id,
+                &settings.retry,
+                &ticket,
+                deadline,
+            )
+            .await
+        }
+        Err(not_sent) => DeliveryOutcome::refused(not_sent),
+    };
     if let Some((outbox, lease)) = entry {
         note = Some(
-            bounded(settle(&outbox, &lease, started_at_ms, &outcome))
-                .await
-                .unwrap_or_else(|error| OutboxNote {
-                    id: Some(lease.id.clone()),
-                    error: Some(format!(
-                        "{error}; the entry stays pending and will be redriven"
-                    )),
-                    ..Default::default()
-                }),
+            bounded(settle(
+                &outbox,
+                &lease,
+                started_at_ms,
+                &outcome,
+                settings.quiet_period,
+            ))
+            .await
+            .unwrap_or_else(|error| OutboxNote {
+                id: Some(lease.id.clone()),
+                error: Some(format!(
+                    "{error}; the entry stays pending and will be redriven"
+                )),
+                ..Default::default()
+            }),
         );
     }
     SyncReport {
@@ -258,6 +408,8 @@ pub struct RedriveSummary {
     pub delivered: u32,
     pub failed: u32,
     pub dead: u32,
+    /// Entries found older than a body the partner already accepted, and not sent.
+    pub superseded: u32,
     pub remaining: i64,
     pub entries: Vec<RedriveEntry>,
     pub warnings: Vec<String>,
@@ -280,7 +432,55 @@ async fn open_configured(
     Ok((settings, warnings, outbox))
 }
 
-/// Delivers up to `limit` due entries, one attempt each, several at a time.
+/// What a redrive may do with a candidate entry.
+enum Claim {
+    /// Leased, with its booking: send it.
+    Send(EntryRow, BookingLease),
+    /// Older than a body the partner accepted: these many entries were superseded.
+    Superseded(u64),
+    /// Another worker or a newer entry got there first.
+    Skipped,
+}
+
+/// Becomes the candidate's booking's sender, then leases the entry if it is still the one
+/// to send. One booking lease per booking across processes: never two bodies on the wire.
+async fn claim(
+    outbox: &Outbox,
+    candidate: &EntryRow,
+    owner: &str,
+    lease_until_ms: i64,
+    quiet_ms: i64,
+) -> Result<Claim, String> {
+    let booking = BookingLease {
+        booking_id: candidate.booking_id.clone(),
+        owner: owner.to_string(),
+        until_ms: lease_until_ms,
+    };
+    let now = now_ms();
+    let Some(delivered) = outbox.lease_booking(&booking, now, quiet_ms).await? else {
+        return Ok(Claim::Skipped);
+    };
+    if let Some(newer) = delivered.filter(|d| d.version > candidate.version()) {
+        let superseded = outbox
+            .supersede_older(&candidate.booking_id, newer, now)
+            .await?;
+        outbox.release_booking(&booking, None).await?;
+        return Ok(Claim::Superseded(superseded));
+    }
+    let leased = outbox
+        .lease_entry(candidate.id.clone(), owner.to_string(), lease_until_ms, now)
+        .await?;
+    match leased {
+        Some(entry) => Ok(Claim::Send(entry, booking)),
+        None => {
+            outbox.release_booking(&booking, None).await?;
+            Ok(Claim::Skipped)
+        }
+    }
+}
+
+/// Delivers up to `limit` due entries, one attempt each, several bookings at a time and
+/// at most one entry per booking: the newest.
 pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSummary, SyncError> {
     let (settings, warnings, outbox) = open_configured(raw).await?;
     // Claim nothing we could not send: the entries would only wait out a lease.
@@ -291,50 +491,77 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         deadline: settings.retry.attempt_timeout,
         ..settings.retry.clone()
     };
+    let quiet_ms = millis(settings.quiet_period);
     let settings = Arc::new(settings);
     let limit = limit.map_or(DEFAULT_REDRIVE_LIMIT, i64::from);
     let mut summary = RedriveSummary {
         delivered: 0,
         failed: 0,
         dead: 0,
+        superseded: 0,
         remaining: 0,
         entries: Vec::new(),
         warnings,
     };
     // Claim only as many as are sent at once: a claimed entry waiting for a free slot
     // could outlive its lease and be sent by another worker at the same time.
-    let mut claimed_so_far = 0;
-    while claimed_so_far < limit {
+    let mut looked_at = 0;
+    while looked_at < limit {
         let owner = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
-        let lease_until = now + millis(policy.attempt_timeout + LEASE_MARGIN);
-        let wave = (limit - claimed_so_far).min(REDRIVE_CONCURRENCY);
-        let claimed = outbox
-            .claim_due(now, wave, lease_until, &owner)
+        let lease_until = now_ms() + millis(policy.attempt_timeout + LEASE_MARGIN);
+        let wave = (limit - looked_at).min(REDRIVE_CONCURRENCY);
+        let candidates = outbox
+            .due_candidates(now_ms(), quiet_ms, wave)
             .await
             .map_err(SyncError::config)?;
-        if claimed.is_empty() {
+        if candidates.is_empty() {
             break;
         }
-        claimed_so_far += claimed.len() as i64;
+        looked_at += candidates.len() as i64;
         let mut tasks = tokio::task::JoinSet::new();
-        for entry in claimed {
-            let (settings, outbox, owner, policy) = (
-                settings.clone(),
-                outbox.clone(),
-                owner.clone(),
-                policy.clone(),
-            );
+        let mut progressed = false;
+        for candidate in candidates {
+            let claimed = claim(&outbox, &candidate, &owner, lease_until, quiet_ms)
+                .await
+                .map_err(SyncError::config)?;
+            let (entry, booking) = match claimed {
+                Claim::Send(entry, booking) => (entry, booking),
+                Claim::Superseded(count) => {
+                    summary.superseded += count as u32;
+                    progressed = true;
+                    continue;
+                }
+                Claim::Skipped => continue,
+            };
+            progressed = true;
+            let (settings, outbox, policy) = (settings.clone(), outbox.clone(), policy.clone());
             tasks.spawn(async move {
+                let ticket = Ticket::follower(lane_url(&settings), &entry.booking_id);
                 let started_at_ms = now_ms();
-                let outcome = deliver_with(&settings, &entry.body, &policy).await;
-                let note = settle(&outbox, &Lease::of(&entry, &owner), started_at_ms, &outcome)
-                    .await
-                    .unwrap_or_else(|error| OutboxNote {
-                        id: Some(entry.id.clone()),
-                        error: Some(error),
-                        ..Default::default()
-                    });
+                let deadline = Instant::now() + policy.deadline;
+                let outcome = deliver_with(
+                    &settings,
+                    &entry.body,
+                    &entry.booking_id,
+                    &policy,
+                    &ticket,
+                    deadline,
+                )
+                .await;
+                let lease = Lease::of(&entry, booking);
+                let note = settle(
+                    &outbox,
+                    &lease,
+                    started_at_ms,
+                    &outcome,
+                    settings.quiet_period,
+                )
+                .await
+                .unwrap_or_else(|error| OutboxNote {
+                    id: Some(entry.id.clone()),
+                    error: Some(error),
+                    ..Default::default()
+                });
                 RedriveEntry {
                     entry,
                     note,
@@ -353,9 +580,13 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
             }
             summary.entries.push(done);
         }
+        if !progressed {
+            // Every candidate was taken by another worker meanwhile.
+            break;
+        }
     }
     summary.remaining = outbox
-        .count_due(now_ms())
+        .count_due(now_ms(), quiet_ms)
         .await
         .map_err(SyncError::config)?;
     Ok(summary)
@@ -367,10 +598,12 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<EntryRow>, SyncError> {
     if let Some(state) = state.as_deref() {
-        if !["pending", "delivered", "dead"].contains(&state) {
+        if !["pending", "delivered", "dead", "superseded"].contains(&state) {
             return Err(SyncError::new(
                 ErrorKind::Validation,
-                format!("unknown outbox state {state:?}: use pending, delivered or dead"),
+                format!(
+                    "unknown outbox state {state:?}: use pending, delivered, dead or superseded"
+                ),
             ));
         }
     }
@@ -386,13 +619,38 @@ pub async fn show(raw: &RawSettings, id: String) -> Result<Option<EntryRow>, Syn
     outbox.get(id).await.map_err(SyncError::config)
 }
 
-/// Makes a dead or pending entry due now, with a fresh schedule.
+/// Makes a dead or pending entry due now, with a fresh schedule. Refused for an entry that a
+/// newer one of its booking replaces: sending it would put an older state back.
 pub async fn retry(raw: &RawSettings, id: String) -> Result<bool, SyncError> {
     let (_, _, outbox) = open_configured(raw).await?;
+    let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
+        return Ok(false);
+    };
+    let refuse = |newer: &str| {
+        Err(SyncError::new(
+            ErrorKind::Validation,
+            format!(
+                "outbox entry {id} of booking {} is older than {newer}: retrying it would put an older state \
+                 back on the partner; retry the newer entry instead, or send a new sync of the booking",
+                entry.booking_id
+            ),
+        ))
+    };
+    if entry.state == "superseded" {
+        let by = entry.superseded_by.as_deref().unwrap_or("a newer sync");
+        return refuse(&format!("entry {by}, which superseded it"));
+    }
+    if let Some((newer, state)) = outbox
+        .newest_other(id.clone())
+        .await
+        .map_err(SyncError::config)?
+    {
+        return refuse(&format!("entry {newer} ({state})"));
+    }
     outbox.retry(id, now_ms()).await.map_err(SyncError::config)
 }
 
-/// Deletes delivered entries older than `older_than` (such as `30d`); returns how many.
+/// Deletes delivered and superseded entries older than `older_than` (such as `30d`); returns how many.
 pub async fn purge(raw: &RawSettings, older_than: &str) -> Result<i64, SyncError> {
     let age = parse_duration(older_than).map_err(|e| SyncError::new(ErrorKind::Validation, e))?;
     let (_, _, outbox) = open_configured(raw).await?;

@@ -5,7 +5,7 @@
 import { afterAll, expect } from 'vitest'
 import { booking, hmac, recordingLogger, redriveWhenDue, startPartner, tempDir } from './outbox-harness.mjs'
 
-const ZERO = { delivered: 0, failed: 0, dead: 0, remaining: 0 }
+export const ZERO = { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0 }
 
 /** For a test file: a partner and a temporary directory, both gone after its tests. */
 export async function partnerAndStore(label) {

@@ -33,6 +33,30 @@ pub struct NewEntry {
     pub now_ms: i64,
     pub lease_until_ms: i64,
     pub lease_owner: String,
+    /// The body's `timestamp`, in ms: what "newer" means between syncs of one booking.
+    pub version_ms: i64,
+}
+
+/// Where a body stands among its booking's: its timestamp, then its creation order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    pub ms: i64,
+    pub seq: i64,
+}
+
+/// The newest body of a booking the partner accepted through this outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    pub version: Version,
+    pub entry_id: String,
+}
+
+/// A booking's sender, held while one of its bodies may be on the wire.
+#[derive(Clone, Debug)]
+pub struct BookingLease {
+    pub booking_id: String,
+    pub owner: String,
+    pub until_ms: i64,
 }
 
 /// One row of the entries table.
@@ -56,9 +80,20 @@ pub struct EntryRow {
     pub last_error: Option<String>,
     /// JSON array of the last `HISTORY_LIMIT` attempts.
     pub history: String,
+    pub version_ms: i64,
+    pub seq: i64,
+    /// The newer entry that made this one obsolete.
+    pub superseded_by: Option<String>,
 }
 
 impl EntryRow {
+    pub fn version(&self) -> Version {
+        Version {
+            ms: self.version_ms,
+            seq: self.seq,
+        }
+    }
+
     pub fn schedule_state(&self) -> ScheduleState {
         ScheduleState {
             step: self.schedule_step.max(0) as u32,
@@ -66,6 +101,21 @@ impl EntryRow {
             started_at_ms: self.schedule_started_at_ms,
         }
     }
+}
+
+/// The delivered watermark as a row holds it (all three set, or none).
+pub fn delivered_of(
+    version_ms: Option<i64>,
+    seq: Option<i64>,
+    entry_id: Option<String>,
+) -> Option<Delivered> {
+    Some(Delivered {
+        version: Version {
+            ms: version_ms?,
+            seq: seq?,
+        },
+        entry_id: entry_id?,
+    })
 }
 
 /// Reads an `EntryRow` from a row of either backend, with its fallible getter
@@ -90,6 +140,9 @@ macro_rules! entry_from_row {
             last_error_kind: $row.$get(14)?,
             last_error: $row.$get(15)?,
             history: $row.$get(16)?,
+            version_ms: $row.$get(17)?,
+            seq: $row.$get(18)?,
+            superseded_by: $row.$get(19)?,
         }
     };
 }
@@ -109,6 +162,7 @@ pub struct Finish {
     pub last_error: Option<String>,
     pub history: String,
     pub now_ms: i64,
+    pub superseded_by: Option<String>,
 }
 
 enum Store {
@@ -133,27 +187,74 @@ macro_rules! on_store {
 }
 
 impl Outbox {
-    pub async fn insert(&self, entry: NewEntry) -> Result<(), String> {
+    /// Stores a new entry; returns its place among its booking's entries.
+    pub async fn insert(&self, entry: NewEntry) -> Result<Version, String> {
         on_store!(self, insert(entry))
+    }
+    /// Becomes the booking's one sender, unless another holds it or the booking is quiet;
+    /// then returns the newest body of the booking delivered so far.
+    pub async fn lease_booking(
+        &self,
+        lease: &BookingLease,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Option<Option<Delivered>>, String> {
+        on_store!(self, lease_booking(lease.clone(), now_ms, quiet_ms))
+    }
+    /// Gives the booking up, quiet until `quiet_until_ms` when a body may still be processed.
+    pub async fn release_booking(
+        &self,
+        lease: &BookingLease,
+        quiet_until_ms: Option<i64>,
+    ) -> Result<(), String> {
+        on_store!(self, release_booking(lease.clone(), quiet_until_ms))
+    }
+    pub async fn record_delivered(
+        &self,
+        lease: &BookingLease,
+        delivered: Delivered,
+    ) -> Result<(), String> {
+        on_store!(self, record_delivered(lease.clone(), delivered))
+    }
+    /// Pending entries of the booking older than `newer` become superseded by it.
+    pub async fn supersede_older(
+        &self,
+        booking_id: &str,
+        newer: Delivered,
+        now_ms: i64,
+    ) -> Result<u64, String> {
+        on_store!(self, supersede_older(booking_id.to_string(), newer, now_ms))
+    }
+    /// The newest entry of the same booking newer than `id` that is not superseded: (id, state).
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {
+        on_store!(self, newest_other(id))
+    }
+    /// Leases a candidate entry, if it is still the newest sendable one of its booking.
+    pub async fn lease_entry(
+        &self,
+        id: String,
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<EntryRow>, String> {
+        on_store!(self, lease_entry(id, owner, lease_until_ms, now_ms))
     }
     /// False when the lease was lost (another worker took the entry over).
     pub async fn finish(&self, finish: Finish) -> Result<bool, String> {
         on_store!(self, finish(finish))
     }
-    pub async fn claim_due(
+    /// Entries a redrive may send now: per booking its newest unfinished one, if due and
+    /// nobody is sending to that booking. Not claimed: see `lease_booking`, `lease_entry`.
+    pub async fn due_candidates(
         &self,
         now_ms: i64,
+        quiet_ms: i64,
         limit: i64,
-        lease_until_ms: i64,
-        owner: &str,
     ) -> Result<Vec<EntryRow>, String> {
-        on_store!(
-            self,
-            claim_due(now_ms, limit, lease_until_ms, owner.to_string())
-        )
+        on_store!(self, due_candidates(now_ms, now_ms - quiet_ms, limit))
     }
-    pub async fn count_due(&self, now_ms: i64) -> Result<i64, String> {
-        on_store!(self, count_due(now_ms))
+    pub async fn count_due(&self, now_ms: i64, quiet_ms: i64) -> Result<i64, String> {
+        on_store!(self, count_due(now_ms, now_ms - quiet_ms))
     }
     pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
         on_store!(self, list(state, limit))

@@ -9,15 +9,21 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::sql::{SchemaState, Statements};
-use super::{entry_from_row, safe_location, EntryRow, Finish, NewEntry};
+use super::sql::{Dialect, SchemaState, Statements};
+use super::{
+    delivered_of, entry_from_row, safe_location, BookingLease, Delivered, EntryRow, Finish,
+    NewEntry, Version,
+};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct PgStore {
     client: Client,
     sql: Statements,
+    next_seq: Statement,
     insert: Statement,
+    lease_booking: Statement,
+    release_booking: Statement,
     finish: Statement,
 }
 
@@ -136,7 +142,9 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
                 .await
                 .map(|row| row.get(0))
                 .map_err(db);
-            sql.check_version(version)?;
+            for statement in sql.check_version(version)? {
+                tx.batch_execute(&statement).await.map_err(db)?;
+            }
         }
     }
     tx.batch_execute(&sql.probe)
@@ -168,7 +176,7 @@ impl PgStore {
             .await
             .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
             .map_err(unreachable)?;
-        let sql = Statements::new(prefix, true);
+        let sql = Statements::new(prefix, Dialect::Postgres);
         prepare_schema(&mut client, &sql)
             .await
             .map_err(|e| format!("PostgreSQL outbox at {shown}: {e}"))?;
@@ -177,12 +185,19 @@ impl PgStore {
             let text = text.to_string();
             async move { client.prepare(&text).await.map_err(|e| failed(&e)) }
         };
+        // The statements of every sync, prepared once.
+        let next_seq = prepare(&sql.next_seq).await?;
         let insert = prepare(&sql.insert).await?;
+        let lease_booking = prepare(&sql.lease_booking).await?;
+        let release_booking = prepare(&sql.release_booking).await?;
         let finish = prepare(&sql.finish).await?;
         Ok(PgStore {
             client,
             sql,
+            next_seq,
             insert,
+            lease_booking,
+            release_booking,
             finish,
         })
     }
@@ -221,7 +236,13 @@ impl PgStore {
             .map_err(|e| failed(&e))
     }
 
-    pub async fn insert(&self, e: NewEntry) -> Result<(), String> {
+    pub async fn insert(&self, e: NewEntry) -> Result<Version, String> {
+        let seq: i64 = self
+            .client
+            .query_one(&self.next_seq, &[&e.booking_id])
+            .await
+            .map_err(|e| failed(&e))?
+            .get(0);
         self.client
             .execute(
                 &self.insert,
@@ -233,11 +254,118 @@ impl PgStore {
                     &e.now_ms,
                     &e.lease_until_ms,
                     &e.lease_owner,
+                    &e.version_ms,
+                    &seq,
                 ],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(Version {
+            ms: e.version_ms,
+            seq,
+        })
+    }
+
+    pub async fn lease_booking(
+        &self,
+        lease: BookingLease,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Option<Option<Delivered>>, String> {
+        let row = self
+            .client
+            .query_opt(
+                &self.lease_booking,
+                &[
+                    &lease.owner,
+                    &lease.until_ms,
+                    &lease.booking_id,
+                    &(now_ms - quiet_ms),
+                    &now_ms,
+                ],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(row.map(|r| delivered_of(r.get(0), r.get(1), r.get(2))))
+    }
+
+    pub async fn release_booking(
+        &self,
+        lease: BookingLease,
+        quiet_until_ms: Option<i64>,
+    ) -> Result<(), String> {
+        self.client
+            .execute(
+                &self.release_booking,
+                &[&quiet_until_ms, &lease.booking_id, &lease.owner],
             )
             .await
             .map(drop)
             .map_err(|e| failed(&e))
+    }
+
+    pub async fn record_delivered(
+        &self,
+        lease: BookingLease,
+        delivered: Delivered,
+    ) -> Result<(), String> {
+        self.execute(
+            &self.sql.record_delivered,
+            &[
+                &delivered.version.ms,
+                &delivered.version.seq,
+                &delivered.entry_id,
+                &lease.booking_id,
+                &lease.owner,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub async fn supersede_older(
+        &self,
+        booking_id: String,
+        newer: Delivered,
+        now_ms: i64,
+    ) -> Result<u64, String> {
+        self.execute(
+            &self.sql.supersede_older,
+            &[
+                &newer.entry_id,
+                &now_ms,
+                &booking_id,
+                &newer.version.ms,
+                &newer.version.seq,
+            ],
+        )
+        .await
+    }
+
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {
+        let row = self
+            .client
+            .query_opt(&self.sql.newest_other, &[&id])
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    pub async fn lease_entry(
+        &self,
+        id: String,
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<EntryRow>, String> {
+        Ok(self
+            .rows(
+                &self.sql.lease_entry,
+                &[&owner, &lease_until_ms, &id, &now_ms],
+            )
+            .await?
+            .into_iter()
+            .next())
     }
 
     pub async fn finish(&self, f: Finish) -> Result<bool, String> {
@@ -257,6 +385,7 @@ impl PgStore {
                     &f.last_error,
                     &f.history,
                     &f.now_ms,
+                    &f.superseded_by,
                     &f.id,
                     &f.lease_owner,
                 ],
@@ -266,23 +395,26 @@ impl PgStore {
         Ok(changed == 1)
     }
 
-    pub async fn claim_due(
+    pub async fn due_candidates(
         &self,
         now_ms: i64,
+        lease_expired_before_ms: i64,
         limit: i64,
-        lease_until_ms: i64,
-        owner: String,
     ) -> Result<Vec<EntryRow>, String> {
         self.rows(
-            &self.sql.claim_due,
-            &[&lease_until_ms, &owner, &now_ms, &limit],
+            &self.sql.due_candidates,
+            &[&now_ms, &lease_expired_before_ms, &limit],
         )
         .await
     }
 
-    pub async fn count_due(&self, now_ms: i64) -> Result<i64, String> {
+    pub async fn count_due(
+        &self,
+        now_ms: i64,
+        lease_expired_before_ms: i64,
+    ) -> Result<i64, String> {
         self.client
-            .query_one(&self.sql.count_due, &[&now_ms])
+            .query_one(&self.sql.count_due, &[&now_ms, &lease_expired_before_ms])
             .await
             .map(|row| row.get(0))
             .map_err(|e| failed(&e))

@@ -2,11 +2,23 @@
 //! which SQLite and PostgreSQL both bind positionally; every number is a BIGINT.
 
 /// The schema version this build writes. Older versions are migrated, newer refused.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub const ENTRY_COLUMNS: &str = "id, booking_id, event, body, state, attempts, schedule_step, \
      not_found_count, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, \
-     delivered_at_ms, last_status, last_error_kind, last_error, history";
+     delivered_at_ms, last_status, last_error_kind, last_error, history, version_ms, seq, superseded_by";
+
+/// `n` is newer than `e` (both aliases of the entries table): the body's timestamp, then
+/// creation order within the booking.
+const NEWER: &str =
+    "(n.version_ms > e.version_ms OR (n.version_ms = e.version_ms AND n.seq > e.seq))";
+
+/// Which backend the statements are for: the SQL is shared but for a few DDL details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
 
 /// What the tables found under a prefix call for.
 pub enum SchemaState {
@@ -15,6 +27,41 @@ pub enum SchemaState {
     /// Our version table is there: check the version it records.
     Ours,
 }
+
+/// The entries table as this version creates it; `name` may be a temporary name (migration).
+fn entries_table(name: &str) -> String {
+    format!(
+        "CREATE TABLE {name} (
+            id TEXT PRIMARY KEY,
+            booking_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'superseded')),
+            attempts BIGINT NOT NULL DEFAULT 0,
+            schedule_step BIGINT NOT NULL DEFAULT 0,
+            not_found_count BIGINT NOT NULL DEFAULT 0,
+            created_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL,
+            schedule_started_at_ms BIGINT NOT NULL,
+            next_attempt_at_ms BIGINT,
+            delivered_at_ms BIGINT,
+            lease_until_ms BIGINT,
+            lease_owner TEXT,
+            last_status BIGINT,
+            last_error_kind TEXT,
+            last_error TEXT,
+            history TEXT NOT NULL DEFAULT '[]',
+            version_ms BIGINT NOT NULL DEFAULT 0,
+            seq BIGINT NOT NULL DEFAULT 0,
+            superseded_by TEXT
+        )"
+    )
+}
+
+/// Columns of version 1, the ones a migration copies.
+const V1_COLUMNS: &str = "id, booking_id, event, body, state, attempts, schedule_step, \
+     not_found_count, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, \
+     delivered_at_ms, lease_until_ms, lease_owner, last_status, last_error_kind, last_error, history";
 
 /// Message for a table that exists but is not ours (or not as we left it).
 pub fn foreign_table_message(table: &str, why: &str) -> String {
@@ -45,14 +92,19 @@ impl Statements {
     }
 
     /// Checks `MAX(version)` of the version table, or the error reading it.
-    pub fn check_version(&self, version: Result<Option<i64>, String>) -> Result<(), String> {
+    /// Checks `MAX(version)` of the version table; returns the migrations it calls for.
+    pub fn check_version(
+        &self,
+        version: Result<Option<i64>, String>,
+    ) -> Result<Vec<String>, String> {
         match version {
             Err(why) => Err(foreign_table_message(&self.version_table, &format!("cannot be read ({why})"))),
             Ok(None) => Err(foreign_table_message(&self.version_table, "is empty")),
             Ok(Some(v)) if v > SCHEMA_VERSION => Err(format!(
                 "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
             )),
-            Ok(Some(_)) => Ok(()),
+            Ok(Some(1)) => Ok(self.migrate_from_v1.clone()),
+            Ok(Some(_)) => Ok(Vec::new()),
         }
     }
 
@@ -78,9 +130,17 @@ pub struct Statements {
     pub entries: String,
     pub version_table: String,
     pub create: Vec<String>,
+    pub migrate_from_v1: Vec<String>,
+    pub next_seq: String,
     pub insert: String,
+    pub lease_booking: String,
+    pub release_booking: String,
+    pub record_delivered: String,
+    pub supersede_older: String,
+    pub newest_other: String,
+    pub lease_entry: String,
     pub finish: String,
-    pub claim_due: String,
+    pub due_candidates: String,
     pub count_due: String,
     pub list_all: String,
     pub list_by_state: String,
@@ -91,70 +151,174 @@ pub struct Statements {
 }
 
 impl Statements {
-    pub fn new(prefix: &str, skip_locked: bool) -> Self {
+    pub fn new(prefix: &str, dialect: Dialect) -> Self {
         let entries = format!("{prefix}entries");
+        let bookings = format!("{prefix}bookings");
         let version_table = format!("{prefix}schema_version");
-        let lock = if skip_locked {
-            "FOR UPDATE SKIP LOCKED"
-        } else {
-            ""
-        };
-        Statements {
-            create: vec![
+        let indexes = [
+            format!("CREATE INDEX {entries}_due ON {entries} (state, next_attempt_at_ms)"),
+            format!("CREATE INDEX {entries}_booking ON {entries} (booking_id, version_ms, seq)"),
+        ];
+        let bookings_table = format!(
+            "CREATE TABLE {bookings} (
+                booking_id TEXT PRIMARY KEY,
+                last_seq BIGINT NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_until_ms BIGINT,
+                quiet_until_ms BIGINT,
+                delivered_version_ms BIGINT,
+                delivered_seq BIGINT,
+                delivered_entry_id TEXT
+            )"
+        );
+        let mut create = vec![entries_table(&entries)];
+        create.extend(indexes.iter().cloned());
+        create.push(bookings_table.clone());
+        create.push(format!(
+            "CREATE TABLE {version_table} (version BIGINT NOT NULL)"
+        ));
+        create.push(format!(
+            "INSERT INTO {version_table} (version) VALUES ({SCHEMA_VERSION})"
+        ));
+
+        // Version 1 had no order within a booking, no bookings table and no superseded state.
+        let mut migrate_from_v1 = match dialect {
+            // SQLite cannot change a CHECK constraint: rebuild the table.
+            Dialect::Sqlite => vec![
+                format!("DROP INDEX {entries}_due"),
+                format!("DROP INDEX {entries}_booking"),
+                format!("ALTER TABLE {entries} RENAME TO {entries}_v1"),
+                entries_table(&entries),
                 format!(
-                    "CREATE TABLE {entries} (
-                        id TEXT PRIMARY KEY,
-                        booking_id TEXT NOT NULL,
-                        event TEXT NOT NULL,
-                        body TEXT NOT NULL,
-                        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
-                        attempts BIGINT NOT NULL DEFAULT 0,
-                        schedule_step BIGINT NOT NULL DEFAULT 0,
-                        not_found_count BIGINT NOT NULL DEFAULT 0,
-                        created_at_ms BIGINT NOT NULL,
-                        updated_at_ms BIGINT NOT NULL,
-                        schedule_started_at_ms BIGINT NOT NULL,
-                        next_attempt_at_ms BIGINT,
-                        delivered_at_ms BIGINT,
-                        lease_until_ms BIGINT,
-                        lease_owner TEXT,
-                        last_status BIGINT,
-                        last_error_kind TEXT,
-                        last_error TEXT,
-                        history TEXT NOT NULL DEFAULT '[]'
-                    )"
+                    "INSERT INTO {entries} ({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM {entries}_v1"
                 ),
-                format!("CREATE INDEX {entries}_due ON {entries} (state, next_attempt_at_ms)"),
-                format!("CREATE INDEX {entries}_booking ON {entries} (booking_id)"),
-                format!("CREATE TABLE {version_table} (version BIGINT NOT NULL)"),
-                format!("INSERT INTO {version_table} (version) VALUES ({SCHEMA_VERSION})"),
+                format!("DROP TABLE {entries}_v1"),
             ],
+            Dialect::Postgres => vec![
+                format!(
+                    "ALTER TABLE {entries} ADD COLUMN version_ms BIGINT NOT NULL DEFAULT 0,
+                        ADD COLUMN seq BIGINT NOT NULL DEFAULT 0, ADD COLUMN superseded_by TEXT"
+                ),
+                format!("ALTER TABLE {entries} DROP CONSTRAINT IF EXISTS {entries}_state_check"),
+                format!(
+                    "ALTER TABLE {entries} ADD CONSTRAINT {entries}_state_check
+                        CHECK (state IN ('pending', 'delivered', 'dead', 'superseded'))"
+                ),
+                format!("DROP INDEX {entries}_booking"),
+                indexes[1].clone(),
+            ],
+        };
+        if dialect == Dialect::Sqlite {
+            migrate_from_v1.extend(indexes.iter().cloned());
+        }
+        migrate_from_v1.extend([
+            // Version 1 bodies are ordered by when they were written.
+            format!("UPDATE {entries} SET version_ms = created_at_ms"),
+            format!(
+                "UPDATE {entries} SET seq = (SELECT COUNT(*) FROM {entries} o
+                    WHERE o.booking_id = {entries}.booking_id AND (o.created_at_ms < {entries}.created_at_ms
+                      OR (o.created_at_ms = {entries}.created_at_ms AND o.id <= {entries}.id)))"
+            ),
+            bookings_table,
+            format!(
+                "INSERT INTO {bookings} (booking_id, last_seq)
+                 SELECT booking_id, MAX(seq) FROM {entries} GROUP BY booking_id"
+            ),
+            format!(
+                "UPDATE {bookings} SET delivered_entry_id = (SELECT id FROM {entries} e
+                    WHERE e.booking_id = {bookings}.booking_id AND e.state = 'delivered'
+                    ORDER BY e.version_ms DESC, e.seq DESC LIMIT 1)"
+            ),
+            format!(
+                "UPDATE {bookings} SET
+                    delivered_version_ms = (SELECT version_ms FROM {entries} WHERE id = delivered_entry_id),
+                    delivered_seq = (SELECT seq FROM {entries} WHERE id = delivered_entry_id)"
+            ),
+            // What an older schema would still send after a newer body was accepted.
+            format!(
+                "UPDATE {entries} SET state = 'superseded', next_attempt_at_ms = NULL,
+                    superseded_by = (SELECT delivered_entry_id FROM {bookings} b WHERE b.booking_id = {entries}.booking_id)
+                 WHERE state = 'pending' AND EXISTS (SELECT 1 FROM {bookings} b
+                    WHERE b.booking_id = {entries}.booking_id AND (b.delivered_version_ms > {entries}.version_ms
+                      OR (b.delivered_version_ms = {entries}.version_ms AND b.delivered_seq > {entries}.seq)))"
+            ),
+            format!("INSERT INTO {version_table} (version) VALUES ({SCHEMA_VERSION})"),
+        ]);
+
+        Statements {
+            create,
+            migrate_from_v1,
+            // Creation order within a booking, atomic per booking row.
+            next_seq: format!(
+                "INSERT INTO {bookings} (booking_id, last_seq) VALUES ($1, 1)
+                 ON CONFLICT (booking_id) DO UPDATE SET last_seq = {bookings}.last_seq + 1
+                 RETURNING last_seq"
+            ),
             insert: format!(
                 "INSERT INTO {entries} (id, booking_id, event, body, state, created_at_ms, updated_at_ms,
-                    schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner)
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $5, $6, $7)"
+                    schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner, version_ms, seq)
+                 VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $5, $6, $7, $8, $9)"
             ),
-            // Only the lease holder may finish an entry: a claimer whose lease expired loses.
+            // The booking's one sender. A lease that ran out is taken over only after the quiet
+            // period ($4 = now - quiet): its holder may have died with a request on the wire.
+            lease_booking: format!(
+                "UPDATE {bookings} SET lease_owner = $1, lease_until_ms = $2
+                 WHERE booking_id = $3
+                   AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until_ms < $4)
+                   AND (quiet_until_ms IS NULL OR quiet_until_ms <= $5)
+                 RETURNING delivered_version_ms, delivered_seq, delivered_entry_id"
+            ),
+            release_booking: format!(
+                "UPDATE {bookings} SET lease_owner = NULL, lease_until_ms = NULL,
+                    quiet_until_ms = COALESCE($1, quiet_until_ms)
+                 WHERE booking_id = $2 AND lease_owner = $3"
+            ),
+            // Written before the entry's own state, so a crash in between never lets an older
+            // body of the booking look sendable.
+            record_delivered: format!(
+                "UPDATE {bookings} SET delivered_version_ms = $1, delivered_seq = $2, delivered_entry_id = $3
+                 WHERE booking_id = $4 AND lease_owner = $5
+                   AND (delivered_version_ms IS NULL OR delivered_version_ms < $1
+                     OR (delivered_version_ms = $1 AND delivered_seq < $2))"
+            ),
+            supersede_older: format!(
+                "UPDATE {entries} SET state = 'superseded', superseded_by = $1, updated_at_ms = $2,
+                    next_attempt_at_ms = NULL, lease_until_ms = NULL, lease_owner = NULL
+                 WHERE booking_id = $3 AND state = 'pending'
+                   AND (version_ms < $4 OR (version_ms = $4 AND seq < $5))"
+            ),
+            newest_other: format!(
+                "SELECT n.id, n.state FROM {entries} n JOIN {entries} e ON e.id = $1
+                 WHERE n.booking_id = e.booking_id AND n.state <> 'superseded' AND {NEWER}
+                 ORDER BY n.version_ms DESC, n.seq DESC LIMIT 1"
+            ),
+            // Under the booking's lease: the entry is still the newest one that may be sent.
+            lease_entry: format!(
+                "UPDATE {entries} SET lease_owner = $1, lease_until_ms = $2
+                 WHERE id = $3 AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $4)
+                   AND NOT EXISTS (SELECT 1 FROM {entries} n WHERE n.booking_id = {entries}.booking_id
+                     AND n.state IN ('pending', 'dead')
+                     AND (n.version_ms > {entries}.version_ms
+                       OR (n.version_ms = {entries}.version_ms AND n.seq > {entries}.seq)))
+                 RETURNING {ENTRY_COLUMNS}"
+            ),
+            // Only the lease holder may finish a pending entry: a claimer whose lease expired loses.
             finish: format!(
                 "UPDATE {entries} SET state = $1, attempts = attempts + $2, schedule_step = $3,
                     not_found_count = $4, next_attempt_at_ms = $5, delivered_at_ms = $6,
                     last_status = $7, last_error_kind = $8, last_error = $9, history = $10,
-                    updated_at_ms = $11, lease_until_ms = NULL, lease_owner = NULL
-                 WHERE id = $12 AND lease_owner = $13"
+                    updated_at_ms = $11, superseded_by = $12, lease_until_ms = NULL, lease_owner = NULL
+                 WHERE id = $13 AND lease_owner = $14 AND state = 'pending'"
             ),
-            claim_due: format!(
-                "UPDATE {entries} SET lease_until_ms = $1, lease_owner = $2
-                 WHERE id IN (
-                    SELECT id FROM {entries}
-                    WHERE state = 'pending' AND next_attempt_at_ms <= $3
-                      AND (lease_until_ms IS NULL OR lease_until_ms < $3)
-                    ORDER BY next_attempt_at_ms LIMIT $4 {lock})
-                 RETURNING {ENTRY_COLUMNS}"
+            // Per booking, only its newest unfinished entry, and only while nobody sends to it.
+            due_candidates: format!(
+                "SELECT {ENTRY_COLUMNS} FROM {entries} e
+                 WHERE {due} ORDER BY e.next_attempt_at_ms LIMIT $3",
+                due = due_condition(&entries, &bookings)
             ),
             count_due: format!(
-                "SELECT COUNT(*) FROM {entries}
-                 WHERE state = 'pending' AND next_attempt_at_ms <= $1
-                   AND (lease_until_ms IS NULL OR lease_until_ms < $1)"
+                "SELECT COUNT(*) FROM {entries} e WHERE {due}",
+                due = due_condition(&entries, &bookings)
             ),
             list_all: format!(
                 "SELECT {ENTRY_COLUMNS} FROM {entries} ORDER BY created_at_ms DESC, id LIMIT $1"
@@ -168,14 +332,28 @@ impl Statements {
                 "UPDATE {entries} SET state = 'pending', next_attempt_at_ms = $1, schedule_step = 0,
                     not_found_count = 0, schedule_started_at_ms = $1, updated_at_ms = $1,
                     lease_until_ms = NULL, lease_owner = NULL
-                 WHERE id = $2 AND state <> 'delivered'"
+                 WHERE id = $2 AND state IN ('pending', 'dead')"
             ),
             purge: format!(
-                "DELETE FROM {entries} WHERE state = 'delivered' AND delivered_at_ms < $1"
+                "DELETE FROM {entries} WHERE (state = 'delivered' AND delivered_at_ms < $1)
+                    OR (state = 'superseded' AND updated_at_ms < $1)"
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
             entries,
             version_table,
         }
     }
+}
+
+/// An entry `e` that a redrive may send now ($1 = now, $2 = now - quiet period).
+fn due_condition(entries: &str, bookings: &str) -> String {
+    format!(
+        "e.state = 'pending' AND e.next_attempt_at_ms <= $1
+         AND (e.lease_until_ms IS NULL OR e.lease_until_ms < $1)
+         AND NOT EXISTS (SELECT 1 FROM {entries} n WHERE n.booking_id = e.booking_id
+            AND n.state IN ('pending', 'dead') AND {NEWER})
+         AND EXISTS (SELECT 1 FROM {bookings} b WHERE b.booking_id = e.booking_id
+            AND (b.lease_owner IS NULL OR b.lease_until_ms < $2)
+            AND (b.quiet_until_ms IS NULL OR b.quiet_until_ms <= $1))"
+    )
 }

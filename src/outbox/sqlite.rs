@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::sql::{SchemaState, Statements};
-use super::{entry_from_row, EntryRow, Finish, NewEntry};
+use super::sql::{Dialect, SchemaState, Statements};
+use super::{
+    delivered_of, entry_from_row, BookingLease, Delivered, EntryRow, Finish, NewEntry, Version,
+};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -40,7 +42,9 @@ fn prepare_schema(conn: &mut Connection, sql: &Statements) -> Result<(), String>
             let version = tx
                 .query_row(&sql.read_version(), [], |r| r.get(0))
                 .map_err(db);
-            sql.check_version(version)?;
+            for statement in sql.check_version(version)? {
+                tx.execute(&statement, []).map_err(db)?;
+            }
         }
     }
     tx.prepare(&sql.probe)
@@ -76,7 +80,7 @@ fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, String> {
     let mut conn = Connection::open(path).map_err(|e| explain(&e))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| explain(&e))?;
-    let sql = Statements::new(prefix, false);
+    let sql = Statements::new(prefix, Dialect::Sqlite);
     prepare_schema(&mut conn, &sql).map_err(|e| format!("SQLite outbox at {path:?}: {e}"))?;
     // Only now that the file is known to be ours, as WAL rewrites the file's header.
     // WAL lets readers and one writer work at once across processes; FULL syncs each commit
@@ -112,19 +116,130 @@ impl SqliteStore {
         .map_err(|e| format!("SQLite outbox task failed: {e}"))?
     }
 
-    pub async fn insert(&self, e: NewEntry) -> Result<(), String> {
+    pub async fn insert(&self, e: NewEntry) -> Result<Version, String> {
         self.run(move |c, sql| {
-            c.prepare_cached(&sql.insert)?
+            // One transaction: one sync of the file instead of two.
+            let tx = c.unchecked_transaction()?;
+            let seq: i64 = tx
+                .prepare_cached(&sql.next_seq)?
+                .query_row([&e.booking_id], |r| r.get(0))?;
+            tx.prepare_cached(&sql.insert)?.execute(params![
+                e.id,
+                e.booking_id,
+                e.event,
+                e.body,
+                e.now_ms,
+                e.lease_until_ms,
+                e.lease_owner,
+                e.version_ms,
+                seq
+            ])?;
+            tx.commit()?;
+            Ok(Version {
+                ms: e.version_ms,
+                seq,
+            })
+        })
+        .await
+    }
+
+    pub async fn lease_booking(
+        &self,
+        lease: BookingLease,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Option<Option<Delivered>>, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.lease_booking)?
+                .query_row(
+                    params![
+                        lease.owner,
+                        lease.until_ms,
+                        lease.booking_id,
+                        now_ms - quiet_ms,
+                        now_ms
+                    ],
+                    |r| Ok(delivered_of(r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+        })
+        .await
+    }
+
+    pub async fn release_booking(
+        &self,
+        lease: BookingLease,
+        quiet_until_ms: Option<i64>,
+    ) -> Result<(), String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.release_booking)?
+                .execute(params![quiet_until_ms, lease.booking_id, lease.owner])
+                .map(drop)
+        })
+        .await
+    }
+
+    pub async fn record_delivered(
+        &self,
+        lease: BookingLease,
+        delivered: Delivered,
+    ) -> Result<(), String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.record_delivered)?
                 .execute(params![
-                    e.id,
-                    e.booking_id,
-                    e.event,
-                    e.body,
-                    e.now_ms,
-                    e.lease_until_ms,
-                    e.lease_owner
+                    delivered.version.ms,
+                    delivered.version.seq,
+                    delivered.entry_id,
+                    lease.booking_id,
+                    lease.owner
                 ])
                 .map(drop)
+        })
+        .await
+    }
+
+    pub async fn supersede_older(
+        &self,
+        booking_id: String,
+        newer: Delivered,
+        now_ms: i64,
+    ) -> Result<u64, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.supersede_older)?
+                .execute(params![
+                    newer.entry_id,
+                    now_ms,
+                    booking_id,
+                    newer.version.ms,
+                    newer.version.seq
+                ])
+                .map(|n| n as u64)
+        })
+        .await
+    }
+
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.newest_other)?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
+    pub async fn lease_entry(
+        &self,
+        id: String,
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+    ) -> Result<Option<EntryRow>, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.lease_entry)?
+                .query_row(params![owner, lease_until_ms, id, now_ms], |row| {
+                    Ok(entry_from_row!(row, get))
+                })
+                .optional()
         })
         .await
     }
@@ -143,6 +258,7 @@ impl SqliteStore {
                 f.last_error,
                 f.history,
                 f.now_ms,
+                f.superseded_by,
                 f.id,
                 f.lease_owner
             ])?;
@@ -151,17 +267,16 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn claim_due(
+    pub async fn due_candidates(
         &self,
         now_ms: i64,
+        lease_expired_before_ms: i64,
         limit: i64,
-        lease_until_ms: i64,
-        owner: String,
     ) -> Result<Vec<EntryRow>, String> {
         self.run(move |c, sql| {
-            let mut statement = c.prepare_cached(&sql.claim_due)?;
+            let mut statement = c.prepare_cached(&sql.due_candidates)?;
             let rows = statement
-                .query_map(params![lease_until_ms, owner, now_ms, limit], |row| {
+                .query_map(params![now_ms, lease_expired_before_ms, limit], |row| {
                     Ok(entry_from_row!(row, get))
                 })?;
             rows.collect()
@@ -169,10 +284,14 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn count_due(&self, now_ms: i64) -> Result<i64, String> {
+    pub async fn count_due(
+        &self,
+        now_ms: i64,
+        lease_expired_before_ms: i64,
+    ) -> Result<i64, String> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.count_due)?
-                .query_row([now_ms], |r| r.get(0))
+                .query_row([now_ms, lease_expired_before_ms], |r| r.get(0))
         })
         .await
     }
