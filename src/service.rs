@@ -435,7 +435,7 @@ async fn open_configured(
 /// What a redrive may do with a candidate entry.
 enum Claim {
     /// Leased, with its booking: send it.
-    Send(EntryRow, BookingLease),
+    Send(Box<EntryRow>, BookingLease),
     /// Older than a body the partner accepted: these many entries were superseded.
     Superseded(u64),
     /// Another worker or a newer entry got there first.
@@ -471,7 +471,7 @@ async fn claim(
         .lease_entry(candidate.id.clone(), owner.to_string(), lease_until_ms, now)
         .await?;
     match leased {
-        Some(entry) => Ok(Claim::Send(entry, booking)),
+        Some(entry) => Ok(Claim::Send(Box::new(entry), booking)),
         None => {
             outbox.release_booking(&booking, None).await?;
             Ok(Claim::Skipped)
@@ -525,7 +525,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
                 .await
                 .map_err(SyncError::config)?;
             let (entry, booking) = match claimed {
-                Claim::Send(entry, booking) => (entry, booking),
+                Claim::Send(entry, booking) => (*entry, booking),
                 Claim::Superseded(count) => {
                     summary.superseded += count as u32;
                     progressed = true;
