@@ -176,7 +176,10 @@ export interface RedriveReport {
   delivered: number
   failed: number
   dead: number
-  /** Entries older than a body of their booking the partner already accepted: not sent. */
+  /**
+   * Entries older than a body of their booking the partner accepted (before or during this
+   * run), now superseded: never sent again.
+   */
   superseded: number
   /** Entries still due after this run. */
   remaining: number

@@ -79,6 +79,14 @@ function describeOutbox(outbox) {
   return ''
 }
 
+// Body timestamps strictly increase within the process, so that "newer" between two syncs
+// of one booking is always the later call, even within one millisecond.
+let lastTimestampMs = 0
+function nextTimestamp() {
+  lastTimestampMs = Math.max(Date.now(), lastTimestampMs + 1)
+  return new Date(lastTimestampMs)
+}
+
 function failureResult(bookingId, kind, message) {
   return { ok: false, bookingId, attempts: 0, elapsedMs: 0, attemptLog: [], error: { kind, message } }
 }
@@ -98,7 +106,7 @@ function createPartnerSync(options = {}) {
 
   async function sync(data) {
     const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
-    const built = buildBody(data)
+    const built = buildBody(data, nextTimestamp())
     if (built.problem) {
       const message = `invalid data, nothing was sent: ${built.problem}`
       log.error(`${PREFIX} Not sent for booking ${bookingId || '(no booking_id)'}: ${message}`)

@@ -242,7 +242,8 @@ pub struct RedriveReport {
     pub delivered: u32,
     pub failed: u32,
     pub dead: u32,
-    /// Entries older than a body of their booking the partner already accepted: not sent.
+    /// Entries older than a body of their booking the partner accepted (before or during this
+    /// run), now superseded: never sent again.
     pub superseded: u32,
     /// Entries still due after this run.
     pub remaining: u32,

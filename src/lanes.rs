@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
-/// The newest sync of a booking: its call order and its body's timestamp (to name it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// A sync's place among its booking's: its body's timestamp (the JS layer makes them strictly
+/// increasing per process), then the order in which the calls reached the core.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Newest {
-    pub call: u64,
     pub version_ms: i64,
+    pub call: u64,
 }
 
 struct Lane {
@@ -66,7 +67,7 @@ pub struct Ticket {
     lane: Arc<Lane>,
     /// `None` for a redrive of a stored entry: it queues for the wire but neither supersedes
     /// nor is superseded here (the outbox orders entries).
-    call: Option<u64>,
+    place: Option<Newest>,
 }
 
 impl Ticket {
@@ -86,12 +87,22 @@ impl Ticket {
                 })
             })
             .clone();
-        let call = newest.map(|version_ms| {
-            let call = CALLS.fetch_add(1, Ordering::Relaxed);
-            lane.newest.send_replace(Newest { call, version_ms });
-            call
+        let place = newest.map(|version_ms| {
+            let place = Newest {
+                version_ms,
+                call: CALLS.fetch_add(1, Ordering::Relaxed),
+            };
+            // Only ever forward: a sync that starts late with an older body is superseded at once.
+            lane.newest.send_if_modified(|newest| {
+                let newer = place > *newest;
+                if newer {
+                    *newest = place;
+                }
+                newer
+            });
+            place
         });
-        Ticket { key, lane, call }
+        Ticket { key, lane, place }
     }
 
     /// A new sync: newer than every sync of this booking that started before it.
@@ -107,7 +118,7 @@ impl Ticket {
     /// The newer sync that took over, if one did.
     pub fn superseded_by(&self) -> Option<Newest> {
         let newest = *self.lane.newest.borrow();
-        self.call.filter(|&call| newest.call > call).map(|_| newest)
+        self.place.filter(|&place| newest > place).map(|_| newest)
     }
 
     fn check(&self) -> Result<(), Blocked> {
@@ -118,14 +129,14 @@ impl Ticket {
     /// Waits `duration`, cut short when a newer sync of the booking starts.
     pub async fn wait(&self, duration: Duration) -> Result<(), Blocked> {
         self.check()?;
-        if self.call.is_none() {
+        if self.place.is_none() {
             tokio::time::sleep(duration).await;
             return Ok(());
         }
         let mut newer = self.lane.newest.subscribe();
         tokio::select! {
             _ = tokio::time::sleep(duration) => {}
-            // Every change is a newer sync: calls only grow.
+            // Every change is a newer sync: the newest only moves forward.
             _ = newer.changed() => {}
         }
         self.check()
@@ -138,7 +149,7 @@ impl Ticket {
         let guard = loop {
             self.check()?;
             let watch_newer = async {
-                if self.call.is_some() {
+                if self.place.is_some() {
                     let _ = newer.changed().await;
                 } else {
                     std::future::pending::<()>().await;
@@ -212,6 +223,18 @@ mod tests {
         assert!(matches!(result, Err(Blocked::Superseded(n)) if n.version_ms == 2));
         assert!(waited < Duration::from_secs(5));
         assert!(newer.acquire(soon(1000)).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_body_timestamp_decides_not_the_order_the_core_saw_the_calls_in() {
+        let newer = Ticket::newest("u", "late", 20);
+        let older = Ticket::newest("u", "late", 10);
+        assert!(older.superseded_by().is_some());
+        assert!(newer.superseded_by().is_none());
+        assert!(matches!(
+            older.acquire(soon(100)).await,
+            Err(Blocked::Superseded(n)) if n.version_ms == 20
+        ));
     }
 
     #[tokio::test]

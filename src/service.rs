@@ -51,6 +51,8 @@ pub struct OutboxNote {
     pub state: Option<&'static str>,
     pub next_attempt_at_ms: Option<i64>,
     pub superseded_by: Option<String>,
+    /// Older pending entries of the booking this delivery superseded.
+    pub superseded_older: u64,
     pub error: Option<String>,
 }
 
@@ -225,11 +227,13 @@ async fn settle(
             superseded_by: superseded_by.clone(),
         })
         .await?;
-    if state == "delivered" {
+    let superseded_older = if state == "delivered" {
         outbox
             .supersede_older(&lease.booking_id, delivered, now)
-            .await?;
-    }
+            .await?
+    } else {
+        0
+    };
     if let Some(booking) = &lease.booking {
         outbox.release_booking(booking, quiet_until).await?;
     }
@@ -244,6 +248,7 @@ async fn settle(
         state: Some(state),
         next_attempt_at_ms,
         superseded_by,
+        superseded_older,
         error: None,
     })
 }
@@ -408,7 +413,7 @@ pub struct RedriveSummary {
     pub delivered: u32,
     pub failed: u32,
     pub dead: u32,
-    /// Entries found older than a body the partner already accepted, and not sent.
+    /// Entries superseded by a body of their booking the partner accepted: never sent again.
     pub superseded: u32,
     pub remaining: i64,
     pub entries: Vec<RedriveEntry>,
@@ -573,6 +578,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
             let done = done.map_err(|e| {
                 SyncError::new(ErrorKind::Config, format!("a redrive task failed: {e}"))
             })?;
+            summary.superseded += done.note.superseded_older as u32;
             match done.note.state {
                 Some("delivered") => summary.delivered += 1,
                 Some("dead") => summary.dead += 1,

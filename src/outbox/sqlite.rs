@@ -332,3 +332,86 @@ impl SqliteStore {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The version 1 schema, as partner-sync 0.1 created it.
+    const V1_SCHEMA: &str = "
+        CREATE TABLE t_entries (
+            id TEXT PRIMARY KEY, booking_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+            attempts BIGINT NOT NULL DEFAULT 0, schedule_step BIGINT NOT NULL DEFAULT 0,
+            not_found_count BIGINT NOT NULL DEFAULT 0, created_at_ms BIGINT NOT NULL,
+            updated_at_ms BIGINT NOT NULL, schedule_started_at_ms BIGINT NOT NULL,
+            next_attempt_at_ms BIGINT, delivered_at_ms BIGINT, lease_until_ms BIGINT, lease_owner TEXT,
+            last_status BIGINT, last_error_kind TEXT, last_error TEXT, history TEXT NOT NULL DEFAULT '[]');
+        CREATE INDEX t_entries_due ON t_entries (state, next_attempt_at_ms);
+        CREATE INDEX t_entries_booking ON t_entries (booking_id);
+        CREATE TABLE t_schema_version (version BIGINT NOT NULL);
+        INSERT INTO t_schema_version (version) VALUES (1);";
+
+    fn v1_entry(conn: &Connection, id: &str, booking: &str, state: &str, created: i64) {
+        conn.execute(
+            "INSERT INTO t_entries (id, booking_id, event, body, state, created_at_ms, updated_at_ms,
+                schedule_started_at_ms, next_attempt_at_ms, delivered_at_ms)
+             VALUES (?1, ?2, 'booking.paid', '{}', ?3, ?4, ?4, ?4, ?4, ?5)",
+            params![id, booking, state, created, (state == "delivered").then_some(created)],
+        )
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_version_1_outbox_is_migrated_and_its_stale_entries_superseded() {
+        let path =
+            std::env::temp_dir().join(format!("partner-sync-v1-{}.db", uuid::Uuid::new_v4()));
+        let path = path.to_str().unwrap().to_string();
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1_SCHEMA).unwrap();
+            v1_entry(&conn, "dp", "a", "pending", 50);
+            v1_entry(&conn, "lunas", "a", "delivered", 100);
+            v1_entry(&conn, "refund", "a", "pending", 200);
+            v1_entry(&conn, "other", "b", "dead", 10);
+        }
+        let store = SqliteStore::open(&path, "t_").await.unwrap();
+        let get = |id: &str| store.get(id.to_string());
+        let dp = get("dp").await.unwrap().unwrap();
+        assert_eq!(
+            (dp.state.as_str(), dp.superseded_by.as_deref()),
+            ("superseded", Some("lunas"))
+        );
+        let refund = get("refund").await.unwrap().unwrap();
+        assert_eq!(
+            (refund.state.as_str(), refund.version_ms, refund.seq),
+            ("pending", 200, 3)
+        );
+        assert_eq!(get("other").await.unwrap().unwrap().state, "dead");
+        let next = store
+            .insert(NewEntry {
+                id: "new".into(),
+                booking_id: "a".into(),
+                event: "booking.updated".into(),
+                body: "{}".into(),
+                now_ms: 300,
+                lease_until_ms: 400,
+                lease_owner: "me".into(),
+                version_ms: 300,
+            })
+            .await
+            .unwrap();
+        assert_eq!(next, Version { ms: 300, seq: 4 });
+        let lease = BookingLease {
+            booking_id: "a".into(),
+            owner: "me".into(),
+            until_ms: 1_000,
+        };
+        let delivered = store.lease_booking(lease, 300, 0).await.unwrap().unwrap();
+        assert_eq!(delivered.map(|d| d.entry_id), Some("lunas".to_string()));
+        drop(store);
+        // Opening again finds version 2 and migrates nothing.
+        assert!(SqliteStore::open(&path, "t_").await.is_ok());
+        let _ = std::fs::remove_file(&path);
+    }
+}
