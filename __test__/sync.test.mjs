@@ -65,7 +65,7 @@ describe('syncBookingToPartner (the guide signature)', () => {
     expect(request.method).toBe('POST')
     expect(request.headers['content-type']).toBe('application/json')
     expect(request.headers['x-pwa-signature']).toBe(hmac(request.raw))
-    expect(info).toHaveBeenCalledWith('[Partner Sync] Success for booking:', data.booking_id)
+    expect(info).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^\\[Partner Sync\\] Success for booking: ${data.booking_id} \\(1 attempt, \\d+ ms\\)$`)))
   })
 
   it('reads the environment at each call', async () => {
