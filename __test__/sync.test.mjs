@@ -133,6 +133,34 @@ describe('syncBookingToPartner (the guide signature)', () => {
   })
 })
 
+describe("amounts the partner's numeric(10,2) columns can store", () => {
+  it.each([
+    ['paid_amount', -1],
+    ['paid_amount', -0.01],
+    ['paid_amount', 1e8],
+    ['paid_amount', 99_999_999.991],
+    ['paid_amount', 1e21],
+    ['total_amount', -5],
+    ['total_amount', 1e8],
+    ['total_amount', NaN],
+  ])('%s %d is refused before anything is sent', async (field, amount) => {
+    const result = await syncWith(() => ({ status: 200 }), booking({ [field]: amount }))
+    expect(result).toMatchObject({ ok: false, attempts: 0, error: { kind: 'validation' } })
+    expect(result.error.message).toContain(`${field} must be from 0 to 99,999,999.99 (the partner stores amounts as numeric(10,2))`)
+    expect(receiver.requests).toHaveLength(0)
+    expect(log.lines[0].text).toMatch(new RegExp(`^\\[Partner Sync\\] Not sent for booking ${booking().booking_id}: invalid data`))
+  })
+
+  it.each([
+    [{ paid_amount: 0 }],
+    [{ paid_amount: 99_999_999.99, total_amount: 99_999_999.99 }],
+    [{ paid_amount: 32000, total_amount: '1e9' }],
+  ])('%j is sent', async (amounts) => {
+    const result = await syncWith(() => ({ status: 200 }), booking(amounts))
+    expect(result.ok).toBe(true)
+  })
+})
+
 describe('answers from the guide table', () => {
   it.each([
     [401, 'Missing x-pwa-signature header', 'unauthorized', /PWA_WEBHOOK_SECRET must match/],
