@@ -354,10 +354,30 @@ describe('mock', () => {
     expect(await exited).toBe(0)
   })
 
+  it('--database-error answers 500 with the text; --json request lines carry times and the transaction', async () => {
+    const failing = await startMockCli(['--json', '--database-error', 'connection terminated unexpectedly'])
+    const down = JSON.parse(await failing.nextLine())
+    const sent = await run(['send', '--json', '--max-attempts', '1', '--url', down.url, '--booking-id', BOOKING, '--paid-amount', '1'])
+    expect(sent.json()).toMatchObject({ ok: false, status: 500, response: { error: 'connection terminated unexpectedly' } })
+    expect(JSON.parse(await failing.nextLine())).toMatchObject({ status: 500 })
+    failing.child.kill('SIGTERM')
+    expect(await failing.exited).toBe(0)
+
+    const healthy = await startMockCli(['--json', '--transaction-delay-ms', '5'])
+    const up = JSON.parse(await healthy.nextLine())
+    await run(['send', '--url', up.url, '--booking-id', BOOKING, '--paid-amount', '1'])
+    const request = JSON.parse(await healthy.nextLine())
+    expect(request).toMatchObject({ status: 200, transaction: 'created', response: { message: 'Booking synced and transaction created' } })
+    expect(request.answeredAt).toBeGreaterThan(request.receivedAt)
+    healthy.child.kill('SIGTERM')
+    expect(await healthy.exited).toBe(0)
+  })
+
   it.each([
     ['a port in use', async () => ['--port', String(partner.port)], {}, /already in use/],
     ['a missing secret', async () => [], { PWA_WEBHOOK_SECRET: '' }, /no secret/],
     ['a missing known-bookings file', async () => ['--known-bookings', path.join(tmp, 'none.txt')], {}, /no such file/],
+    ['an empty --database-error', async () => ['--database-error', ''], {}, /databaseError must be the database's error message/],
   ])('%s: exit 2', async (_, args, env, message) => {
     const result = await run(['mock', ...(await args())], { env })
     expect(result.code).toBe(2)

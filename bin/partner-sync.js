@@ -313,6 +313,8 @@ async function mockCommand(opts) {
       failRate: opts.failRate,
       seed: opts.seed,
       delayMs: opts.delayMs,
+      databaseError: opts.databaseError,
+      transactionDelayMs: opts.transactionDelayMs,
       log: opts.json ? false : (line) => console.log(line),
       onRequest: opts.json ? (request) => console.log(JSON.stringify({ event: 'request', ...request })) : undefined,
     })
@@ -456,7 +458,7 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
 
   program
     .command('mock')
-    .description("Run a local smashpartner-compatible endpoint: GET answers the guide's health JSON, POST verifies the signature and answers as the guide's table")
+    .description("Run a local smashpartner-compatible endpoint: GET answers the guide's health JSON, POST verifies the signature, answers as the guide's table and records a transaction per paid booking as the partner does")
     .option('--port <port>', 'port to listen on, 0 for a free one', wholeNumber(0, 65535), 0)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--secret <secret>', 'the shared secret (env PWA_WEBHOOK_SECRET)')
@@ -466,6 +468,8 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
     .option('--fail-rate <rate>', 'answer this share (0..1) of signed POSTs with 503 at random', rate)
     .option('--seed <n>', 'seed for --fail-rate, so runs repeat (default 1)', wholeNumber(0))
     .option('--delay-ms <ms>', 'wait this long before every answer', wholeNumber(0))
+    .option('--database-error <message>', 'answer every signed POST of a known booking with 500 {"error": message}, as the partner does when its database fails')
+    .option('--transaction-delay-ms <ms>', "wait this long between the partner's check for an existing transaction and its insert (overlapping requests of one booking then both insert, as on the real partner)", wholeNumber(0))
     .addOption(jsonOption('one line when listening, then one line per request,'))
     .action(withExitCode(mockCommand))
 

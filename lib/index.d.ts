@@ -164,4 +164,4 @@ export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
 export { startMockPartner } from './mock-partner'
-export type { MockPartner, MockPartnerOptions, MockRequest } from './mock-partner'
+export type { MockPartner, MockPartnerOptions, MockRequest, MockBooking, MockTransaction } from './mock-partner'
