@@ -158,7 +158,7 @@ async function startMockPartner(options = {}) {
   }
 
   // Decides the answer to a POST: [status, body, verdict for the log line].
-  async function answerPost(rawBody, signature, record) {
+  async function answerPost(rawBody, payload, signature, record) {
     if (!signature) return [401, { error: GUIDE_ERRORS.missingSignature }, 'unsigned']
     record.verified = verifySignature(rawBody, signature, secret)
     if (!record.verified) return [401, { error: GUIDE_ERRORS.invalidSignature }, 'signature INVALID (different secret or different bytes)']
@@ -167,7 +167,7 @@ async function startMockPartner(options = {}) {
     if (!record.bookingId) return [400, { error: GUIDE_ERRORS.missingBookingId }, 'verified']
     if (known && !known.has(record.bookingId)) return [404, { error: GUIDE_ERRORS.bookingNotFound }, 'verified, unknown booking']
     if (currentDatabaseError) return [500, { error: currentDatabaseError }, 'verified, database error on purpose']
-    await store(readPayload(rawBody), record)
+    await store(payload, record)
     const verdict = record.transaction ? `verified, transaction ${record.transaction === 'created' ? 'created' : 'existed already'}` : 'verified'
     return [200, { success: true, message: SUCCESS_MESSAGE, booking_id: record.bookingId }, verdict]
   }
@@ -190,9 +190,9 @@ async function startMockPartner(options = {}) {
     } else if (req.method === 'GET') {
       answer = [200, HEALTH_RESPONSE, 'health check']
     } else if (req.method === 'POST') {
-      const bookingId = readPayload(rawBody).booking_id
-      if (typeof bookingId === 'string' && bookingId.trim() !== '') record.bookingId = bookingId
-      answer = await answerPost(rawBody, signature, record)
+      const payload = readPayload(rawBody)
+      if (typeof payload.booking_id === 'string' && payload.booking_id.trim() !== '') record.bookingId = payload.booking_id
+      answer = await answerPost(rawBody, payload, signature, record)
     } else {
       answer = [405, { error: `Method not allowed: use GET (health check) or POST` }, 'wrong method']
     }
