@@ -1,6 +1,6 @@
 // The partner-sync executable, run as a child process against mock partners on loopback.
 
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { createHash, createHmac } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -354,10 +354,30 @@ describe('mock', () => {
     expect(await exited).toBe(0)
   })
 
+  it('--database-error answers 500 with the text; --json request lines carry times and the transaction', async () => {
+    const failing = await startMockCli(['--json', '--database-error', 'connection terminated unexpectedly'])
+    const down = JSON.parse(await failing.nextLine())
+    const sent = await run(['send', '--json', '--max-attempts', '1', '--url', down.url, '--booking-id', BOOKING, '--paid-amount', '1'])
+    expect(sent.json()).toMatchObject({ ok: false, status: 500, response: { error: 'connection terminated unexpectedly' } })
+    expect(JSON.parse(await failing.nextLine())).toMatchObject({ status: 500 })
+    failing.child.kill('SIGTERM')
+    expect(await failing.exited).toBe(0)
+
+    const healthy = await startMockCli(['--json', '--transaction-delay-ms', '5'])
+    const up = JSON.parse(await healthy.nextLine())
+    await run(['send', '--url', up.url, '--booking-id', BOOKING, '--paid-amount', '1'])
+    const request = JSON.parse(await healthy.nextLine())
+    expect(request).toMatchObject({ status: 200, transaction: 'created', response: { message: 'Booking synced and transaction created' } })
+    expect(request.answeredAt).toBeGreaterThan(request.receivedAt)
+    healthy.child.kill('SIGTERM')
+    expect(await healthy.exited).toBe(0)
+  })
+
   it.each([
     ['a port in use', async () => ['--port', String(partner.port)], {}, /already in use/],
     ['a missing secret', async () => [], { PWA_WEBHOOK_SECRET: '' }, /no secret/],
     ['a missing known-bookings file', async () => ['--known-bookings', path.join(tmp, 'none.txt')], {}, /no such file/],
+    ['an empty --database-error', async () => ['--database-error', ''], {}, /databaseError must be the database's error message/],
   ])('%s: exit 2', async (_, args, env, message) => {
     const result = await run(['mock', ...(await args())], { env })
     expect(result.code).toBe(2)
@@ -424,6 +444,86 @@ describe('outbox', () => {
     const rest = await run(['outbox', 'redrive', '--json', '--outbox', outbox, '--url', back.url])
     expect(rest.json()).toMatchObject({ delivered: 30, failed: 0, dead: 0, remaining: 0 })
     expect(new Set(back.requests.map((request) => request.bookingId)).size).toBe(60)
+  })
+})
+
+// A real terminal: `script` (util-linux) runs the CLI on a pseudo-terminal, so stderr is a TTY and
+// the progress bar shows, and a \x03 written to it is the Ctrl-C a person types.
+const hasScript = process.platform === 'linux' && spawnSync('script', ['--version']).status === 0
+if (!hasScript) console.warn('cli.test.mjs: SKIPPING the terminal tests: they need util-linux script on Linux')
+
+describe.skipIf(!hasScript)('outbox redrive in a terminal', () => {
+  const HIDE_CURSOR = '\x1b[?25l'
+  const SHOW_CURSOR = '\x1b[?25h'
+
+  it.each([
+    ['Ctrl-C', 'SIGINT', 130],
+    ['SIGTERM', 'SIGTERM', 143],
+  ])('%s while the bar shows restores the cursor and stops', async (_, signal, exitCode) => {
+    const outbox = `sqlite:${path.join(tmp, `terminal-${signal}.db`)}`
+    const down = await deadUrl()
+    const client = createPartnerSync({ url: down, secret: SECRET, maxAttempts: 1, outbox, outboxSchedule: '1ms', logger: false })
+    for (let i = 0; i < 80; i++) await client.sync({ event: 'booking.paid', booking_id: `terminal-${i}`, status: 'LUNAS', paid_amount: 1 })
+    // Slow enough that the redrive is still going when the signal comes.
+    const slow = await extraPartner({ port: Number(new URL(down).port), delayMs: 300 })
+    // exec: the CLI gets the shell's pid, printed first.
+    const command = `echo PID:$$; exec '${process.execPath}' '${CLI}' outbox redrive --outbox '${outbox}' --url '${slow.url}'`
+    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...cleanEnv, PWA_WEBHOOK_SECRET: SECRET } })
+    let output = ''
+    let interrupted = false
+    child.stdout.on('data', (chunk) => {
+      output += chunk
+      if (interrupted || !output.includes(HIDE_CURSOR)) return
+      interrupted = true
+      if (signal === 'SIGINT') child.stdin.write('\x03')
+      else process.kill(Number(output.match(/PID:(\d+)/)[1]), 'SIGTERM')
+    })
+    const code = await new Promise((resolve) => child.on('close', resolve))
+    expect(interrupted).toBe(true)
+    expect(output.slice(output.lastIndexOf(HIDE_CURSOR))).toContain(SHOW_CURSOR)
+    expect(code).toBe(exitCode)
+    expect(slow.requests.length).toBeLessThan(80)
+  })
+})
+
+describe('outbox: what a person is told', () => {
+  const pendingEntry = async (outbox, bookingId) => run(['send', '--json', '--url', await deadUrl(), '--deadline-ms', '300', '--outbox', outbox, '--booking-id', bookingId, '--paid-amount', '1'])
+
+  it('send names retry for a kept entry; redrive reports pending entries that are not due yet', async () => {
+    const outbox = `sqlite:${path.join(tmp, 'not-due.db')}`
+    const sentText = await run(['send', '--url', await deadUrl(), '--deadline-ms', '300', '--outbox', outbox, '--booking-id', BOOKING, '--paid-amount', '1'])
+    const id = sentText.stdout.match(/Kept in the outbox as entry (\S+);/)[1]
+    expect(sentText.stdout).toContain(`partner-sync outbox retry ${id}, then partner-sync outbox redrive`)
+
+    const redriven = await run(['outbox', 'redrive', '--outbox', outbox, '--url', partner.url])
+    expect(redriven.code).toBe(0)
+    expect(redriven.stdout).toMatch(/0 delivered.*\n1 pending entry not due yet \(the next at \d{4}-.*Z\): .*partner-sync outbox retry <id> makes an entry due now/)
+    const json = await run(['outbox', 'redrive', '--json', '--outbox', outbox, '--url', partner.url])
+    expect(json.json()).toMatchObject({ delivered: 0, remaining: 0, notYetDue: 1, nextAttemptAt: expect.any(String) })
+    expect(partner.requests).toHaveLength(0)
+  })
+
+  it.each([['list'], ['show', 'some-id'], ['retry', 'some-id'], ['purge'], ['redrive']])('%s on a SQLite path that does not exist: exit 2, no file created', async (...command) => {
+    const missing = path.join(tmp, 'typo.db')
+    for (const location of [`sqlite:${missing}`, `sqlite://${missing}`]) {
+      const result = await run(['outbox', ...command, '--outbox', location])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(`no outbox at ${JSON.stringify(missing)} (${path.resolve(missing)}): the file does not exist, and the outbox commands never create one`)
+      expect(fs.existsSync(path.resolve(missing))).toBe(false)
+    }
+  })
+
+  it('list says when more entries exist than it shows', async () => {
+    const outbox = `sqlite:${path.join(tmp, 'more.db')}`
+    for (const bookingId of ['booking-a', 'booking-b', 'booking-c']) expect((await pendingEntry(outbox, bookingId)).code).toBe(1)
+    const limited = await run(['outbox', 'list', '--limit', '2', '--outbox', outbox])
+    expect(limited.stdout.trim().split('\n')).toHaveLength(1 + 2 + 1)
+    expect(limited.stdout).toMatch(/\nshowing the newest 2 entries; more exist: use --limit\n$/)
+    const json = await run(['outbox', 'list', '--json', '--state', 'pending', '--limit', '2', '--outbox', outbox])
+    expect(json.json().map((entry) => entry.bookingId)).toEqual(['booking-c', 'booking-b'])
+    expect(json.stderr).toBe('showing the newest 2 pending entries; more exist: use --limit\n')
+    const all = await run(['outbox', 'list', '--limit', '3', '--outbox', outbox])
+    expect(all.stdout).not.toContain('more exist')
   })
 })
 

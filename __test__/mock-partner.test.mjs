@@ -46,7 +46,7 @@ describe("the guide's table", () => {
 
   it('200 with the success JSON for a signed sync', async () => {
     const partner = await mock()
-    expect(await post(partner.url, bodyFor())).toEqual({ status: 200, json: { success: true, message: 'Booking synced successfully', booking_id: BOOKING } })
+    expect(await post(partner.url, bodyFor())).toEqual({ status: 200, json: { success: true, message: 'Booking synced and transaction created', booking_id: BOOKING } })
   })
 
   it('401 Missing x-pwa-signature header', async () => {
@@ -156,7 +156,7 @@ describe('what it records', () => {
     await fetch(partner.url)
     const [sync, health] = partner.requests
     expect(sync).toMatchObject({ method: 'POST', path: '/api/webhooks/pwa-sync', body, signature: generateSignature(body, SECRET), verified: true, bookingId: BOOKING, status: 200 })
-    expect(sync.response).toEqual({ success: true, message: 'Booking synced successfully', booking_id: BOOKING })
+    expect(sync.response).toEqual({ success: true, message: 'Booking synced and transaction created', booking_id: BOOKING })
     expect(sync.headers['content-type']).toBe('application/json')
     expect(Number.isNaN(Date.parse(sync.at))).toBe(false)
     expect(health).toMatchObject({ method: 'GET', status: 200, verified: false })
@@ -176,6 +176,100 @@ describe('what it records', () => {
     const put = await fetch(partner.url, { method: 'PUT', body: '{}' })
     expect(put.status).toBe(405)
     expect(put.headers.get('allow')).toBe('GET, POST')
+  })
+})
+
+describe("like the partner's real handler", () => {
+  const paid = (overrides = {}) => JSON.stringify({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000, ...overrides, timestamp: '2026-02-04T23:00:00.000Z' })
+  const overlap = (a, b) => a.receivedAt < b.answeredAt && b.receivedAt < a.answeredAt
+
+  it('databaseError: 500 with the database text, nothing stored, after the 404 check; healed at run time', async () => {
+    const partner = await mock({ knownBookings: [BOOKING], databaseError: 'connection terminated unexpectedly' })
+    expect(await post(partner.url, bodyFor('no-such-booking'))).toEqual({ status: 404, json: { error: 'Booking not found' } })
+    expect(await post(partner.url, bodyFor())).toEqual({ status: 500, json: { error: 'connection terminated unexpectedly' } })
+    expect(partner.bookings.size).toBe(0)
+    expect(partner.transactions).toEqual([])
+    partner.databaseError = undefined
+    expect((await post(partner.url, bodyFor())).status).toBe(200)
+    expect(partner.transactionsFor(BOOKING)).toHaveLength(1)
+    partner.reset()
+    expect(partner.databaseError).toBe('connection terminated unexpectedly')
+    expect(() => (partner.databaseError = '')).toThrow(/databaseError must be/)
+  })
+
+  it('the library reports the database text and retries the 500', async () => {
+    const partner = await mock({ databaseError: 'deadlock detected' })
+    const client = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 2, backoffBaseMs: 1, outbox: false, logger: false })
+    const result = await client.sync({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000 })
+    expect(result).toMatchObject({ ok: false, status: 500, attempts: 2, response: { error: 'deadlock detected' } })
+    expect(result.error.message).toContain('deadlock detected')
+  })
+
+  it('one transaction per paid booking: a repeat of the same sync finds it', async () => {
+    const partner = await mock()
+    await post(partner.url, paid({ total_amount: 64000 }))
+    await post(partner.url, paid({ total_amount: 64000 }))
+    expect(partner.transactionsFor(BOOKING)).toEqual([{ bookingId: BOOKING, paidAmount: 32000, totalAmount: 64000, at: expect.any(Number) }])
+    expect(partner.requests.map((request) => request.transaction)).toEqual(['created', 'existed'])
+  })
+
+  it.each([
+    ['a down payment update', { event: 'booking.updated', status: 'DP' }],
+    ['a zero amount', { paid_amount: 0 }],
+  ])('no transaction for %s', async (_, overrides) => {
+    const partner = await mock()
+    expect((await post(partner.url, paid(overrides))).status).toBe(200)
+    expect(partner.transactions).toEqual([])
+  })
+
+  it.each([
+    ["status 'PAID' on booking.updated", { event: 'booking.updated', status: 'PAID' }],
+    ["payment_status 'PAID'", { event: 'booking.updated', status: 'DP', payment_status: 'PAID' }],
+  ])('a transaction for %s', async (_, overrides) => {
+    const partner = await mock()
+    await post(partner.url, paid(overrides))
+    expect(partner.transactionsFor(BOOKING)).toHaveLength(1)
+  })
+
+  it('transactionDelayMs reproduces the double insert of two overlapping requests; one after the other insert once', async () => {
+    const partner = await mock({ transactionDelayMs: 100 })
+    await Promise.all([post(partner.url, paid()), post(partner.url, paid())])
+    const [first, second] = partner.requests
+    expect(overlap(first, second)).toBe(true)
+    expect(partner.transactionsFor(BOOKING)).toHaveLength(2)
+
+    partner.reset()
+    await post(partner.url, paid())
+    await post(partner.url, paid())
+    expect(overlap(...partner.requests)).toBe(false)
+    expect(partner.transactionsFor(BOOKING)).toHaveLength(1)
+    const [created] = partner.transactions
+    expect(created.at - partner.requests[0].receivedAt).toBeGreaterThanOrEqual(95)
+  })
+
+  it('bookings keep the last accepted sync; a sync without a status keeps the previous one', async () => {
+    const partner = await mock({ fail: [503] })
+    await post(partner.url, paid({ status: 'REFUSED', paid_amount: 999 }))
+    expect(partner.bookings.size).toBe(0)
+    await post(partner.url, paid({ paid_amount: 1 }))
+    const second = paid({ event: 'booking.updated', status: undefined, paid_amount: 64000 })
+    await post(partner.url, second)
+    expect(partner.bookings.get(BOOKING)).toEqual({ status: 'LUNAS', paidAmount: 64000, body: second, updatedAt: expect.any(Number) })
+  })
+
+  it('records when each request arrived and was answered', async () => {
+    const partner = await mock({ delayMs: 50 })
+    const before = performance.timeOrigin + performance.now()
+    await post(partner.url, bodyFor())
+    const [request] = partner.requests
+    expect(request.receivedAt).toBeGreaterThanOrEqual(before)
+    expect(request.answeredAt - request.receivedAt).toBeGreaterThanOrEqual(45)
+    expect(Math.abs(request.receivedAt - Date.parse(request.at))).toBeLessThan(5)
+  })
+
+  it('rejects a databaseError or transactionDelayMs it cannot use', async () => {
+    await expect(mock({ databaseError: 500 })).rejects.toThrow(/databaseError must be the database's error message/)
+    await expect(mock({ transactionDelayMs: -1 })).rejects.toThrow(/transactionDelayMs must be a number >= 0/)
   })
 })
 

@@ -24,6 +24,9 @@ const USER_FILES = [/^index\.js$/, /^index\.d\.ts$/, /^package\.json$/, /^README
 let workDir
 let packedFiles
 let installedDir
+let installOutput
+let manifestBeforePack
+let tarball
 
 /** Runs a script in a fresh Node process from `cwd`; resolves with what it printed as JSON. */
 async function nodeJson(cwd, args, env = {}) {
@@ -33,16 +36,21 @@ async function nodeJson(cwd, args, env = {}) {
 
 beforeAll(async () => {
   workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-package-'))
-  // --ignore-scripts: pack what is built; `prepare` would need the Rust toolchain.
-  const { stdout } = await npm(['pack', '--json', '--ignore-scripts', '--pack-destination', workDir], ROOT)
+  manifestBeforePack = fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')
+  // With its lifecycle scripts, as `npm publish` packs: prepack (clean-package) takes `prepare` out of
+  // package.json before npm would run it, so nothing is built, and postpack puts it back.
+  const { stdout } = await npm(['pack', '--json', '--pack-destination', workDir], ROOT)
   const [packed] = JSON.parse(stdout)
   packedFiles = packed.files.map((file) => file.path)
+  tarball = path.join(workDir, packed.filename)
 
   const consumer = path.join(workDir, 'consumer')
   fs.mkdirSync(consumer)
   fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true }))
-  // --ignore-scripts proves no build step runs; --prefer-offline takes the dependencies from npm's cache.
-  await npm(['install', path.join(workDir, packed.filename), '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], consumer)
+  // Scripts allowed, as a user installs: npm would warn about any it finds. --prefer-offline takes the
+  // dependencies from npm's cache.
+  const installed = await npm(['install', tarball, '--no-audit', '--no-fund', '--prefer-offline'], consumer)
+  installOutput = installed.stdout + installed.stderr
   installedDir = path.join(consumer, 'node_modules', ...pkg.name.split('/'))
 }, 60_000)
 
@@ -53,12 +61,34 @@ afterAll(() => {
 describe('the npm tarball', () => {
   test('holds only what users need', () => {
     expect(packedFiles.filter((file) => !USER_FILES.some((pattern) => pattern.test(file)))).toEqual([])
-    for (const needed of ['index.js', 'index.d.ts', 'lib/index.js', 'lib/index.d.ts', 'lib/index.mjs', 'lib/load-native.js', 'package.json', 'README.md', 'LICENSE', ...Object.values(pkg.bin)]) {
+    for (const needed of ['index.js', 'index.d.ts', 'lib/index.js', 'lib/index.d.ts', 'lib/index.mjs', 'lib/index.d.mts', 'lib/load-native.js', 'package.json', 'README.md', 'LICENSE', ...Object.values(pkg.bin)]) {
       expect(packedFiles).toContain(needed)
     }
     expect(hostBinaries.length).toBeGreaterThan(0)
     for (const binary of hostBinaries) expect(packedFiles).toContain(binary)
   })
+
+  test('declares no script that runs on install, and packing leaves the repository as it was', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(installedDir, 'package.json'), 'utf8'))
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'prepack']) expect(manifest.scripts || {}).not.toHaveProperty(script)
+    expect(manifest).not.toHaveProperty('clean-package')
+    // The types need Node's; an optional peer uses the app's own @types/node and installs none for JavaScript users.
+    expect(manifest.peerDependencies).toEqual({ '@types/node': '>=18' })
+    expect(manifest.peerDependenciesMeta).toEqual({ '@types/node': { optional: true } })
+    expect(installOutput).not.toMatch(/install-scripts|prepare/)
+    expect(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).toBe(manifestBeforePack)
+    // The repository itself still builds on `npm install`.
+    expect(pkg.scripts.prepare).toBe('npm run build')
+  })
+
+  test('its types resolve right in every TypeScript module mode (arethetypeswrong, offline)', async () => {
+    const attw = path.join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js')
+    // attw exits 1 when it finds problems; its JSON report is on stdout either way.
+    const { stdout } = await run(process.execPath, [attw, tarball, '--format', 'json'], { timeout: 60_000 }).catch((error) => error)
+    const { analysis } = JSON.parse(stdout)
+    expect(analysis.problems).toEqual([])
+    expect(Object.keys(analysis.entrypoints['.'].resolutions)).toEqual(['node10', 'node16-cjs', 'node16-esm', 'bundler'])
+  }, 60_000)
 
   test('installs without a build and loads with require()', async () => {
     const loaded = await nodeJson(path.dirname(path.dirname(installedDir)), [

@@ -29,6 +29,8 @@ const int = (max) => Math.floor(random() * max)
 
 const PIECES = ['a', 'Z', ' ', '"', '\\', '/', '\n', '\t', '\u0000', '\u001f', '\u007f', 'é', 'ß', '✓', '日本', '🎾', '\u2028', '\u2029', '\ud800', '\udfff', '\ufeff', '<script>', "'", '{}', ':']
 const NUMBERS = [0, -0, 1, -1, 32000, 0.1, 0.30000000000000004, 1e21, 1e-7, 123456789.123, 2 ** 53, -(2 ** 53), 2 ** 53 + 2, 4294967296, 1e16, 5e-324, Number.MAX_VALUE, NaN, Infinity]
+// What the partner's numeric(10,2) amount columns can store; the rest of NUMBERS is refused as an amount.
+const AMOUNTS = NUMBERS.filter((n) => n >= 0 && n <= 99_999_999.99).concat([99_999_999.99, 12345.678])
 const KEYS = ['invoice_id', 'payment_id', 'channel', '0', '1', '10', '2', '01', '-1', '4294967294', '4294967295', '1.5', 'é', '🎾', '', ' ', 'a"b', 'constructor', 'toString']
 
 const text = () => Array.from({ length: int(6) }, () => pick(PIECES)).join('')
@@ -57,12 +59,12 @@ function syncData() {
     ['event', pick(['booking.paid', 'booking.updated'])],
     ['booking_id', `${text()}-${int(1e6)}`.trim() || 'b'],
     ['status', pick(['LUNAS', 'DP', 'lunas ✓'])],
-    ['paid_amount', pick(NUMBERS.filter(Number.isFinite))],
+    ['paid_amount', pick(AMOUNTS)],
     ['payment_method', pick(['QRIS', 'VA', undefined, null])],
     ['payment_details', random() < 0.8 ? object(0) : undefined],
     ['venue_id', text()],
     ['customer_phone', undefined],
-    ['total_amount', pick(NUMBERS)],
+    ['total_amount', pick(AMOUNTS)],
     ['notes', value(0)],
     ['42', text()],
   ]

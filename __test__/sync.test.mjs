@@ -65,7 +65,7 @@ describe('syncBookingToPartner (the guide signature)', () => {
     expect(request.method).toBe('POST')
     expect(request.headers['content-type']).toBe('application/json')
     expect(request.headers['x-pwa-signature']).toBe(hmac(request.raw))
-    expect(info).toHaveBeenCalledWith('[Partner Sync] Success for booking:', data.booking_id)
+    expect(info).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^\\[Partner Sync\\] Success for booking: ${data.booking_id} \\(1 attempt, \\d+ ms\\)$`)))
   })
 
   it('reads the environment at each call', async () => {
@@ -129,6 +129,34 @@ describe('syncBookingToPartner (the guide signature)', () => {
   it('still resolves true when the logger throws', async () => {
     receiver = await startReceiver()
     const result = await createPartnerSync({ ...FAST, url: receiver.url, logger: { info() { throw new Error('log down') } } }).sync(booking())
+    expect(result.ok).toBe(true)
+  })
+})
+
+describe("amounts the partner's numeric(10,2) columns can store", () => {
+  it.each([
+    ['paid_amount', -1],
+    ['paid_amount', -0.01],
+    ['paid_amount', 1e8],
+    ['paid_amount', 99_999_999.991],
+    ['paid_amount', 1e21],
+    ['total_amount', -5],
+    ['total_amount', 1e8],
+    ['total_amount', NaN],
+  ])('%s %d is refused before anything is sent', async (field, amount) => {
+    const result = await syncWith(() => ({ status: 200 }), booking({ [field]: amount }))
+    expect(result).toMatchObject({ ok: false, attempts: 0, error: { kind: 'validation' } })
+    expect(result.error.message).toContain(`${field} must be from 0 to 99,999,999.99 (the partner stores amounts as numeric(10,2))`)
+    expect(receiver.requests).toHaveLength(0)
+    expect(log.lines[0].text).toMatch(new RegExp(`^\\[Partner Sync\\] Not sent for booking ${booking().booking_id}: invalid data`))
+  })
+
+  it.each([
+    [{ paid_amount: 0 }],
+    [{ paid_amount: 99_999_999.99, total_amount: 99_999_999.99 }],
+    [{ paid_amount: 32000, total_amount: '1e9' }],
+  ])('%j is sent', async (amounts) => {
+    const result = await syncWith(() => ({ status: 200 }), booking(amounts))
     expect(result.ok).toBe(true)
   })
 })

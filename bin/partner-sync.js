@@ -5,6 +5,7 @@
 // from a shell. Built only on the package's own exports, so it behaves as the app does.
 
 const fs = require('node:fs')
+const path = require('node:path')
 const { Command, Option, InvalidArgumentError, CommanderError } = require('commander')
 const { createPartnerSync, generateSignature, verifySignature, bodySha256, DEFAULT_URL, SIGNATURE_HEADER } = require('../lib/index.js')
 const { problemsWith, buildBody, EVENTS } = require('../lib/validate.js')
@@ -75,9 +76,17 @@ function requireSecret(opts) {
   return secret
 }
 
+// The outbox commands work on an outbox the app made; only a sync creates one. A typo'd SQLite
+// path must not become a new, empty outbox that looks like "nothing pending".
 function requireOutbox(opts) {
   const location = opts.outbox !== undefined ? opts.outbox : process.env.PARTNER_SYNC_OUTBOX
   if (!location) throw new InputError('no outbox: pass --outbox sqlite:<path> or --outbox postgres://..., or set PARTNER_SYNC_OUTBOX')
+  if (!location.startsWith('sqlite:')) return
+  // As the native side reads it: sqlite:<path> or sqlite://<path>.
+  const file = location.slice('sqlite:'.length).replace(/^\/\//, '')
+  if (!fs.existsSync(file)) {
+    throw new InputError(`no outbox at ${JSON.stringify(file)} (${path.resolve(file)}): the file does not exist, and the outbox commands never create one. Check the path (a relative one is relative to the current directory, ${process.cwd()}) against the PARTNER_SYNC_OUTBOX the app uses`)
+  }
 }
 
 const effectiveUrl = (opts) => opts.url || process.env.SMASHPARTNER_SYNC_URL || DEFAULT_URL
@@ -166,7 +175,7 @@ function sendPayload(opts) {
 function describeOutboxNote(outbox) {
   if (!outbox) return undefined
   if (outbox.error) return `The outbox could not keep this sync: ${outbox.error}`
-  if (outbox.state === 'pending') return `Kept in the outbox as entry ${outbox.id}; next attempt at ${outbox.nextAttemptAt} (or now: partner-sync outbox redrive)`
+  if (outbox.state === 'pending') return `Kept in the outbox as entry ${outbox.id}; next attempt at ${outbox.nextAttemptAt} by a redrive (to send it sooner: partner-sync outbox retry ${outbox.id}, then partner-sync outbox redrive)`
   if (outbox.state === 'dead') return `Outbox entry ${outbox.id} is dead: fix the cause, then partner-sync outbox retry ${outbox.id}`
   return `Outbox entry ${outbox.id}: ${outbox.state}`
 }
@@ -313,6 +322,8 @@ async function mockCommand(opts) {
       failRate: opts.failRate,
       seed: opts.seed,
       delayMs: opts.delayMs,
+      databaseError: opts.databaseError,
+      transactionDelayMs: opts.transactionDelayMs,
       log: opts.json ? false : (line) => console.log(line),
       onRequest: opts.json ? (request) => console.log(JSON.stringify({ event: 'request', ...request })) : undefined,
     })
@@ -353,12 +364,18 @@ const lastResult = (entry) => (entry.lastStatus !== undefined ? `HTTP ${entry.la
 
 async function outboxListCommand(opts) {
   requireOutbox(opts)
-  const entries = await callOutbox(() => createClient(opts).outbox.list({ state: opts.state, limit: opts.limit }))
-  if (opts.json) printJson(entries)
-  else if (entries.length === 0) console.log(opts.state ? `No ${opts.state} entries in the outbox.` : 'The outbox is empty.')
+  // One more than shown tells whether more exist.
+  const found = await callOutbox(() => createClient(opts).outbox.list({ state: opts.state, limit: opts.limit + 1 }))
+  const entries = found.slice(0, opts.limit)
+  const more = found.length > opts.limit ? `showing the newest ${plural(entries.length, `${opts.state ? `${opts.state} ` : ''}entry`, `${opts.state ? `${opts.state} ` : ''}entries`)}; more exist: use --limit` : undefined
+  if (opts.json) {
+    printJson(entries)
+    if (more) console.error(more)
+  } else if (entries.length === 0) console.log(opts.state ? `No ${opts.state} entries in the outbox.` : 'The outbox is empty.')
   else {
     const rows = entries.map((entry) => [entry.id, entry.bookingId, entry.event, entry.state, entry.attempts, lastResult(entry), entry.nextAttemptAt || entry.deliveredAt, entry.createdAt])
     console.log(formatTable(['id', 'booking', 'event', 'state', 'attempts', 'last', 'next attempt / delivered', 'created'], rows))
+    if (more) console.log(more)
   }
   return EXIT_OK
 }
@@ -401,35 +418,78 @@ async function outboxPurgeCommand(opts) {
 }
 
 const REDRIVE_BATCH = 25
+// How many pending entries a redrive looks at to report those not due yet.
+const PENDING_SCAN = 1000
+
+// Pending entries a redrive does not send because their next attempt is still to come.
+async function notYetDue(client) {
+  const pending = await callOutbox(() => client.outbox.list({ state: 'pending', limit: PENDING_SCAN }))
+  const now = Date.now()
+  const waiting = pending.map((entry) => entry.nextAttemptAt).filter((at) => at && Date.parse(at) > now).sort()
+  return { count: waiting.length, scannedAll: pending.length < PENDING_SCAN, nextAttemptAt: waiting[0] }
+}
+
+// Ctrl-C or a kill while the bar hides the cursor: show the cursor again, then die of that signal.
+function stopBarOnSignal(bar) {
+  const signals = ['SIGINT', 'SIGTERM']
+  const onSignal = (signal) => {
+    for (const other of signals) process.off(other, onSignal)
+    bar.stop()
+    process.kill(process.pid, signal)
+  }
+  for (const signal of signals) process.on(signal, onSignal)
+  return () => {
+    for (const signal of signals) process.off(signal, onSignal)
+    bar.stop()
+  }
+}
 
 // Redrives in batches so a bar can show entries done / total; the first batch tells the total.
+async function redriveInBatches(client, opts) {
+  const totals = { delivered: 0, failed: 0, dead: 0, remaining: 0 }
+  const handled = () => totals.delivered + totals.failed + totals.dead
+  let bar
+  let stopBar = () => {}
+  let left = opts.limit !== undefined ? opts.limit : Infinity
+  try {
+    while (left > 0) {
+      const batch = await client.redrivePending({ limit: Math.min(REDRIVE_BATCH, left) })
+      if (batch.error || batch.message) throw outboxFailure(batch.error || batch.message)
+      const done = batch.delivered + batch.failed + batch.dead
+      for (const key of ['delivered', 'failed', 'dead']) totals[key] += batch[key]
+      totals.remaining = batch.remaining
+      left -= done
+      // Only worth a bar when more than one batch is due, and only for a person watching.
+      if (!bar && batch.remaining > 0 && process.stderr.isTTY && !opts.json) {
+        bar = new cliProgress.SingleBar({ format: 'redrive [{bar}] {value}/{total} entries | {rate} entries/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
+        // Before start() hides the cursor, so no signal can find it hidden and unhandled.
+        stopBar = stopBarOnSignal(bar)
+        bar.start(done + Math.min(batch.remaining, left), 0, { rate: '-' })
+      }
+      if (bar) bar.update(handled(), { rate: (handled() / ((Date.now() - bar.startTime) / 1000 || 1)).toFixed(1) })
+      // Failed entries are rescheduled into the future, so an empty batch or nothing due ends the run.
+      if (done === 0 || batch.remaining === 0) break
+    }
+  } finally {
+    stopBar()
+  }
+  return totals
+}
+
 async function outboxRedriveCommand(opts) {
   requireOutbox(opts)
   requireSecret(opts)
   const client = createClient(opts)
-  const totals = { delivered: 0, failed: 0, dead: 0, remaining: 0 }
-  const handled = () => totals.delivered + totals.failed + totals.dead
-  let bar
-  let left = opts.limit !== undefined ? opts.limit : Infinity
-  while (left > 0) {
-    const batch = await client.redrivePending({ limit: Math.min(REDRIVE_BATCH, left) })
-    if (batch.error || batch.message) throw outboxFailure(batch.error || batch.message)
-    const done = batch.delivered + batch.failed + batch.dead
-    for (const key of ['delivered', 'failed', 'dead']) totals[key] += batch[key]
-    totals.remaining = batch.remaining
-    left -= done
-    // Only worth a bar when more than one batch is due, and only for a person watching.
-    if (!bar && batch.remaining > 0 && process.stderr.isTTY && !opts.json) {
-      bar = new cliProgress.SingleBar({ format: 'redrive [{bar}] {value}/{total} entries | {rate} entries/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic)
-      bar.start(done + Math.min(batch.remaining, left), 0, { rate: '-' })
+  const totals = await redriveInBatches(client, opts)
+  const waiting = await notYetDue(client)
+  if (opts.json) printJson({ ...totals, notYetDue: waiting.count, nextAttemptAt: waiting.nextAttemptAt })
+  else {
+    console.log(`Redrive: ${totals.delivered} delivered, ${totals.failed} failed (rescheduled), ${totals.dead} dead, ${totals.remaining} still due.`)
+    if (waiting.count > 0) {
+      const count = `${waiting.scannedAll ? '' : 'at least '}${plural(waiting.count, 'pending entry', 'pending entries')}`
+      console.log(`${count} not due yet (the next at ${waiting.nextAttemptAt}): a redrive sends only what is due; partner-sync outbox retry <id> makes an entry due now (partner-sync outbox list --state pending shows the ids).`)
     }
-    if (bar) bar.update(handled(), { rate: (handled() / ((Date.now() - bar.startTime) / 1000 || 1)).toFixed(1) })
-    // Failed entries are rescheduled into the future, so an empty batch or nothing due ends the run.
-    if (done === 0 || batch.remaining === 0) break
   }
-  if (bar) bar.stop()
-  if (opts.json) printJson(totals)
-  else console.log(`Redrive: ${totals.delivered} delivered, ${totals.failed} failed (rescheduled), ${totals.dead} dead, ${totals.remaining} still due.`)
   return totals.failed + totals.dead > 0 ? EXIT_FAILED : EXIT_OK
 }
 
@@ -456,7 +516,7 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
 
   program
     .command('mock')
-    .description("Run a local smashpartner-compatible endpoint: GET answers the guide's health JSON, POST verifies the signature and answers as the guide's table")
+    .description("Run a local smashpartner-compatible endpoint: GET answers the guide's health JSON, POST verifies the signature, answers as the guide's table and records a transaction per paid booking as the partner does")
     .option('--port <port>', 'port to listen on, 0 for a free one', wholeNumber(0, 65535), 0)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--secret <secret>', 'the shared secret (env PWA_WEBHOOK_SECRET)')
@@ -466,6 +526,8 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
     .option('--fail-rate <rate>', 'answer this share (0..1) of signed POSTs with 503 at random', rate)
     .option('--seed <n>', 'seed for --fail-rate, so runs repeat (default 1)', wholeNumber(0))
     .option('--delay-ms <ms>', 'wait this long before every answer', wholeNumber(0))
+    .option('--database-error <message>', 'answer every signed POST of a known booking with 500 {"error": message}, as the partner does when its database fails')
+    .option('--transaction-delay-ms <ms>', "wait this long between the partner's check for an existing transaction and its insert (overlapping requests of one booking then both insert, as on the real partner)", wholeNumber(0))
     .addOption(jsonOption('one line when listening, then one line per request,'))
     .action(withExitCode(mockCommand))
 
@@ -519,7 +581,7 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
   addOutboxOptions(outbox.command('list'))
     .description('List outbox entries, newest first')
     .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'delivered', 'dead']))
-    .option('--limit <n>', 'at most this many', wholeNumber(1), 100)
+    .option('--limit <n>', 'at most this many, newest first', wholeNumber(1, 1_000_000), 100)
     .addOption(jsonOption('the entries'))
     .action(withExitCode(outboxListCommand))
   addOutboxOptions(outbox.command('show').argument('<id>', 'the entry id'))

@@ -33,11 +33,14 @@ export interface SyncData {
 /** The body that is signed and sent: the data plus an ISO 8601 `timestamp`, last. */
 export type SyncPayload = SyncData & { timestamp: string }
 
-/** Where log lines go: `console` by default, `false` for silence. */
+/**
+ * Where log lines go: `console` (filtered by `PARTNER_SYNC_LOG`) by default, `false` for silence,
+ * or a pino or winston logger. Each call gets one self-contained line, booking and entry ids inside.
+ */
 export interface PartnerSyncLogger {
-  info(...args: unknown[]): void
-  warn(...args: unknown[]): void
-  error(...args: unknown[]): void
+  info(line: string): void
+  warn(line: string): void
+  error(line: string): void
 }
 
 /**
@@ -74,7 +77,10 @@ export interface PartnerSyncOptions {
   outboxMaxAge?: string
   /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`. */
   outboxTablePrefix?: string
-  /** `console` by default; `false` for silence; or your own `{ info, warn, error }`. */
+  /**
+   * Default: `console`, filtered by `PARTNER_SYNC_LOG` (`silent`, `error`, `warn`, `info`) read at each call.
+   * `false` for silence; or your own `{ info, warn, error }` (pino, winston), which `PARTNER_SYNC_LOG` does not filter.
+   */
   logger?: PartnerSyncLogger | false
 }
 
@@ -187,4 +193,4 @@ export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
 export { startMockPartner } from './mock-partner'
-export type { MockPartner, MockPartnerOptions, MockRequest } from './mock-partner'
+export type { MockPartner, MockPartnerOptions, MockRequest, MockBooking, MockTransaction } from './mock-partner'

@@ -37,24 +37,52 @@ function readSettings(options) {
   return raw
 }
 
-const silent = { info() {}, warn() {}, error() {} }
+// Each level shows itself and those before it; PARTNER_SYNC_LOG picks one for the console.
+const LOG_LEVELS = ['silent', 'error', 'warn', 'info']
 const consoleLogger = {
-  info: (...args) => console.log(...args),
-  warn: (...args) => console.warn(...args),
-  error: (...args) => console.error(...args),
+  info: (line) => console.log(line),
+  warn: (line) => console.warn(line),
+  error: (line) => console.error(line),
 }
 
-// A logger that can never throw into our callers.
-function safeLogger(logger) {
-  const target = logger === false ? silent : logger || consoleLogger
-  const call = (level) => (...args) => {
+// PARTNER_SYNC_LOG, read at every call, so a test setup can silence syncBookingToPartner.
+function consoleLevel() {
+  const raw = process.env.PARTNER_SYNC_LOG
+  const index = LOG_LEVELS.indexOf((raw || '').trim().toLowerCase() || 'info')
+  if (index >= 0) return { index }
+  return { index: LOG_LEVELS.indexOf('info'), problem: `PARTNER_SYNC_LOG = ${JSON.stringify(raw)} is not one of ${LOG_LEVELS.join(', ')}; using info` }
+}
+
+// Every line is one self-contained string (booking and entry ids inside), passed as the only
+// argument: pino and winston treat further arguments as format values and drop them.
+// `logger`: false for silence, an object of the user's, or absent for the console filtered by
+// PARTNER_SYNC_LOG. The log can never throw into our callers.
+function createLog(logger) {
+  const warned = new Set()
+  const byEnvironment = !logger && logger !== false
+  const target = logger === false ? {} : logger
+  function write(level, line) {
+    let out = target
+    if (byEnvironment) {
+      const { index, problem } = consoleLevel()
+      if (problem) warnOnce([problem])
+      if (LOG_LEVELS.indexOf(level) > index) return
+      out = consoleLogger
+    }
     try {
-      if (typeof target[level] === 'function') target[level](...args)
+      if (typeof out[level] === 'function') out[level](line)
     } catch {
       // A broken logger must not turn a delivered sync into a failure.
     }
   }
-  return { info: call('info'), warn: call('warn'), error: call('error') }
+  function warnOnce(warnings) {
+    for (const warning of warnings || []) {
+      if (warned.has(warning)) continue
+      warned.add(warning)
+      write('warn', `${PREFIX} ${warning}`)
+    }
+  }
+  return { info: (line) => write('info', line), warn: (line) => write('warn', line), error: (line) => write('error', line), warnOnce }
 }
 
 function plural(n, word) {
@@ -76,6 +104,7 @@ function describeOutbox(outbox) {
   if (outbox.error) return `; the outbox could not keep it (${outbox.error})`
   if (outbox.state === 'pending') return `; kept in the outbox (entry ${outbox.id}), next attempt at ${outbox.nextAttemptAt}`
   if (outbox.state === 'dead') return `; outbox entry ${outbox.id} is dead: fix the cause, then retry it (partner-sync outbox retry ${outbox.id})`
+  if (outbox.state === 'superseded') return `; outbox entry ${outbox.id} is superseded${outbox.supersededBy ? ` by entry ${outbox.supersededBy}` : ''}`
   return ''
 }
 
@@ -93,16 +122,8 @@ function failureResult(bookingId, kind, message) {
 
 function createPartnerSync(options = {}) {
   const opts = options && typeof options === 'object' ? options : {}
-  const log = safeLogger(opts.logger)
-  const warned = new Set()
+  const log = createLog(opts.logger)
   const settings = () => readSettings(opts)
-  const warnOnce = (warnings) => {
-    for (const warning of warnings || []) {
-      if (warned.has(warning)) continue
-      warned.add(warning)
-      log.warn(`${PREFIX} ${warning}`)
-    }
-  }
 
   async function sync(data) {
     const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
@@ -121,7 +142,7 @@ function createPartnerSync(options = {}) {
       log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
       return failureResult(bookingId, 'config', message)
     }
-    warnOnce(report.warnings)
+    log.warnOnce(report.warnings)
     if (report.outbox && report.outbox.error) log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
     const result = {
       ok: report.ok,
@@ -137,10 +158,10 @@ function createPartnerSync(options = {}) {
     }
     const took = `${plural(result.attempts, 'attempt')}, ${Math.round(result.elapsedMs)} ms`
     if (result.ok) {
-      log.info(`${PREFIX} Success for booking:`, bookingId)
+      log.info(`${PREFIX} Success for booking: ${bookingId} (${took})`)
     } else if (report.error.kind === 'superseded') {
       // Not a failure: the newer sync carries the booking's state to the partner.
-      log.warn(`${PREFIX} Superseded for booking ${bookingId}: ${report.error.message}`)
+      log.warn(`${PREFIX} Superseded for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     } else {
       log.error(`${PREFIX} Failed for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     }
@@ -152,9 +173,9 @@ function createPartnerSync(options = {}) {
     if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
     try {
       const summary = await native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
-      warnOnce(summary.warnings)
+      log.warnOnce(summary.warnings)
       for (const entry of summary.entries) {
-        if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking:`, entry.bookingId, `(outbox entry ${entry.id}, attempt ${entry.attempts})`)
+        if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking: ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts})`)
         else {
           const note = { id: entry.id, state: entry.state, nextAttemptAt: entry.nextAttemptAt, error: entry.outboxError }
           log.error(`${PREFIX} Redrive failed for booking ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts}): ${entry.error ? entry.error.message : 'unknown error'}${describeOutbox(note)}`)
@@ -221,7 +242,7 @@ async function syncBookingToPartner(data) {
     return (await defaultClient.sync(data)).ok === true
   } catch (error) {
     try {
-      console.error(`${PREFIX} Error:`, error && error.message)
+      console.error(`${PREFIX} Error: ${error && error.message}`)
     } catch {
       // Nothing left to report to.
     }

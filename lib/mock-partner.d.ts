@@ -20,6 +20,17 @@ export interface MockPartnerOptions {
   seed?: number
   /** Wait this long before each answer. */
   delayMs?: number
+  /**
+   * Answer every signed POST of a known booking with 500 `{"error": databaseError}` and store nothing, as the
+   * partner does when its database fails (e.g. `'connection terminated unexpectedly'`). Can be changed
+   * later through `partner.databaseError`.
+   */
+  databaseError?: string
+  /**
+   * Wait this long between the partner's check for an existing transaction of the booking and the insert of
+   * a new one, so that two overlapping requests of one booking both insert, as on the real partner. Default 0.
+   */
+  transactionDelayMs?: number
   /** One line per request; default `console.log`, `false` for silence. */
   log?: ((line: string) => void) | false
   /** Called with each request once it has been answered. */
@@ -29,6 +40,10 @@ export interface MockPartnerOptions {
 export interface MockRequest {
   /** ISO 8601, when the request arrived. */
   at: string
+  /** When the request arrived: milliseconds since the epoch, sub-millisecond and monotonic within the process. */
+  receivedAt: number
+  /** When the answer was sent, on the same clock as `receivedAt`. */
+  answeredAt: number
   method: string
   path: string
   headers: Record<string, string | string[] | undefined>
@@ -40,6 +55,33 @@ export interface MockRequest {
   /** What the mock answered. */
   status: number
   response: unknown
+  /** For an accepted paid booking: whether this request created its transaction or found one already. */
+  transaction?: 'created' | 'existed'
+}
+
+/** The partner's bookings row as the accepted syncs left it. */
+export interface MockBooking {
+  /** The last `status` given (a sync without one keeps the previous). */
+  status?: string
+  /** The last `paid_amount` given. */
+  paidAmount?: unknown
+  /** The raw body of the last accepted sync of this booking. */
+  body: string
+  /** When it was stored, on the `receivedAt` clock. */
+  updatedAt: number
+}
+
+/**
+ * A transaction the partner created for a paid booking (status `LUNAS` or `PAID`, `payment_status` `PAID`
+ * or event `booking.paid`, with `paid_amount` > 0).
+ */
+export interface MockTransaction {
+  bookingId: string
+  paidAmount: number
+  /** `total_amount` when given (and not 0), else `paid_amount`, as the partner stores it. */
+  totalAmount: unknown
+  /** When it was inserted, on the `receivedAt` clock. */
+  at: number
 }
 
 export interface MockPartner {
@@ -48,13 +90,24 @@ export interface MockPartner {
   port: number
   /** Every request answered so far, oldest first. */
   requests: MockRequest[]
+  /** Booking id -> what the accepted syncs stored, the last one winning. */
+  bookings: Map<string, MockBooking>
+  /** Every transaction created, oldest first. A booking paid once must have exactly one. */
+  transactions: MockTransaction[]
+  /** The transactions of one booking. */
+  transactionsFor(bookingId: string): MockTransaction[]
+  /** The database error answered as a 500 (see the option); set `undefined` to heal the database. */
+  databaseError: string | undefined
   /** Stops the server and drops keep-alive connections. */
   close(): Promise<void>
-  /** Forgets the requests and restarts the `fail` script and the `failRate` PRNG. */
+  /** Forgets requests, bookings and transactions, restarts `fail` and the `failRate` PRNG, restores `databaseError`. */
   reset(): void
 }
 
-/** Starts a local smashpartner-compatible endpoint that answers as the integration guide's table says. */
+/**
+ * Starts a local smashpartner-compatible endpoint that answers as the integration guide's table says and
+ * records bookings and transactions as the partner's handler does.
+ */
 export declare function startMockPartner(options?: MockPartnerOptions): Promise<MockPartner>
 
 /** `/api/webhooks/pwa-sync` */

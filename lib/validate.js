@@ -5,6 +5,12 @@
 
 const EVENTS = ['booking.paid', 'booking.updated']
 
+// The partner stores amounts in numeric(10,2) columns: anything outside 0 .. 99,999,999.99 gets
+// 500 "numeric field overflow" (or is a negative payment), which no retry can ever fix.
+const MAX_AMOUNT = 99_999_999.99
+const AMOUNT_RANGE = 'from 0 to 99,999,999.99 (the partner stores amounts as numeric(10,2))'
+const fitsAmountColumn = (value) => value >= 0 && value <= MAX_AMOUNT
+
 function describe(value) {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
@@ -35,6 +41,9 @@ function problemsWith(data) {
   if (!EVENTS.includes(data.event)) problems.push(`event must be 'booking.paid' or 'booking.updated', got ${describe(data.event)}`)
   if (!nonEmptyString(data.status)) problems.push(`status must be a non-empty string such as 'LUNAS' or 'DP', got ${describe(data.status)}`)
   if (typeof data.paid_amount !== 'number' || !Number.isFinite(data.paid_amount)) problems.push(`paid_amount must be a finite number, got ${describe(data.paid_amount)}`)
+  else if (!fitsAmountColumn(data.paid_amount)) problems.push(`paid_amount must be ${AMOUNT_RANGE}, got ${describe(data.paid_amount)}`)
+  // An extra field, but the partner stores it in a transaction when it is a number.
+  if (typeof data.total_amount === 'number' && !fitsAmountColumn(data.total_amount)) problems.push(`total_amount must be ${AMOUNT_RANGE} when it is a number, got ${describe(data.total_amount)}`)
   // null counts as absent for the optional fields: JSON carries it and the partner ignores it.
   if (data.payment_method != null && typeof data.payment_method !== 'string') problems.push(`payment_method must be a string when present, got ${describe(data.payment_method)}`)
   if (data.payment_details != null && !isPlainObject(data.payment_details)) problems.push(`payment_details must be a plain object when present, got ${describe(data.payment_details)}`)

@@ -8,6 +8,8 @@ import {
   type SyncPayload,
   type SyncResult,
 } from '@smashcourts/partner-sync'
+import { pino } from 'pino'
+import winston from 'winston'
 
 declare const bookingId: string
 declare const paidAmount: number
@@ -75,4 +77,13 @@ export function mistakes(data: SyncData): void {
   // @ts-expect-error the result is a Promise<boolean>
   const notAString: Promise<string> = syncBookingToPartner(data)
   void notAString
+}
+
+export function loggers(): void {
+  // The loggers people use fit PartnerSyncLogger as they are.
+  createPartnerSync({ logger: pino() })
+  createPartnerSync({ logger: winston.createLogger() })
+  createPartnerSync({ logger: console })
+  // @ts-expect-error a logger needs info, warn and error
+  createPartnerSync({ logger: { info: (line: string) => void line } })
 }
