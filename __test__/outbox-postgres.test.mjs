@@ -43,7 +43,7 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     await partner?.close()
     // Best effort: the CI database is thrown away anyway.
     try {
-      psql("SET client_min_messages TO warning; " + prefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}schema_version;`).join(' '))
+      psql("SET client_min_messages TO warning; " + prefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}bookings, ${p}schema_version;`).join(' '))
     } catch (error) {
       console.warn(`could not drop the test tables: ${error.message}`)
     }
@@ -108,6 +108,33 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     expect(psql(`SELECT string_agg(column_name, ',') FROM information_schema.columns WHERE table_name = '${prefix}entries'`)).toBe('x')
     expect(psql(`SELECT string_agg(x, ',') FROM ${prefix}entries`)).toBe('theirs')
     expect(psql(`SELECT to_regclass('${prefix}schema_version') IS NULL`)).toBe('t')
+  })
+
+  it('an outbox written by schema version 1 is migrated: order within each booking, stale entries superseded, then used', async () => {
+    const prefix = freshPrefix()
+    // Version 1 as partner-sync 0.1 created it.
+    psql(`CREATE TABLE ${prefix}entries (id TEXT PRIMARY KEY, booking_id TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')), attempts BIGINT NOT NULL DEFAULT 0,
+        schedule_step BIGINT NOT NULL DEFAULT 0, not_found_count BIGINT NOT NULL DEFAULT 0, created_at_ms BIGINT NOT NULL,
+        updated_at_ms BIGINT NOT NULL, schedule_started_at_ms BIGINT NOT NULL, next_attempt_at_ms BIGINT, delivered_at_ms BIGINT,
+        lease_until_ms BIGINT, lease_owner TEXT, last_status BIGINT, last_error_kind TEXT, last_error TEXT, history TEXT NOT NULL DEFAULT '[]');
+      CREATE INDEX ${prefix}entries_due ON ${prefix}entries (state, next_attempt_at_ms);
+      CREATE INDEX ${prefix}entries_booking ON ${prefix}entries (booking_id);
+      CREATE TABLE ${prefix}schema_version (version BIGINT NOT NULL); INSERT INTO ${prefix}schema_version VALUES (1);
+      INSERT INTO ${prefix}entries (id, booking_id, event, body, state, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, delivered_at_ms) VALUES
+        ('dp', 'pg-v1', 'booking.paid', '{"booking_id":"pg-v1","status":"DP"}', 'pending', 50, 50, 50, 50, NULL),
+        ('lunas', 'pg-v1', 'booking.updated', '{"booking_id":"pg-v1","status":"LUNAS"}', 'delivered', 100, 100, 100, NULL, 100),
+        ('other', 'pg-v1-other', 'booking.paid', '{"booking_id":"pg-v1-other","status":"LUNAS"}', 'pending', 60, 60, 60, 60, NULL);`)
+    const client = clientOn({ outboxTablePrefix: prefix })
+    expect(await client.outbox.show('dp')).toMatchObject({ state: 'superseded', supersededBy: 'lunas' })
+    expect(psql(`SELECT MAX(version) FROM ${prefix}schema_version`)).toBe('2')
+    // The pending entry of another booking is redriven as before, with the bytes version 1 stored.
+    expect(await client.redrivePending()).toMatchObject({ delivered: 1, superseded: 0, remaining: 0 })
+    expect(partner.forBooking('pg-v1-other').at(-1).raw.toString('utf8')).toBe('{"booking_id":"pg-v1-other","status":"LUNAS"}')
+    expect(partner.forBooking('pg-v1')).toEqual([])
+    // New syncs of a migrated booking come after its old entries.
+    expect(await client.sync(booking('pg-v1'))).toMatchObject({ ok: true, outbox: { state: 'delivered' } })
+    expect(psql(`SELECT seq FROM ${prefix}entries WHERE booking_id = 'pg-v1' ORDER BY seq DESC LIMIT 1`)).toBe('3')
   })
 
   // The request path bounds its write-ahead (OUTBOX_WRITE_TIMEOUT, 5 s) but not the write that
