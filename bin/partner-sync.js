@@ -177,6 +177,7 @@ function describeOutboxNote(outbox) {
   if (outbox.error) return `The outbox could not keep this sync: ${outbox.error}`
   if (outbox.state === 'pending') return `Kept in the outbox as entry ${outbox.id}; next attempt at ${outbox.nextAttemptAt} by a redrive (to send it sooner: partner-sync outbox retry ${outbox.id}, then partner-sync outbox redrive)`
   if (outbox.state === 'dead') return `Outbox entry ${outbox.id} is dead: fix the cause, then partner-sync outbox retry ${outbox.id}`
+  if (outbox.state === 'superseded') return `Outbox entry ${outbox.id} is superseded${outbox.supersededBy ? ` by entry ${outbox.supersededBy}` : ''}: a newer sync of this booking carries its state`
   return `Outbox entry ${outbox.id}: ${outbox.state}`
 }
 
@@ -446,7 +447,7 @@ function stopBarOnSignal(bar) {
 
 // Redrives in batches so a bar can show entries done / total; the first batch tells the total.
 async function redriveInBatches(client, opts) {
-  const totals = { delivered: 0, failed: 0, dead: 0, remaining: 0 }
+  const totals = { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0 }
   const handled = () => totals.delivered + totals.failed + totals.dead
   let bar
   let stopBar = () => {}
@@ -456,7 +457,7 @@ async function redriveInBatches(client, opts) {
       const batch = await client.redrivePending({ limit: Math.min(REDRIVE_BATCH, left) })
       if (batch.error || batch.message) throw outboxFailure(batch.error || batch.message)
       const done = batch.delivered + batch.failed + batch.dead
-      for (const key of ['delivered', 'failed', 'dead']) totals[key] += batch[key]
+      for (const key of ['delivered', 'failed', 'dead', 'superseded']) totals[key] += batch[key]
       totals.remaining = batch.remaining
       left -= done
       // Only worth a bar when more than one batch is due, and only for a person watching.
@@ -484,7 +485,7 @@ async function outboxRedriveCommand(opts) {
   const waiting = await notYetDue(client)
   if (opts.json) printJson({ ...totals, notYetDue: waiting.count, nextAttemptAt: waiting.nextAttemptAt })
   else {
-    console.log(`Redrive: ${totals.delivered} delivered, ${totals.failed} failed (rescheduled), ${totals.dead} dead, ${totals.remaining} still due.`)
+    console.log(`Redrive: ${totals.delivered} delivered, ${totals.failed} failed (rescheduled), ${totals.dead} dead, ${totals.superseded} superseded (older than a body of their booking the partner accepted), ${totals.remaining} still due.`)
     if (waiting.count > 0) {
       const count = `${waiting.scannedAll ? '' : 'at least '}${plural(waiting.count, 'pending entry', 'pending entries')}`
       console.log(`${count} not due yet (the next at ${waiting.nextAttemptAt}): a redrive sends only what is due; partner-sync outbox retry <id> makes an entry due now (partner-sync outbox list --state pending shows the ids).`)
@@ -580,7 +581,7 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
   const outbox = program.command('outbox').description('Inspect and repair the outbox of syncs that were not delivered at once')
   addOutboxOptions(outbox.command('list'))
     .description('List outbox entries, newest first')
-    .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'delivered', 'dead']))
+    .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'delivered', 'dead', 'superseded']))
     .option('--limit <n>', 'at most this many, newest first', wholeNumber(1, 1_000_000), 100)
     .addOption(jsonOption('the entries'))
     .action(withExitCode(outboxListCommand))
