@@ -4,7 +4,7 @@
 import { execFileSync, spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QUICK, SECRET, booking, createPartnerSync, refusedUrl, runChild, seededRandom, startPartner } from './helpers/outbox-harness.mjs'
-import { liveDeliveryDespiteOutbox, partnerDownThenBack, unauthorizedGoesDead } from './helpers/outbox-scenarios.mjs'
+import { liveDeliveryDespiteOutbox, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
 
 const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
 const REQUIRED = process.env.PARTNER_SYNC_REQUIRE_POSTGRES === '1'
@@ -56,10 +56,10 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     await partnerDownThenBack({ partner, client: clientOn(), id: 'pg-down' })
   })
 
-  it('a 401 goes dead at once; after retry(id) the next redrive delivers it', async () => {
+  it('a 400 goes dead at once; after retry(id) the next redrive delivers it', async () => {
     const client = clientOn()
-    const { result } = await unauthorizedGoesDead({ partner, client, id: 'pg-401' })
-    partner.plan('pg-401', 200)
+    const { result } = await rejectedGoesDead({ partner, client, id: 'pg-400' })
+    partner.plan('pg-400', 200)
     expect(await client.outbox.retry(result.outbox.id)).toBe(true)
     expect(await client.redrivePending()).toEqual({ delivered: 1, failed: 0, dead: 0, superseded: 0, remaining: 0 })
     expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'delivered', attempts: 2 })

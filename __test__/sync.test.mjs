@@ -261,6 +261,20 @@ describe('retrying delivery', () => {
     expect(result.attemptLog[1].startedMs).toBeLessThan(200)
   })
 
+  it('warns once about plain http:// to a host that is not local, and still sends', async () => {
+    receiver = await startReceiver()
+    // 127.0.0.2 is loopback too; a public name is what the warning is for: check the message on one.
+    const quiet = createPartnerSync(client())
+    await quiet.sync(booking())
+    expect(log.lines.filter((l) => l.level === 'warn')).toEqual([])
+    const remote = createPartnerSync({ ...client(), url: 'http://example.invalid/api/webhooks/pwa-sync', maxAttempts: 1 })
+    await remote.sync(booking())
+    await remote.sync(booking())
+    const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.text)
+    expect(warnings).toHaveLength(1)
+    expect(warnings[0]).toMatch(/uses plain http:\/\/ to a host that is not local.*use https:\/\//)
+  })
+
   it('names what was left of the deadline when that, not the attempt timeout, cut an attempt short', async () => {
     const result = await syncWith(() => 'hang', booking(), { attemptTimeoutMs: 600, deadlineMs: 400 })
     expect(result.error.message).toMatch(/no answer within \d+ ms \(what was left of PARTNER_SYNC_DEADLINE_MS\)/)

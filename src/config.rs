@@ -210,6 +210,19 @@ fn parse_url(value: Option<&str>) -> Result<reqwest::Url, SyncError> {
     Ok(url)
 }
 
+/// Loopback, private networks and `localhost`: where a plain-http partner is a local one.
+fn is_local_host(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    match host
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback() || (ip.segments()[0] & 0xfe00) == 0xfc00,
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    }
+}
+
 /// Turns raw strings into settings. Never fails: a bad URL or a missing secret is reported
 /// when sending; every other bad value falls back to its default with a warning to log.
 pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
@@ -280,8 +293,18 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
         &raw.quiet_period,
     )
     .parsed(DEFAULT_QUIET_PERIOD, parse_duration, &mut warnings);
+    let url = parse_url(raw.url.as_deref());
+    if let Ok(url) = &url {
+        if url.scheme() == "http" && !is_local_host(url) {
+            warnings.push(format!(
+                "SMASHPARTNER_SYNC_URL = {:?} uses plain http:// to a host that is not local: the booking's payment \
+                 data would travel unencrypted and could be read or replayed on the way; use https:// (http:// is for a local partner)",
+                url.as_str()
+            ));
+        }
+    }
     let settings = Settings {
-        url: parse_url(raw.url.as_deref()),
+        url,
         secret: raw.secret.clone().filter(|s| !s.is_empty()),
         retry,
         quiet_period,
@@ -356,6 +379,28 @@ mod tests {
             settings.url.as_ref().unwrap().as_str(),
             "http://127.0.0.1:9/hook?tenant=a"
         );
+    }
+
+    #[test]
+    fn plain_http_warns_unless_the_partner_is_local() {
+        let warns = |url: &str| {
+            let raw = RawSettings {
+                url: Some(url.into()),
+                ..Default::default()
+            };
+            !resolve(&raw).1.is_empty()
+        };
+        assert!(warns("http://example.invalid/x"));
+        assert!(warns("http://203.0.113.9/hook"));
+        for local in [
+            "http://127.0.0.1:3000/x",
+            "http://localhost/x",
+            "http://10.0.0.5/x",
+            "http://[::1]:80/x",
+            "https://smashpartner.online/api/webhooks/pwa-sync",
+        ] {
+            assert!(!warns(local), "{local}");
+        }
     }
 
     #[test]

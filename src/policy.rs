@@ -37,7 +37,7 @@ pub fn kind_for_status(status: u16) -> ErrorKind {
 /// What the guide's table says each status means, and what to do about it.
 pub fn explain_status(status: u16) -> &'static str {
     match status {
-        401 => "the partner rejected the signature: PWA_WEBHOOK_SECRET must match smashpartner.online's secret exactly",
+        401 => "the partner refused the request: either the signature (PWA_WEBHOOK_SECRET must match smashpartner.online's secret exactly) or, when its message says so, its own secret is not configured (a partner-side problem: the outbox retries it a few times)",
         400 => "the partner found the payload incomplete (booking_id missing?)",
         404 => "the partner has no such booking (or its database lookup failed)",
         403 => "the partner refused the request",

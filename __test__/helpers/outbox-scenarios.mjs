@@ -53,19 +53,19 @@ export async function partnerDownThenBack({ partner, client, id }) {
   return { result, entry }
 }
 
-/** A 401 goes dead at once: no redrive sends it again until a person retries it. */
-export async function unauthorizedGoesDead({ partner, client, id }) {
-  partner.plan(id, 401)
+/** A 400 goes dead at once: no redrive sends it again until a person retries it. */
+export async function rejectedGoesDead({ partner, client, id }) {
+  partner.plan(id, 400)
   const result = await client.sync(booking(id))
   expect(result.ok).toBe(false)
-  expect(result.error.kind).toBe('unauthorized')
+  expect(result.error.kind).toBe('bad_request')
   expect(result.outbox).toMatchObject({ state: 'dead', id: expect.any(String) })
   expect(result.outbox.nextAttemptAt).toBeUndefined()
   expect(partner.forBooking(id)).toHaveLength(1)
   expect(await client.redrivePending()).toEqual(ZERO)
   expect(partner.forBooking(id)).toHaveLength(1)
   const entry = await client.outbox.show(result.outbox.id)
-  expect(entry).toMatchObject({ state: 'dead', attempts: 1, lastStatus: 401, lastError: { kind: 'unauthorized', message: expect.stringContaining('dead: the partner rejected it') } })
+  expect(entry).toMatchObject({ state: 'dead', attempts: 1, lastStatus: 400, lastError: { kind: 'bad_request', message: expect.stringContaining('dead: the partner rejected it') } })
   expect((await client.outbox.list({ state: 'dead' })).map((e) => e.id)).toEqual([result.outbox.id])
   return { result, entry }
 }

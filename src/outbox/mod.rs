@@ -288,6 +288,37 @@ pub fn safe_location(location: &str) -> String {
     }
 }
 
+/// The file a `sqlite:` outbox lives in. SQLite takes an empty path or `:memory:` for a private
+/// database that vanishes with its connection: an outbox there would lose every entry silently.
+fn usable_sqlite_path(path: &str) -> Result<String, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "PARTNER_SYNC_OUTBOX = \"sqlite:{path}\" {why}: set it to sqlite:<path of a file>, such as sqlite:/var/lib/app/partner-sync.db"
+        ))
+    };
+    if path.trim().is_empty() {
+        return refuse(
+            "names no file (SQLite would keep the entries in a temporary database that disappears)",
+        );
+    }
+    if path.trim() != path {
+        return refuse("has spaces around the path");
+    }
+    if path == ":memory:" || path.starts_with("file:") {
+        return refuse(
+            "is not a file path (an in-memory or URI database would not survive the process)",
+        );
+    }
+    let file = std::path::Path::new(path);
+    if file.is_dir() {
+        return refuse("is a directory");
+    }
+    // A relative path moves with the working directory: pin it, and say where it is.
+    Ok(std::path::absolute(file)
+        .map(|absolute| absolute.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string()))
+}
+
 /// Open outboxes by location and prefix. An async lock, held while opening, so that syncs
 /// starting together open (and create) an outbox once instead of racing for its file.
 fn cache() -> &'static tokio::sync::Mutex<HashMap<String, Arc<Outbox>>> {
@@ -305,8 +336,8 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
     }
     let location = settings.location.as_str();
     let store = if let Some(path) = location.strip_prefix("sqlite:") {
-        let path = path.strip_prefix("//").unwrap_or(path);
-        Store::Sqlite(sqlite::SqliteStore::open(path, &settings.table_prefix).await?)
+        let path = usable_sqlite_path(path.strip_prefix("//").unwrap_or(path))?;
+        Store::Sqlite(sqlite::SqliteStore::open(&path, &settings.table_prefix).await?)
     } else if location.starts_with("postgres://") || location.starts_with("postgresql://") {
         Store::Postgres(Box::new(
             postgres::PgStore::connect(location, &settings.table_prefix).await?,
@@ -328,6 +359,20 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_paths_that_would_lose_entries_are_refused() {
+        for bad in ["", "  ", ":memory:", "file::memory:", " x.db", "/tmp"] {
+            let error = usable_sqlite_path(bad).unwrap_err();
+            assert!(
+                error.starts_with("PARTNER_SYNC_OUTBOX = \"sqlite:"),
+                "{error}"
+            );
+        }
+        let relative = usable_sqlite_path("outbox.db").unwrap();
+        assert!(std::path::Path::new(&relative).is_absolute());
+        assert!(relative.ends_with("outbox.db"));
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

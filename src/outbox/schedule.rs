@@ -5,7 +5,8 @@ use std::time::Duration;
 use crate::config::OutboxSettings;
 use crate::errors::{ErrorKind, SyncError};
 
-/// A 404 may be the partner's database lookup failing, so it gets a few more tries.
+/// A 404 may be the partner's database lookup failing, and a 401 its own secret missing (a
+/// deploy, say): both get a few more tries on the schedule before a person must act.
 pub const NOT_FOUND_RETRIES: u32 = 3;
 
 /// Where an entry is on its schedule.
@@ -13,6 +14,7 @@ pub const NOT_FOUND_RETRIES: u32 = 3;
 pub struct ScheduleState {
     /// Failed attempts on the long schedule since the entry was created or retried by hand.
     pub step: u32,
+    /// 404 and 401 answers so far (stored as `not_found_count`).
     pub not_found_count: u32,
     /// When the schedule (re)started: creation, or the last manual retry.
     pub started_at_ms: i64,
@@ -51,7 +53,7 @@ pub fn decide(
         ..state
     };
     match error.kind {
-        ErrorKind::Unauthorized | ErrorKind::BadRequest | ErrorKind::Validation => {
+        ErrorKind::BadRequest | ErrorKind::Validation => {
             return Decision::Dead {
                 reason: "the partner rejected it; a person must fix the secret or the data, then retry the entry".into(),
                 state: next,
@@ -65,12 +67,12 @@ pub fn decide(
                 state: next,
             };
         }
-        ErrorKind::NotFound => {
+        ErrorKind::NotFound | ErrorKind::Unauthorized => {
             next.not_found_count += 1;
             if next.not_found_count > NOT_FOUND_RETRIES {
                 return Decision::Dead {
                     reason: format!(
-                        "the partner answered 404 (booking not found) {} times",
+                        "the partner answered 404 or 401 {} times; fix the cause (the booking, or the secret on either side), then retry the entry",
                         next.not_found_count
                     ),
                     state: next,
@@ -160,7 +162,6 @@ mod tests {
     #[test]
     fn rejected_payloads_go_dead_at_once() {
         for error in [
-            failure(ErrorKind::Unauthorized, "HTTP 401"),
             failure(ErrorKind::BadRequest, "HTTP 400"),
             failure(ErrorKind::Http, "HTTP 422 \"Unprocessable\""),
         ] {
@@ -177,19 +178,22 @@ mod tests {
     }
 
     #[test]
-    fn not_found_is_retried_a_few_times_then_dead() {
-        let error = failure(ErrorKind::NotFound, "HTTP 404");
-        let mut state = start();
-        for _ in 0..NOT_FOUND_RETRIES {
-            match decide(Some(&error), state, &settings(), 0) {
-                Decision::Pending { state: next, .. } => state = next,
-                other => panic!("expected pending, got {other:?}"),
+    fn not_found_and_unauthorized_are_retried_a_few_times_then_dead() {
+        let not_found = failure(ErrorKind::NotFound, "HTTP 404");
+        let unauthorized = failure(ErrorKind::Unauthorized, "HTTP 401");
+        for error in [&not_found, &unauthorized] {
+            let mut state = start();
+            for _ in 0..NOT_FOUND_RETRIES {
+                match decide(Some(error), state, &settings(), 0) {
+                    Decision::Pending { state: next, .. } => state = next,
+                    other => panic!("expected pending, got {other:?}"),
+                }
             }
+            assert!(matches!(
+                decide(Some(error), state, &settings(), 0),
+                Decision::Dead { .. }
+            ));
         }
-        assert!(matches!(
-            decide(Some(&error), state, &settings(), 0),
-            Decision::Dead { .. }
-        ));
     }
 
     #[test]
