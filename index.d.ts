@@ -9,6 +9,12 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Aborts the `sendSync` registered as `id`: it stops waiting and retrying at once (an attempt
+ * on the wire is abandoned; the outbox entry, if any, stays pending). Nothing once it ended.
+ */
+export declare function abortSync(id: number): void
+
 /** One HTTP attempt of a delivery. */
 export interface AttemptInfo {
   /** 1 for the first attempt. */
@@ -188,12 +194,18 @@ export interface RedriveReport {
 }
 
 /**
+ * Makes `id` abortable by `abortSync(id)`: call it before `sendSync(..., id)`, so that an
+ * abort that comes before the core starts is not missed. `sendSync` unregisters it.
+ */
+export declare function registerAbort(id: number): void
+
+/**
  * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
  * outbox when one is configured, and delivers it with retries, one request of the booking
  * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
  * Resolves with a report whatever happens on the wire.
  */
-export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings): Promise<NativeSyncReport>
+export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings, abortId?: number | undefined | null): Promise<NativeSyncReport>
 
 /** Why a sync failed. */
 export interface SyncErrorInfo {

@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.abortSync = nativeBinding.abortSync
 module.exports.bodySha256 = nativeBinding.bodySha256
 module.exports.generateSignature = nativeBinding.generateSignature
 module.exports.outboxList = nativeBinding.outboxList
@@ -842,5 +843,6 @@ module.exports.outboxPurge = nativeBinding.outboxPurge
 module.exports.outboxRetry = nativeBinding.outboxRetry
 module.exports.outboxShow = nativeBinding.outboxShow
 module.exports.redriveOutbox = nativeBinding.redriveOutbox
+module.exports.registerAbort = nativeBinding.registerAbort
 module.exports.sendSync = nativeBinding.sendSync
 module.exports.verifySignature = nativeBinding.verifySignature

@@ -218,6 +218,15 @@ describe('repair', () => {
 })
 
 describe('configuration trouble', () => {
+  it('an aborted sync stays pending in the outbox and is redriven', async () => {
+    const client = clientOn()
+    partner.plan('sq-aborted', 200)
+    const result = await client.sync(booking('sq-aborted'), { signal: AbortSignal.abort() })
+    expect(result).toMatchObject({ ok: false, error: { kind: 'aborted' }, outbox: { state: 'pending' } })
+    expect(partner.forBooking('sq-aborted')).toHaveLength(0)
+    expect(await redriveWhenDue(client)).toEqual({ ...ZERO, delivered: 1 })
+  })
+
   it.each([
     ['sqlite:', /names no file/],
     ['sqlite:   ', /names no file/],

@@ -308,7 +308,8 @@ describe('retrying delivery', () => {
 
   it('delivers 500 concurrent syncs, each exactly once', async () => {
     receiver = await startReceiver()
-    const sync = createPartnerSync({ ...FAST, url: receiver.url, logger: false })
+    // Generous bounds: a loaded machine must not turn this into a timing test.
+    const sync = createPartnerSync({ ...FAST, attemptTimeoutMs: 10_000, deadlineMs: 20_000, url: receiver.url, logger: false })
     const ids = Array.from({ length: 500 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)
     const results = await Promise.all(ids.map((booking_id) => sync.sync(booking({ booking_id }))))
     expect(results.every((r) => r.ok && r.attempts === 1)).toBe(true)
@@ -372,6 +373,49 @@ describe('signatures', () => {
       ['body', undefined, SECRET], ['body', 42, SECRET], [undefined, good, SECRET], [{}, good, SECRET], ['body', good, undefined],
     ]) {
       expect(verifySignature(payload, signature, secret)).toBe(false)
+    }
+  })
+})
+
+describe('cancellation with an AbortSignal', () => {
+  it('an abort during a backoff resolves at once, with no further request', async () => {
+    receiver = await startReceiver(() => ({ status: 503 }))
+    const controller = new AbortController()
+    const started = Date.now()
+    const pending = createPartnerSync(client(undefined, { backoffBaseMs: 3000, backoffMaxMs: 3000, deadlineMs: 9000 })).sync(booking(), { signal: controller.signal })
+    while (receiver.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    controller.abort()
+    const result = await pending
+    expect(result).toMatchObject({ ok: false, attempts: 1, error: { kind: 'aborted' } })
+    expect(Date.now() - started).toBeLessThan(1500)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(receiver.requests).toHaveLength(1)
+  })
+
+  it('an abort while the request is on the wire abandons it; the booking then stays quiet', async () => {
+    receiver = await startReceiver(() => 'hang')
+    const controller = new AbortController()
+    const pending = createPartnerSync(client()).sync(booking(), { signal: controller.signal })
+    while (receiver.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    controller.abort()
+    const result = await pending
+    expect(result).toMatchObject({ ok: false, attempts: 1, error: { kind: 'aborted', message: expect.stringMatching(/may have received it/) } })
+    const next = await createPartnerSync(client()).sync(booking())
+    expect(next).toMatchObject({ ok: false, attempts: 0, error: { kind: 'deadline' } })
+    expect(receiver.requests).toHaveLength(1)
+  })
+
+  it('an already aborted signal sends nothing; syncBookingToPartner takes it as its second argument', async () => {
+    receiver = await startReceiver()
+    const saved = { ...process.env }
+    Object.assign(process.env, { PWA_WEBHOOK_SECRET: SECRET, SMASHPARTNER_SYNC_URL: receiver.url, PARTNER_SYNC_LOG: 'silent' })
+    try {
+      expect(await syncBookingToPartner(booking(), { signal: AbortSignal.abort() })).toBe(false)
+      const result = await createPartnerSync(client()).sync(booking(), { signal: AbortSignal.abort() })
+      expect(result).toMatchObject({ ok: false, attempts: 0, error: { kind: 'aborted' } })
+      expect(receiver.requests).toHaveLength(0)
+    } finally {
+      process.env = saved
     }
   })
 })

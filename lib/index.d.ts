@@ -96,6 +96,19 @@ export type SyncErrorKind =
   | 'deadline'
   /** A newer sync of the same booking took over; this older body is not sent (again). */
   | 'superseded'
+  /** The caller's `signal` aborted: no further attempts (an outbox entry stays pending). */
+  | 'aborted'
+
+/** Per-call options, after the guide's `data`. */
+export interface SyncCallOptions {
+  /**
+   * Stops waiting and retrying when it aborts, such as a Next.js route handler's
+   * `request.signal`. A request already on the wire is abandoned, but the partner may have
+   * received it: the booking then stays quiet for `quietPeriod`, and with an outbox the entry
+   * stays pending and is redriven. Resolves (never rejects) with `error.kind === 'aborted'`.
+   */
+  signal?: AbortSignal
+}
 
 /** An outbox entry's state; `delivered`, `dead` and `superseded` are final until a manual retry. */
 export type OutboxState = 'pending' | 'delivered' | 'dead' | 'superseded'
@@ -157,7 +170,7 @@ export interface OutboxWorker {
 }
 
 export interface PartnerSyncClient {
-  sync(data: SyncData): Promise<SyncResult>
+  sync(data: SyncData, options?: SyncCallOptions): Promise<SyncResult>
   redrivePending(options?: { limit?: number }): Promise<RedriveResult>
   startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
   outbox: {
@@ -178,7 +191,7 @@ export interface PartnerSyncClient {
  * Sends one booking sync. Resolves true on a 2xx answer to this body, false otherwise
  * (superseded by a newer sync of the booking included); never rejects.
  */
-export declare function syncBookingToPartner(data: SyncData): Promise<boolean>
+export declare function syncBookingToPartner(data: SyncData, options?: SyncCallOptions): Promise<boolean>
 export declare function createPartnerSync(options?: PartnerSyncOptions): PartnerSyncClient
 /** Delivers what is due in the configured outbox (env as for `syncBookingToPartner`). Never rejects. */
 export declare function redrivePending(options?: { limit?: number }): Promise<RedriveResult>

@@ -120,12 +120,29 @@ function failureResult(bookingId, kind, message) {
   return { ok: false, bookingId, attempts: 0, elapsedMs: 0, attemptLog: [], error: { kind, message } }
 }
 
+// Runs `send(abortId)` with the caller's AbortSignal wired to the core. The id is registered
+// before the call, so an abort that fires before the core starts is not missed.
+let lastAbortId = 0
+async function withSignal(signal, send) {
+  if (!signal || typeof signal.addEventListener !== 'function') return send(undefined)
+  const id = (lastAbortId = (lastAbortId % 0xffffffff) + 1)
+  native.registerAbort(id)
+  const onAbort = () => native.abortSync(id)
+  if (signal.aborted) onAbort()
+  else signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await send(id)
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
 function createPartnerSync(options = {}) {
   const opts = options && typeof options === 'object' ? options : {}
   const log = createLog(opts.logger)
   const settings = () => readSettings(opts)
 
-  async function sync(data) {
+  async function sync(data, { signal } = {}) {
     const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
     const built = buildBody(data, nextTimestamp())
     if (built.problem) {
@@ -135,7 +152,7 @@ function createPartnerSync(options = {}) {
     }
     let report
     try {
-      report = await native.sendSync(built.body, bookingId, data.event, built.timestampMs, settings())
+      report = await withSignal(signal, (abortId) => native.sendSync(built.body, bookingId, data.event, built.timestampMs, settings(), abortId))
     } catch (error) {
       // Only a bug could land here (the native side reports delivery problems in `report`).
       const message = `internal error, the sync may not have been sent: ${error && error.message}`
@@ -159,7 +176,7 @@ function createPartnerSync(options = {}) {
     const took = `${plural(result.attempts, 'attempt')}, ${Math.round(result.elapsedMs)} ms`
     if (result.ok) {
       log.info(`${PREFIX} Success for booking: ${bookingId} (${took})`)
-    } else if (report.error.kind === 'superseded') {
+    } else if (report.error.kind === 'superseded' || report.error.kind === 'aborted') {
       // Not a failure: the newer sync carries the booking's state to the partner.
       log.warn(`${PREFIX} Superseded for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     } else {
@@ -237,9 +254,9 @@ const defaultClient = createPartnerSync()
  * The integration guide's function, with retries, validation and an optional outbox.
  * Resolves true when the partner answered 2xx; never rejects.
  */
-async function syncBookingToPartner(data) {
+async function syncBookingToPartner(data, options) {
   try {
-    return (await defaultClient.sync(data)).ok === true
+    return (await defaultClient.sync(data, options && typeof options === 'object' ? options : undefined)).ok === true
   } catch (error) {
     try {
       console.error(`${PREFIX} Error: ${error && error.message}`)

@@ -6,6 +6,7 @@ use napi_derive::napi;
 
 use serde::Deserialize;
 
+use crate::abort::{self, Abort};
 use crate::config::RawSettings;
 use crate::delivery::{iso8601, AttemptRecord};
 use crate::errors::SyncError;
@@ -116,6 +117,7 @@ pub async fn send_sync(
     event: String,
     timestamp_ms: f64,
     settings: RawSettings,
+    abort_id: Option<u32>,
 ) -> NativeSyncReport {
     let request = SyncRequest {
         body,
@@ -123,7 +125,7 @@ pub async fn send_sync(
         event,
         version_ms: timestamp_ms as i64,
     };
-    let done = service::sync(request, &settings).await;
+    let done = service::sync(request, &settings, Abort::take(abort_id)).await;
     let outcome = done.outcome;
     NativeSyncReport {
         ok: outcome.ok(),
@@ -136,6 +138,20 @@ pub async fn send_sync(
         warnings: done.warnings,
         outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
     }
+}
+
+/// Makes `id` abortable by `abortSync(id)`: call it before `sendSync(..., id)`, so that an
+/// abort that comes before the core starts is not missed. `sendSync` unregisters it.
+#[napi]
+pub fn register_abort(id: u32) {
+    abort::register(id);
+}
+
+/// Aborts the `sendSync` registered as `id`: it stops waiting and retrying at once (an attempt
+/// on the wire is abandoned; the outbox entry, if any, stays pending). Nothing once it ended.
+#[napi]
+pub fn abort_sync(id: u32) {
+    abort::fire(id);
 }
 
 /// One attempt in an outbox entry's history.

@@ -265,6 +265,10 @@ pub fn blocked_error(blocked: Blocked, booking_id: &str, quiet_period: Duration)
                 until.saturating_duration_since(Instant::now()).as_millis()
             ),
         ),
+        Blocked::Aborted => SyncError::new(
+            ErrorKind::Aborted,
+            format!("aborted by the caller's AbortSignal: no further attempt of booking {booking_id} is made in this call"),
+        ),
         Blocked::Busy { quiet_until: None } => SyncError::new(
             ErrorKind::Deadline,
             format!(
@@ -326,7 +330,15 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
         };
         let started_ms = elapsed_ms(start);
         let attempt_start = Instant::now();
-        let result = attempt_once(url, body, &signature, timeout, timeout_setting).await;
+        // An abort abandons the attempt; the body may have reached the partner all the same.
+        let result = tokio::select! {
+            result = attempt_once(url, body, &signature, timeout, timeout_setting) => result,
+            _ = ticket.aborted() => Err(NoAnswer {
+                kind: ErrorKind::Aborted,
+                message: "aborted by the caller's AbortSignal while the request was on the wire: the partner may have received it".into(),
+                maybe_received: true,
+            }),
+        };
         let duration_ms = elapsed_ms(attempt_start);
         let mut maybe_processing = false;
         if let Err(failed) = &result {
@@ -355,10 +367,11 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
             }
             Err(failed) => {
                 last_answer = None;
+                let retry = failed.kind != ErrorKind::Aborted;
                 (
                     Some(SyncError::new(failed.kind, failed.message)),
                     None,
-                    true,
+                    retry,
                 )
             }
         };

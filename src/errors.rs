@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Deadline,
     /// A newer sync of the same booking took over: this older body is not sent (again).
     Superseded,
+    /// The caller's `AbortSignal` fired: no further attempts.
+    Aborted,
 }
 
 impl ErrorKind {
@@ -31,6 +33,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Deadline => "deadline",
             ErrorKind::Superseded => "superseded",
+            ErrorKind::Aborted => "aborted",
         }
     }
 
@@ -46,6 +49,7 @@ impl ErrorKind {
             ErrorKind::Timeout,
             ErrorKind::Deadline,
             ErrorKind::Superseded,
+            ErrorKind::Aborted,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

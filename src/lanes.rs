@@ -10,6 +10,8 @@ use std::time::Duration;
 use tokio::sync::{watch, Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
+use crate::abort::Abort;
+
 /// A sync's place among its booking's: its body's timestamp (the JS layer makes them strictly
 /// increasing per process), then the order in which the calls reached the core.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,6 +61,8 @@ pub enum Blocked {
     Superseded(Newest),
     /// The wire stays busy, or the booking quiet, beyond the deadline.
     Busy { quiet_until: Option<Instant> },
+    /// The caller's `AbortSignal` fired.
+    Aborted,
 }
 
 /// A sync's place in its booking's lane; the lane goes away with its last ticket.
@@ -68,6 +72,7 @@ pub struct Ticket {
     /// `None` for a redrive of a stored entry: it queues for the wire but neither supersedes
     /// nor is superseded here (the outbox orders entries).
     place: Option<Newest>,
+    abort: Option<Abort>,
 }
 
 impl Ticket {
@@ -102,12 +107,31 @@ impl Ticket {
             });
             place
         });
-        Ticket { key, lane, place }
+        Ticket {
+            key,
+            lane,
+            place,
+            abort: None,
+        }
     }
 
     /// A new sync: newer than every sync of this booking that started before it.
     pub fn newest(url: &str, booking_id: &str, version_ms: i64) -> Ticket {
         Ticket::join(url, booking_id, Some(version_ms))
+    }
+
+    /// Stops waiting (and sending) when the caller's signal fires.
+    pub fn with_abort(mut self, abort: Option<Abort>) -> Ticket {
+        self.abort = abort;
+        self
+    }
+
+    /// Resolves when the caller aborts; never without a signal.
+    pub async fn aborted(&self) {
+        match &self.abort {
+            Some(abort) => abort.fired().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// A redrive of a stored entry.
@@ -122,6 +146,9 @@ impl Ticket {
     }
 
     fn check(&self) -> Result<(), Blocked> {
+        if self.abort.as_ref().is_some_and(Abort::is_fired) {
+            return Err(Blocked::Aborted);
+        }
         self.superseded_by()
             .map_or(Ok(()), |n| Err(Blocked::Superseded(n)))
     }
@@ -129,15 +156,19 @@ impl Ticket {
     /// Waits `duration`, cut short when a newer sync of the booking starts.
     pub async fn wait(&self, duration: Duration) -> Result<(), Blocked> {
         self.check()?;
-        if self.place.is_none() {
-            tokio::time::sleep(duration).await;
-            return Ok(());
-        }
         let mut newer = self.lane.newest.subscribe();
+        let watch_newer = async {
+            if self.place.is_some() {
+                // Every change is a newer sync: the newest only moves forward.
+                let _ = newer.changed().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
             _ = tokio::time::sleep(duration) => {}
-            // Every change is a newer sync: the newest only moves forward.
-            _ = newer.changed() => {}
+            _ = watch_newer => {}
+            _ = self.aborted() => {}
         }
         self.check()
     }
@@ -158,6 +189,7 @@ impl Ticket {
             tokio::select! {
                 guard = self.lane.wire.clone().lock_owned() => break guard,
                 _ = watch_newer => continue,
+                _ = self.aborted() => return Err(Blocked::Aborted),
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(Blocked::Busy { quiet_until: self.lane.quiet_until() });
                 }

@@ -3,6 +3,7 @@
 
 #![deny(clippy::all)]
 
+pub mod abort;
 pub mod bindings;
 pub mod config;
 pub mod delivery;

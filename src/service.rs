@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::time::Instant;
 
+use crate::abort::Abort;
 use crate::config::{parse_duration, resolve, RawSettings, RetryPolicy, Settings};
 use crate::delivery::{blocked_error, deliver, superseded_error, Delivery, DeliveryOutcome};
 use crate::errors::{ErrorKind, SyncError};
@@ -339,10 +340,11 @@ async fn take_booking(
 
 /// One sync: kept in the outbox first (when there is one), then delivered within the
 /// in-request deadline as the booking's one sender, then settled. Outbox trouble never
-/// stops the live delivery.
-pub async fn sync(request: SyncRequest, raw: &RawSettings) -> SyncReport {
+/// stops the live delivery; an abort stops waiting and retrying, never the outbox writes.
+pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>) -> SyncReport {
     let (settings, warnings) = resolve(raw);
-    let ticket = Ticket::newest(lane_url(&settings), &request.booking_id, request.version_ms);
+    let ticket = Ticket::newest(lane_url(&settings), &request.booking_id, request.version_ms)
+        .with_abort(abort);
     let deadline = Instant::now() + settings.retry.deadline;
     let mut note = None;
     let mut entry = None;
