@@ -6,7 +6,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, expect, test } from 'vitest'
-import { CONCURRENCY_LEVELS, OUTBOX_ROWS, SPEED_ROWS } from '../bench/report.mjs'
+import { CONCURRENCY_LEVELS, LIMIT_ROWS, OUTBOX_ROWS, SPEED_ROWS } from '../bench/report.mjs'
+import { wrkAvailable } from '../bench/wrk.mjs'
 
 const run = promisify(execFile)
 const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'))
@@ -17,7 +18,7 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
   await run(process.execPath, [script, '--smoke', '--out', outDir], { timeout: 60_000 })
 
   const markdown = fs.readFileSync(path.join(outDir, 'results.md'), 'utf8')
-  for (const row of [...SPEED_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
+  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
   expect(markdown).toMatch(/Machine: .+, \d+ cores, Node v\d+/)
   expect(markdown).toContain('0 bad signatures')
 
@@ -31,5 +32,7 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
 
   const svg = fs.readFileSync(path.join(outDir, 'throughput.svg'), 'utf8')
   expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
-  expect(svg.match(/<polyline /g)).toHaveLength(2)
+  // The package, the guide, and wrk's limit when wrk is installed.
+  expect(svg.match(/<polyline /g)).toHaveLength(wrkAvailable() ? 3 : 2)
+  if (wrkAvailable()) for (const c of CONCURRENCY_LEVELS) expect(results.wrk.throughput[c]).toBeGreaterThan(0)
 }, 90_000)

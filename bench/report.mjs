@@ -22,6 +22,11 @@ export const SPEED_ROWS = [
   'Signing 1 MB payload passed as a Buffer (MB/s)',
   'RSS growth per 100k syncs, 8 MB young generation (MB)',
 ]
+// Against the physical limit: wrk driving the same receiver in the same rounds.
+export const LIMIT_ROWS = [
+  ...CONCURRENCY_LEVELS.map((c) => `Share of wrk's rate at concurrency ${c}`),
+  'Time added per sequential sync over wrk (µs)',
+]
 export const OUTBOX_ROWS = [
   'Sync latency, no outbox',
   'Sync latency, SQLite outbox',
@@ -83,6 +88,22 @@ export function speedTable(results) {
   return rows
 }
 
+// One row per metric: [label, package, baseline, wrk, target, verdict].
+export function limitTable(results) {
+  const { speed, wrk } = results
+  if (wrk.skipped) return LIMIT_ROWS.map((label) => [label, 'skipped', 'skipped', 'skipped', '', ''])
+  const share = (impl, c) => speed[impl].throughput[c] / wrk.throughput[c]
+  const percent = (value) => (Number.isFinite(value) ? `${num(value * 100)} %` : 'n/a')
+  const rows = CONCURRENCY_LEVELS.map((c, i) => {
+    const target = c === 64 ? '≥ 70 %' : ''
+    return [LIMIT_ROWS[i], percent(share('package', c)), percent(share('baseline', c)), `${num(wrk.throughput[c])}/s`, target, c === 64 ? verdict(share('package', c) >= 0.7) : '']
+  })
+  // Time per request at one in flight: 1 / rate. What a sync adds is ours; wrk's is the wire's.
+  const added = (impl) => (1e6 / speed[impl].throughput[1] - 1e6 / wrk.throughput[1])
+  rows.push([LIMIT_ROWS.at(-1), num(added('package')), num(added('baseline')), `${num(1e6 / wrk.throughput[1])} µs/request`, '≤ 75 µs', verdict(added('package') <= 75)])
+  return rows
+}
+
 export function outboxTable(results) {
   const { outbox } = results
   const skipped = outbox.skipped.postgres
@@ -133,6 +154,14 @@ Medians of ${knobs.rounds} alternating rounds (package, baseline, package, ...);
 
 ${markdownTable(['Metric', 'package', 'baseline', 'ratio', 'target', ''], speedTable(results))}
 
+## Against the physical limit (wrk)
+
+wrk, a C load generator whose own cost is close to nothing, POSTs a correctly signed body of the same
+size to the same receiver with as many connections in flight, in the same rounds as the two clients;
+${results.wrk.skipped ? results.wrk.skipped : `medians of its rates. ${results.wrk.non2xx} non-2xx answers to wrk.`}
+
+${markdownTable(['Metric', 'package', 'baseline', 'wrk', 'target', ''], limitTable(results))}
+
 Memory: ${memoryNote} at concurrency ${knobs.memory.concurrency}, after ${knobs.memory.warmupCount.toLocaleString('en-US')} warm-up syncs; growth scaled to 100k syncs, measured after two GCs;
 "second half" is the growth between the middle and the end of the run (a leak keeps growing there).
 \`rss − heapTotal\` is only a proxy for native memory: heapTotal counts V8 pages that are committed whether or not they are resident, so V8 young-generation pages that the OS paged out after warm-up and the run touched again show up in it.
@@ -163,6 +192,7 @@ export function throughputSvg(results) {
   const series = [
     { name: 'package', color: '#d9480f', values: CONCURRENCY_LEVELS.map((c) => results.speed.package.throughput[c]) },
     { name: 'baseline (guide)', color: '#1c7ed6', values: CONCURRENCY_LEVELS.map((c) => results.speed.baseline.throughput[c]) },
+    ...(results.wrk.skipped ? [] : [{ name: 'wrk (the limit)', color: '#868e96', values: CONCURRENCY_LEVELS.map((c) => results.wrk.throughput[c]) }]),
   ]
   const top = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite))) * 1.1
   // Evenly spaced levels: the concurrencies grow geometrically, so this is a log axis.

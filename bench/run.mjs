@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { BASELINE_ENTRY, IMPLEMENTATIONS, PACKAGE_ENTRY } from './implementations.mjs'
 import { CONCURRENCY_LEVELS, writeResults } from './report.mjs'
 import { median } from './stats.mjs'
+import { runWrk, WRK_MISSING, wrkAvailable } from './wrk.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
@@ -120,14 +121,26 @@ try {
   results.require = requireTimes()
 
   const rounds = { package: [], baseline: [] }
+  const withWrk = wrkAvailable()
+  if (!withWrk) log(WRK_MISSING)
+  const wrkRounds = []
   for (let round = 1; round <= KNOBS.rounds; round++) {
     for (const impl of IMPLEMENTATIONS) {
       log(`speed round ${round}/${KNOBS.rounds}: ${impl}`)
       rounds[impl].push(await runChild('client.mjs', { kind: 'speed', impl, target, ...KNOBS.speed }, { timeoutMs: 120_000 }))
     }
+    // In the same rounds, so the machine's load weighs on the limit as on the two clients.
+    if (withWrk) {
+      log(`speed round ${round}/${KNOBS.rounds}: wrk`)
+      const levels = KNOBS.speed.levels.map((connections) => [connections, runWrk({ ...target, connections, durationMs: KNOBS.speed.levelMs })])
+      wrkRounds.push(Object.fromEntries(levels))
+    }
   }
   results.rounds = rounds
   results.speed = Object.fromEntries(IMPLEMENTATIONS.map((impl) => [impl, medianOfRounds(rounds[impl])]))
+  results.wrk = withWrk
+    ? { throughput: Object.fromEntries(KNOBS.speed.levels.map((c) => [c, median(wrkRounds.map((r) => r[c].rate))])), non2xx: wrkRounds.reduce((sum, r) => sum + Object.values(r).reduce((n, l) => n + l.non2xx, 0), 0) }
+    : { skipped: WRK_MISSING }
 
   results.memory = {}
   for (const impl of IMPLEMENTATIONS) {
