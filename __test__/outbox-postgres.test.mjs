@@ -137,8 +137,8 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     expect(psql(`SELECT seq FROM ${prefix}entries WHERE booking_id = 'pg-v1' ORDER BY seq DESC LIMIT 1`)).toBe('3')
   })
 
-  // The request path bounds its write-ahead (OUTBOX_WRITE_TIMEOUT, 5 s) but not the write that
-  // settles the entry after the attempts: a database that stops answering then holds the handler.
+  // Every outbox write in the request path is bounded (OUTBOX_WRITE_TIMEOUT, 5 s), the one that
+  // settles the entry after the attempts too: a database that stops answering cannot hold the handler.
   it('a database that stops answering after the write-ahead does not hold the sync past deadline + 5 s', { timeout: 30_000 }, async () => {
     const prefix = freshPrefix()
     const DEADLINE_MS = 3000

@@ -331,10 +331,9 @@ describe('configuration trouble', () => {
 })
 
 describe('leases', () => {
-  // A redrive claims up to `limit` entries at once, leased for attemptTimeoutMs + 5 s, but sends
-  // only 16 at a time: entries waiting for their turn outlive their lease, and another redrive
-  // (a second instance, an overlapping cron run) claims and sends them while the first one
-  // still sends them too.
+  // A redrive claims only as many entries as it sends at once (16), each leased for
+  // attemptTimeoutMs + 5 s, so no claimed entry waits for a slot past its lease; another redrive
+  // at the same time (a second instance, an overlapping cron run) must still never send one twice.
   it('two redrives at once never send one entry twice, however many are due', { timeout: 25_000 }, async () => {
     const ENTRIES = 160 // ten rounds of 16
     const file = store.file('lease.db')

@@ -92,7 +92,6 @@ it(`sends exactly JSON.stringify's bytes for ${CASES} seeded random payloads`, a
     expect(request, `case ${i} reached the partner`).toBeDefined()
     const { timestamp } = JSON.parse(request.body)
     expect(request.body).toBe(JSON.stringify({ ...data, timestamp }))
-    expect(request.raw.equals(Buffer.from(JSON.stringify({ ...data, timestamp }), 'utf8'))).toBe(true)
     expect(request.headers['x-pwa-signature']).toBe(createHmac('sha256', SECRET).update(request.raw).digest('hex'))
     // A partner that parses and re-serializes before verifying still gets the signed bytes.
     expect(JSON.stringify(JSON.parse(request.body))).toBe(request.body)

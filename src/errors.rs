@@ -36,24 +36,6 @@ impl ErrorKind {
             ErrorKind::Aborted => "aborted",
         }
     }
-
-    pub fn parse(text: &str) -> Option<ErrorKind> {
-        [
-            ErrorKind::Validation,
-            ErrorKind::Config,
-            ErrorKind::Unauthorized,
-            ErrorKind::BadRequest,
-            ErrorKind::NotFound,
-            ErrorKind::Http,
-            ErrorKind::Network,
-            ErrorKind::Timeout,
-            ErrorKind::Deadline,
-            ErrorKind::Superseded,
-            ErrorKind::Aborted,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
-    }
 }
 
 /// A failure with a message that says what happened and what to do about it.
@@ -100,14 +82,6 @@ pub fn redact(text: String, secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kinds_round_trip_through_their_names() {
-        for name in ["validation", "unauthorized", "not_found", "deadline"] {
-            assert_eq!(ErrorKind::parse(name).unwrap().as_str(), name);
-        }
-        assert_eq!(ErrorKind::parse("nope"), None);
-    }
 
     #[test]
     fn redact_hides_the_secret_everywhere() {

@@ -1,4 +1,4 @@
-// Compiled by `tsc --noEmit --strict` in types.test.mjs: what must compile, and what must not.
+// Compiled by `tsc --noEmit --strict` in process.test.mjs: what must compile, and what must not.
 import {
   createPartnerSync,
   generateSignature,
