@@ -19,7 +19,7 @@ const npm = (args, cwd) => run(NPM, args, { cwd, shell: process.platform === 'wi
 
 // The binaries built or downloaded for this host; the tarball must carry them.
 const hostBinaries = fs.readdirSync(ROOT).filter((name) => name.startsWith(`${pkg.napi.binaryName}.`) && name.endsWith('.node'))
-const USER_FILES = [/^index\.js$/, /^index\.d\.ts$/, /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^lib\//, /^bin\//, /^[\w-]+\.[\w-]+\.node$/]
+const USER_FILES = [/^binding\.js$/, /^binding\.d\.ts$/, /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^lib\//, /^bin\//, /^[\w-]+\.[\w-]+\.node$/]
 
 let workDir
 let packedFiles
@@ -61,7 +61,7 @@ afterAll(() => {
 describe('the npm tarball', () => {
   test('holds only what users need', () => {
     expect(packedFiles.filter((file) => !USER_FILES.some((pattern) => pattern.test(file)))).toEqual([])
-    for (const needed of ['index.js', 'index.d.ts', 'lib/index.js', 'lib/index.d.ts', 'lib/index.mjs', 'lib/index.d.mts', 'lib/load-native.js', 'package.json', 'README.md', 'LICENSE', ...Object.values(pkg.bin)]) {
+    for (const needed of ['binding.js', 'binding.d.ts', 'lib/index.js', 'lib/index.d.ts', 'lib/index.mjs', 'lib/index.d.mts', 'lib/load-native.js', 'package.json', 'README.md', 'LICENSE', ...Object.values(pkg.bin)]) {
       expect(packedFiles).toContain(needed)
     }
     expect(hostBinaries.length).toBeGreaterThan(0)

@@ -33,8 +33,4 @@ function formatPairs(pairs) {
   return formatTable(['', ''], pairs).split('\n').slice(1).join('\n')
 }
 
-function plural(count, word, pluralWord = `${word}s`) {
-  return `${count} ${count === 1 ? word : pluralWord}`
-}
-
-module.exports = { ms, formatTable, formatPairs, formatAttempts, plural }
+module.exports = { ms, formatTable, formatPairs, formatAttempts }

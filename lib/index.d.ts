@@ -1,5 +1,5 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt } from '../index'
+import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt } from '../binding'
 
 export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt }
 

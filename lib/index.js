@@ -5,6 +5,7 @@
 
 const native = require('./load-native.js')
 const { buildBody } = require('./validate.js')
+const { plural } = require('./plural.js')
 
 const PREFIX = '[Partner Sync]'
 
@@ -83,10 +84,6 @@ function createLog(logger) {
     }
   }
   return { info: (line) => write('info', line), warn: (line) => write('warn', line), error: (line) => write('error', line), warnOnce }
-}
-
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
 function parseResponse(report) {
@@ -199,7 +196,7 @@ function createPartnerSync(options = {}) {
         }
       }
       const { delivered, failed, dead, superseded, remaining } = summary
-      if (superseded > 0) log.info(`${PREFIX} Redrive superseded ${superseded} outbox ${superseded === 1 ? 'entry' : 'entries'} older than a body of the same booking the partner already accepted; not sent`)
+      if (superseded > 0) log.info(`${PREFIX} Redrive superseded ${plural(superseded, 'outbox entry', 'outbox entries')} older than a body of the same booking the partner already accepted; not sent`)
       return { delivered, failed, dead, superseded, remaining }
     } catch (error) {
       const message = `redrive could not run: ${error && error.message}`
@@ -287,8 +284,8 @@ module.exports = {
   bodySha256: native.bodySha256,
   redrivePending: (options) => defaultClient.redrivePending(options),
   startOutboxWorker: (options) => defaultClient.startOutboxWorker(options),
-  SIGNATURE_HEADER: 'x-pwa-signature',
-  DEFAULT_URL: 'https://smashpartner.online/api/webhooks/pwa-sync',
+  SIGNATURE_HEADER: native.SIGNATURE_HEADER,
+  DEFAULT_URL: native.DEFAULT_URL,
   // Loaded on first use: apps that never start a mock don't pay for it.
   get startMockPartner() {
     return require('./mock-partner.js').startMockPartner

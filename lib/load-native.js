@@ -1,6 +1,6 @@
 'use strict'
 
-// Loads the generated napi-rs loader (../index.js). When no binary fits, its own error only
+// Loads the generated napi-rs loader (../binding.js). When no binary fits, its own error only
 // repeats npm's optional-dependency hint; this one says what was looked for and how to get it.
 
 const pkg = require('../package.json')
@@ -56,7 +56,7 @@ function noBindingError(original) {
 
 function loadNative() {
   try {
-    return require('../index.js')
+    return require('../binding.js')
   } catch (error) {
     throw noBindingError(error)
   }

@@ -264,4 +264,4 @@ async function startMockPartner(options = {}) {
   }
 }
 
-module.exports = { startMockPartner, ENDPOINT_PATH, HEALTH_RESPONSE }
+module.exports = { startMockPartner, seededRandom, ENDPOINT_PATH, HEALTH_RESPONSE }

@@ -7,6 +7,8 @@ use napi_derive::napi;
 
 use crate::errors::SyncError;
 
+/// The partner's production endpoint, used when `SMASHPARTNER_SYNC_URL` is unset.
+#[napi]
 pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync";
 pub const DEFAULT_TABLE_PREFIX: &str = "partner_sync_";
 const DEFAULT_SCHEDULE: &str = "1m,5m,30m,2h,6h,12h";

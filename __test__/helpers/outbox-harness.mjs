@@ -25,16 +25,8 @@ export const QUICK = { maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20, attem
 export const hmac = (bytes, secret = SECRET) => createHmac('sha256', secret).update(bytes).digest('hex')
 const nowMs = () => performance.timeOrigin + performance.now()
 
-/** mulberry32, so "random" failures and bytes are the same on every run. */
-export function seededRandom(seed) {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), state | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The mock partner's mulberry32, so "random" failures and bytes are the same on every run. */
+export const { seededRandom } = require('../../lib/mock-partner.js')
 
 /** The data the app hands to sync, for one booking id. */
 export function booking(id) {

@@ -32,6 +32,9 @@ export interface AttemptInfo {
 /** Hex SHA-256 of the exact bytes, to compare bodies between two sides without the secret. */
 export declare function bodySha256(payload: string | Buffer): string
 
+/** The partner's production endpoint, used when `SMASHPARTNER_SYNC_URL` is unset. */
+export declare const DEFAULT_URL: string
+
 /**
  * Lowercase hex HMAC-SHA256 of `payload` (UTF-8 for strings) keyed with `secret`:
  * the `x-pwa-signature` the partner expects.
@@ -206,6 +209,9 @@ export declare function registerAbort(id: number): void
  * Resolves with a report whatever happens on the wire.
  */
 export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings, abortId?: number | undefined | null): Promise<NativeSyncReport>
+
+/** The header that carries the lowercase hex HMAC-SHA256 of the raw body. */
+export declare const SIGNATURE_HEADER: string
 
 /** Why a sync failed. */
 export interface SyncErrorInfo {
