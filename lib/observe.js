@@ -98,16 +98,30 @@ function urlParts(raw) {
   }
 }
 
+// An attempt's error.type: the HTTP status from 400 on, else our error kind.
+function attemptErrorType(attempt) {
+  if (attempt.status !== undefined && attempt.status !== null && attempt.status >= 400) return String(attempt.status)
+  return attempt.error ? attempt.error.kind : undefined
+}
+
+function attemptMetricAttributes(attempt) {
+  return defined({ 'http.request.method': 'POST', 'http.response.status_code': attempt.status, 'error.type': attemptErrorType(attempt) })
+}
+
 function createTracing(enabled) {
   if (!enabled) return undefined
   const api = otel()
   if (!api) return undefined
   const tracer = () => api.trace.getTracer(NAME)
   const meter = () => api.metrics.getMeter(NAME)
+  // Made again when the app registers (another) meter provider after the first sync.
   let instruments
+  let instrumentsOf
   const metricsOf = () => {
-    if (!instruments) {
+    const provider = api.metrics.getMeterProvider()
+    if (!instruments || instrumentsOf !== provider) {
       const m = meter()
+      instrumentsOf = provider
       instruments = {
         deliveries: m.createCounter('partner_sync.deliveries', { description: 'Syncs and redriven outbox entries, by outcome', unit: '{delivery}' }),
         duration: m.createHistogram('partner_sync.attempt.duration', { description: 'Duration of one HTTP attempt to the partner', unit: 's' }),
@@ -129,12 +143,11 @@ function createTracing(enabled) {
       if (event) attributes['partner_sync.event'] = event
       if (entryId) attributes['partner_sync.outbox.entry_id'] = entryId
       if (attempt.status !== undefined && attempt.status !== null) attributes['http.response.status_code'] = attempt.status
-      const failed = attempt.error || (attempt.status !== undefined && attempt.status !== null && attempt.status >= 400)
-      if (failed) attributes['error.type'] = attempt.status >= 400 ? String(attempt.status) : attempt.error.kind
+      const failed = attemptErrorType(attempt)
+      if (failed) attributes['error.type'] = failed
       const span = tracer().startSpan('POST', { kind: api.SpanKind.CLIENT, startTime: start, attributes }, parentContext)
       if (failed) span.setStatus({ code: api.SpanStatusCode.ERROR, message: attempt.error ? attempt.error.message : undefined })
       span.end(start + attempt.durationMs)
-      metricsOf().duration.record(attempt.durationMs / 1000, defined({ 'http.response.status_code': attempt.status, 'error.type': attributes['error.type'] }))
     }
   }
 
@@ -165,11 +178,13 @@ function createTracing(enabled) {
       if (entryId) started.span.setAttribute('partner_sync.outbox.entry_id', entryId)
       if (started.span.isRecording()) {
         attemptSpans(started.context, { url, bookingId: result.bookingId, event: result.event, entryId, attemptLog: result.attemptLog, startedAtMs: deliveryStartedAtMs })
-      } else {
-        for (const a of result.attemptLog || []) metricsOf().duration.record(a.durationMs / 1000, defined({ 'http.response.status_code': a.status }))
       }
-      metricsOf().deliveries.add(1, { 'partner_sync.outcome': outcome, 'partner_sync.source': 'sync' })
       finish(started.span, outcome, result.error)
+    },
+    /** The sync's metrics: its outcome and each attempt's duration. */
+    countSync(result) {
+      for (const a of result.attemptLog || []) metricsOf().duration.record(a.durationMs / 1000, attemptMetricAttributes(a))
+      metricsOf().deliveries.add(1, { 'partner_sync.outcome': syncOutcome(result), 'partner_sync.source': 'sync' })
     },
     startRedrive() {
       const span = tracer().startSpan('partner-sync redrive', { kind: api.SpanKind.INTERNAL })
@@ -179,7 +194,6 @@ function createTracing(enabled) {
       const { span, context } = started
       for (const entry of summary.entries || []) {
         const outcome = redriveOutcome(entry)
-        metricsOf().deliveries.add(1, { 'partner_sync.outcome': outcome, 'partner_sync.source': 'redrive' })
         if (!span.isRecording()) continue
         const entrySpan = tracer().startSpan('partner-sync redrive entry', {
           kind: api.SpanKind.INTERNAL,
@@ -191,9 +205,17 @@ function createTracing(enabled) {
         const last = (entry.attemptLog || [])[entry.attemptLog.length - 1]
         entrySpan.end(last ? entry.deliveryStartedAtMs + last.startedMs + last.durationMs : entry.deliveryStartedAtMs)
       }
-      if ((summary.supersededEntries || []).length > 0) metricsOf().deliveries.add(summary.supersededEntries.length, { 'partner_sync.outcome': 'superseded', 'partner_sync.source': 'redrive' })
       for (const key of ['delivered', 'failed', 'dead', 'superseded', 'remaining']) span.setAttribute(`partner_sync.redrive.${key}`, summary[key] || 0)
       span.end()
+    },
+    /** The redrive's metrics: each entry's outcome and attempt, and the entries it superseded. */
+    countRedrive(summary) {
+      for (const entry of summary.entries || []) {
+        metricsOf().deliveries.add(1, { 'partner_sync.outcome': redriveOutcome(entry), 'partner_sync.source': 'redrive' })
+        for (const a of entry.attemptLog || []) metricsOf().duration.record(a.durationMs / 1000, attemptMetricAttributes(a))
+      }
+      const superseded = (summary.supersededEntries || []).length
+      if (superseded > 0) metricsOf().deliveries.add(superseded, { 'partner_sync.outcome': 'superseded', 'partner_sync.source': 'redrive' })
     },
     endRedriveFailed(started, message) {
       started.span.setStatus({ code: api.SpanStatusCode.ERROR, message })
@@ -213,32 +235,36 @@ function guarded(log, fn) {
 }
 
 /**
- * The observer of one client: `createPartnerSync({ on, tracing })`.
+ * The observer of one client: `createPartnerSync({ on, tracing, metrics })`.
  * `beforeSync(data)` returns extra headers for the attempts; `afterSync(...)` fires the hooks,
  * ends the spans and counts.
  */
 function createObserver(options, log) {
   const fire = createHooks(options.on, log)
-  const tracing = createTracing(options.tracing !== false)
+  const traces = options.tracing !== false
+  const counts = options.metrics !== false
+  const tracing = createTracing(traces || counts)
 
   function beforeSync(data) {
-    const started = tracing && guarded(log, () => tracing.startSync(data))
+    const started = tracing && traces && guarded(log, () => tracing.startSync(data))
     return { started, headers: started ? started.headers : undefined }
   }
 
   function afterSync(handle, result, { url, event, deliveryStartedAtMs }) {
     if (handle && handle.started) guarded(log, () => tracing.endSync(handle.started, { ...result, event }, url, deliveryStartedAtMs ?? Date.now()))
+    if (tracing && counts) guarded(log, () => tracing.countSync(result))
     const outcome = syncOutcome(result)
     fire(outcome, payloadOf({ ...result, entryId: result.outbox ? result.outbox.id : undefined }))
     for (const id of (result.outbox && result.outbox.supersededOlder) || []) fire('superseded', supersededPayload(result.bookingId, id))
   }
 
   function beforeRedrive() {
-    return tracing ? guarded(log, () => tracing.startRedrive()) : undefined
+    return tracing && traces ? guarded(log, () => tracing.startRedrive()) : undefined
   }
 
   function afterRedrive(started, summary, url) {
     if (started) guarded(log, () => tracing.endRedrive(started, summary, url))
+    if (tracing && counts) guarded(log, () => tracing.countRedrive(summary))
     for (const entry of summary.entries) {
       fire(redriveOutcome(entry), payloadOf({ bookingId: entry.bookingId, entryId: entry.id, attempts: entry.attempts, status: entry.status, error: entry.error }))
     }
