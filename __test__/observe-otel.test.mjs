@@ -161,6 +161,28 @@ describe('metrics', () => {
     expect(after.durationUnit).toBe('s')
     expect(after.durationSum - before.durationSum).toBeGreaterThan(0)
     expect(after.durationSum - before.durationSum).toBeLessThan(5)
+    expect(after.bySource.sync - before.bySource.sync).toBe(4)
+  })
+
+  it('counts redriven entries under partner_sync.source redrive', async () => {
+    const id = `otel-metrics-redrive-${process.pid}`
+    partner.plan(id, 503, 200)
+    const client = createPartnerSync({ ...quick, maxAttempts: 1, url: partner.url, outbox: `sqlite:${store.file('otel-metrics.db')}`, outboxSchedule: '50ms', outboxMaxAge: '1h' })
+    await client.sync(payment(id))
+    const before = await collect()
+    await redriveWhenDue(client)
+    const after = await collect()
+    expect(after.redriveDelivered - before.redriveDelivered).toBe(1)
+    expect(after.durationCount - before.durationCount).toBe(1)
+  })
+
+  it('metrics: false counts nothing; tracing: false alone still counts', async () => {
+    const before = await collect()
+    await createPartnerSync({ ...quick, url: partner.url, metrics: false }).sync(payment(`otel-nometrics-${process.pid}`))
+    const middle = await collect()
+    expect(middle.bySource.sync).toBe(before.bySource.sync)
+    await createPartnerSync({ ...quick, url: partner.url, tracing: false }).sync(payment(`otel-notrace-${process.pid}`))
+    expect((await collect()).bySource.sync - middle.bySource.sync).toBe(1)
   })
 })
 
@@ -169,11 +191,19 @@ async function collect() {
   await reader.forceFlush()
   const all = metricExporter.getMetrics().flatMap((r) => r.scopeMetrics).filter((s) => s.scope.name === '@smashcourts/partner-sync').flatMap((s) => s.metrics)
   const deliveries = { delivered: 0, failed: 0, dead: 0, superseded: 0 }
-  for (const point of all.find((m) => m.descriptor.name === 'partner_sync.deliveries')?.dataPoints ?? []) deliveries[point.attributes['partner_sync.outcome']] += point.value
+  const bySource = { sync: 0, redrive: 0 }
+  let redriveDelivered = 0
+  for (const point of all.find((m) => m.descriptor.name === 'partner_sync.deliveries')?.dataPoints ?? []) {
+    deliveries[point.attributes['partner_sync.outcome']] += point.value
+    bySource[point.attributes['partner_sync.source']] += point.value
+    if (point.attributes['partner_sync.source'] === 'redrive' && point.attributes['partner_sync.outcome'] === 'delivered') redriveDelivered += point.value
+  }
   const duration = all.find((m) => m.descriptor.name === 'partner_sync.attempt.duration')
   const points = duration?.dataPoints ?? []
   return {
     deliveries,
+    bySource,
+    redriveDelivered,
     durationUnit: duration?.descriptor.unit,
     durationCount: points.reduce((n, p) => n + p.value.count, 0),
     durationSum: points.reduce((n, p) => n + p.value.sum, 0),

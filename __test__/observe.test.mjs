@@ -108,6 +108,23 @@ describe('hooks', () => {
     )
   })
 
+  it('the outbox worker calls the hooks too', async () => {
+    const { calls, on } = recordingHooks()
+    const client = withOutbox({ on })
+    const id = `hook-worker-${process.pid}-${Date.now().toString(36)}`
+    partner.plan(id, 503, 200)
+    const first = await client.sync(payment(id, 'LUNAS', 32000))
+    expect(first.outbox.state).toBe('pending')
+    const worker = client.startOutboxWorker({ intervalMs: 20 })
+    try {
+      await waitFor('the worker to deliver', () => calls.some(([name]) => name === 'delivered'))
+    } finally {
+      await worker.stop()
+    }
+    await sleep(50)
+    expect(calls.map(([name, e]) => `${name} ${e.entryId} ${e.attempts}`)).toEqual([`failed ${first.outbox.id} 1`, `delivered ${first.outbox.id} 2`])
+  })
+
   it('without an outbox: failed for a failed sync, superseded for a sync a newer one replaced', async () => {
     const { calls, on } = recordingHooks()
     const client = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 10, deadlineMs: 5000, logger: false, on })
