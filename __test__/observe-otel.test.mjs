@@ -7,7 +7,7 @@ import { promisify } from 'node:util'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { context, metrics, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
+import { context, createTraceState, metrics, propagation, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
 import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics'
@@ -104,6 +104,19 @@ describe('tracing', () => {
     const everything = JSON.stringify(finished.map((s) => s.attributes))
     expect(everything).not.toContain(SECRET)
     expect(everything).not.toContain('do-not-export')
+  })
+
+  it('an incoming trace (traceparent and tracestate) is continued: the partner gets both', async () => {
+    const id = `otel-state-${process.pid}`
+    const remote = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED, isRemote: true, traceState: createTraceState('vendor=opaque') }
+    const result = await context.with(trace.setSpanContext(context.active(), remote), () => createPartnerSync({ ...quick, url: partner.url }).sync(payment(id)))
+    expect(result.ok).toBe(true)
+    const sync = spans.getFinishedSpans().find((s) => s.name === 'partner-sync sync')
+    expect(sync.spanContext().traceId).toBe(remote.traceId)
+    const [request] = partner.forBooking(id)
+    expect(request.headers.traceparent).toBe(`00-${remote.traceId}-${sync.spanContext().spanId}-01`)
+    expect(request.headers.tracestate).toBe('vendor=opaque')
+    expect(request.verified).toBe(true)
   })
 
   it('a failed sync marks its span as an error with the kind', async () => {
