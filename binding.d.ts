@@ -55,6 +55,8 @@ export interface NativeSyncReport {
   warnings: Array<string>
   /** Set when an outbox is configured. */
   outbox?: OutboxNoteInfo
+  /** When the delivery began (ms since the epoch): `attempts[].startedMs` count from it. */
+  deliveryStartedAtMs: number
 }
 
 /** One attempt in an outbox entry's history. */
@@ -107,6 +109,8 @@ export interface OutboxNoteInfo {
   supersededBy?: string
   /** Why the outbox could not keep or update the entry. */
   error?: string
+  /** Older pending entries of the booking that this delivery superseded (their ids), if any. */
+  supersededOlder?: Array<string>
 }
 
 /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
@@ -172,6 +176,10 @@ export interface RedriveEntryInfo {
   nextAttemptAt?: string
   /** Why the outbox could not record the result. */
   outboxError?: string
+  /** This redrive's attempt of the entry (none when it was not sent). */
+  attemptLog: Array<AttemptInfo>
+  /** When this redrive's delivery of the entry began (ms since the epoch). */
+  deliveryStartedAtMs: number
 }
 
 /**
@@ -193,6 +201,8 @@ export interface RedriveReport {
   /** Entries still due after this run. */
   remaining: number
   entries: Array<RedriveEntryInfo>
+  /** Every entry counted in `superseded`. */
+  supersededEntries: Array<SupersededEntryInfo>
   warnings: Array<string>
 }
 
@@ -206,12 +216,19 @@ export declare function registerAbort(id: number): void
  * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
  * outbox when one is configured, and delivers it with retries, one request of the booking
  * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+ * `headers` (trace context) go with every attempt, outside the signed body.
  * Resolves with a report whatever happens on the wire.
  */
-export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings, abortId?: number | undefined | null): Promise<NativeSyncReport>
+export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings, headers?: Record<string, string> | undefined | null, abortId?: number | undefined | null): Promise<NativeSyncReport>
 
 /** The header that carries the lowercase hex HMAC-SHA256 of the raw body. */
 export declare const SIGNATURE_HEADER: string
+
+/** An entry a redrive superseded without sending it. */
+export interface SupersededEntryInfo {
+  id: string
+  bookingId: string
+}
 
 /** Why a sync failed. */
 export interface SyncErrorInfo {

@@ -73,8 +73,9 @@ describe('the npm tarball', () => {
     for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'prepack']) expect(manifest.scripts || {}).not.toHaveProperty(script)
     expect(manifest).not.toHaveProperty('clean-package')
     // The types need Node's; an optional peer uses the app's own @types/node and installs none for JavaScript users.
-    expect(manifest.peerDependencies).toEqual({ '@types/node': '>=18' })
-    expect(manifest.peerDependenciesMeta).toEqual({ '@types/node': { optional: true } })
+    // OpenTelemetry's API is used only when the app has it (lib/observe.js loads it lazily).
+    expect(manifest.peerDependencies).toEqual({ '@types/node': '>=18', '@opentelemetry/api': '^1.3.0' })
+    expect(manifest.peerDependenciesMeta).toEqual({ '@types/node': { optional: true }, '@opentelemetry/api': { optional: true } })
     expect(installOutput).not.toMatch(/install-scripts|prepare/)
     expect(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).toBe(manifestBeforePack)
     // The repository itself still builds on `npm install`.

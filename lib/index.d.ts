@@ -82,6 +82,45 @@ export interface PartnerSyncOptions {
    * `false` for silence; or your own `{ info, warn, error }` (pino, winston), which `PARTNER_SYNC_LOG` does not filter.
    */
   logger?: PartnerSyncLogger | false
+  /**
+   * Alert hooks, each called once per event, from `sync` and from redrives (`redrivePending`,
+   * the worker). Called without being awaited: a hook that throws, rejects or does not settle
+   * within 1 s is logged (`[Partner Sync] hook 'dead' failed: ...`) and changes nothing.
+   */
+  on?: PartnerSyncHooks
+  /**
+   * OpenTelemetry spans and W3C trace context on every attempt, through `@opentelemetry/api`
+   * when it is installed and a tracer provider is registered. Default true; `false` turns it off.
+   */
+  tracing?: boolean
+  /** OpenTelemetry metrics (`partner_sync.deliveries`, `partner_sync.attempt.duration`). Default true. */
+  metrics?: boolean
+}
+
+/** What a hook is given. Never the secret, nor the body. */
+export interface DeliveryEvent {
+  bookingId: string
+  /** The outbox entry, when there is an outbox. */
+  entryId?: string
+  /** HTTP attempts so far (an outbox entry's attempts include earlier requests and redrives). */
+  attempts?: number
+  /** The partner's last HTTP status, when it answered. */
+  status?: number
+  errorKind?: SyncErrorKind
+  message?: string
+}
+
+export type DeliveryHook = (event: DeliveryEvent) => void | Promise<void>
+
+export interface PartnerSyncHooks {
+  /** The partner accepted a body (2xx). */
+  delivered?: DeliveryHook
+  /** A sync or redrive attempt failed, and the entry is neither dead nor superseded. */
+  failed?: DeliveryHook
+  /** An outbox entry went dead: a person must act (fix the cause, then `outbox retry`). */
+  dead?: DeliveryHook
+  /** A sync or an outbox entry was replaced by a newer body of its booking: not sent (again). */
+  superseded?: DeliveryHook
 }
 
 export type SyncErrorKind =
@@ -123,6 +162,8 @@ export interface OutboxNote {
   supersededBy?: string
   /** Why the outbox could not keep the sync (the live delivery was still tried). */
   error?: string
+  /** Older pending entries of the booking that this delivered sync superseded (their ids). */
+  supersededOlder?: string[]
 }
 
 /**

@@ -6,6 +6,7 @@
 const native = require('./load-native.js')
 const { buildBody } = require('./validate.js')
 const { plural } = require('./plural.js')
+const { createObserver } = require('./observe.js')
 
 const PREFIX = '[Partner Sync]'
 
@@ -24,6 +25,7 @@ const SETTINGS_FROM_ENV = {
   outboxMaxAge: 'PARTNER_SYNC_OUTBOX_MAX_AGE',
   outboxTablePrefix: 'PARTNER_SYNC_OUTBOX_TABLE_PREFIX',
 }
+
 
 const NO_OUTBOX_MESSAGE =
   'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
@@ -138,6 +140,8 @@ function createPartnerSync(options = {}) {
   const opts = options && typeof options === 'object' ? options : {}
   const log = createLog(opts.logger)
   const settings = () => readSettings(opts)
+  const observer = createObserver(opts, log)
+  const partnerUrl = (raw) => raw.url || native.DEFAULT_URL
 
   async function sync(data, { signal } = {}) {
     const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
@@ -145,16 +149,22 @@ function createPartnerSync(options = {}) {
     if (built.problem) {
       const message = `invalid data, nothing was sent: ${built.problem}`
       log.error(`${PREFIX} Not sent for booking ${bookingId || '(no booking_id)'}: ${message}`)
-      return failureResult(bookingId, 'validation', message)
+      const result = failureResult(bookingId, 'validation', message)
+      observer.afterSync(undefined, result, {})
+      return result
     }
+    const raw = settings()
+    const observed = observer.beforeSync(data)
     let report
     try {
-      report = await withSignal(signal, (abortId) => native.sendSync(built.body, bookingId, data.event, built.timestampMs, settings(), abortId))
+      report = await withSignal(signal, (abortId) => native.sendSync(built.body, bookingId, data.event, built.timestampMs, raw, observed.headers, abortId))
     } catch (error) {
       // Only a bug could land here (the native side reports delivery problems in `report`).
       const message = `internal error, the sync may not have been sent: ${error && error.message}`
       log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
-      return failureResult(bookingId, 'config', message)
+      const result = failureResult(bookingId, 'config', message)
+      observer.afterSync(observed, result, { url: partnerUrl(raw), event: data.event })
+      return result
     }
     log.warnOnce(report.warnings)
     if (report.outbox && report.outbox.error) log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
@@ -174,19 +184,23 @@ function createPartnerSync(options = {}) {
     if (result.ok) {
       log.info(`${PREFIX} Success for booking: ${bookingId} (${took})`)
     } else if (report.error.kind === 'superseded' || report.error.kind === 'aborted') {
-      // Not a failure: the newer sync carries the booking's state to the partner.
-      log.warn(`${PREFIX} Superseded for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
+      // Not a failure of the integration: a newer sync carries the booking's state, or the caller stopped it.
+      const what = report.error.kind === 'aborted' ? 'Aborted' : 'Superseded'
+      log.warn(`${PREFIX} ${what} for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     } else {
       log.error(`${PREFIX} Failed for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     }
+    observer.afterSync(observed, result, { url: partnerUrl(raw), event: data.event, deliveryStartedAtMs: report.deliveryStartedAtMs })
     return result
   }
 
   async function redrivePending({ limit } = {}) {
     const raw = settings()
     if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
+    const observed = observer.beforeRedrive()
     try {
       const summary = await native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
+      observer.afterRedrive(observed, summary, partnerUrl(raw))
       log.warnOnce(summary.warnings)
       for (const entry of summary.entries) {
         if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking: ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts})`)
@@ -201,6 +215,7 @@ function createPartnerSync(options = {}) {
     } catch (error) {
       const message = `redrive could not run: ${error && error.message}`
       log.error(`${PREFIX} ${message}`)
+      observer.redriveFailed(observed, message)
       return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, error: message }
     }
   }

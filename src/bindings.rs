@@ -5,6 +5,7 @@ use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
 use serde::Deserialize;
+use std::collections::HashMap;
 
 use crate::abort::{self, Abort};
 use crate::config::RawSettings;
@@ -75,6 +76,8 @@ pub struct OutboxNoteInfo {
     pub superseded_by: Option<String>,
     /// Why the outbox could not keep or update the entry.
     pub error: Option<String>,
+    /// Older pending entries of the booking that this delivery superseded (their ids), if any.
+    pub superseded_older: Option<Vec<String>>,
 }
 
 impl From<&OutboxNote> for OutboxNoteInfo {
@@ -85,6 +88,8 @@ impl From<&OutboxNote> for OutboxNoteInfo {
             next_attempt_at: note.next_attempt_at_ms.map(iso8601),
             superseded_by: note.superseded_by.clone(),
             error: note.error.clone(),
+            superseded_older: (!note.superseded_older.is_empty())
+                .then(|| note.superseded_older.clone()),
         }
     }
 }
@@ -104,11 +109,14 @@ pub struct NativeSyncReport {
     pub warnings: Vec<String>,
     /// Set when an outbox is configured.
     pub outbox: Option<OutboxNoteInfo>,
+    /// When the delivery began (ms since the epoch): `attempts[].startedMs` count from it.
+    pub delivery_started_at_ms: f64,
 }
 
 /// Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
 /// outbox when one is configured, and delivers it with retries, one request of the booking
 /// on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+/// `headers` (trace context) go with every attempt, outside the signed body.
 /// Resolves with a report whatever happens on the wire.
 #[napi]
 pub async fn send_sync(
@@ -117,6 +125,7 @@ pub async fn send_sync(
     event: String,
     timestamp_ms: f64,
     settings: RawSettings,
+    headers: Option<HashMap<String, String>>,
     abort_id: Option<u32>,
 ) -> NativeSyncReport {
     let request = SyncRequest {
@@ -124,6 +133,7 @@ pub async fn send_sync(
         booking_id,
         event,
         version_ms: timestamp_ms as i64,
+        headers: headers.unwrap_or_default().into_iter().collect(),
     };
     let done = service::sync(request, &settings, Abort::take(abort_id)).await;
     let outcome = done.outcome;
@@ -137,6 +147,7 @@ pub async fn send_sync(
         error: outcome.error.as_ref().map(SyncErrorInfo::from),
         warnings: done.warnings,
         outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
+        delivery_started_at_ms: outcome.started_at_ms,
     }
 }
 
@@ -250,6 +261,17 @@ pub struct RedriveEntryInfo {
     pub next_attempt_at: Option<String>,
     /// Why the outbox could not record the result.
     pub outbox_error: Option<String>,
+    /// This redrive's attempt of the entry (none when it was not sent).
+    pub attempt_log: Vec<AttemptInfo>,
+    /// When this redrive's delivery of the entry began (ms since the epoch).
+    pub delivery_started_at_ms: f64,
+}
+
+/// An entry a redrive superseded without sending it.
+#[napi(object)]
+pub struct SupersededEntryInfo {
+    pub id: String,
+    pub booking_id: String,
 }
 
 /// Counts of one redrive, plus each entry's outcome for logging.
@@ -264,6 +286,8 @@ pub struct RedriveReport {
     /// Entries still due after this run.
     pub remaining: u32,
     pub entries: Vec<RedriveEntryInfo>,
+    /// Every entry counted in `superseded`.
+    pub superseded_entries: Vec<SupersededEntryInfo>,
     pub warnings: Vec<String>,
 }
 
@@ -297,7 +321,19 @@ pub async fn redrive_outbox(
                 error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
                 next_attempt_at: done.note.next_attempt_at_ms.map(iso8601),
                 outbox_error: done.note.error.clone(),
+                attempt_log: done
+                    .outcome
+                    .attempts
+                    .iter()
+                    .map(AttemptInfo::from)
+                    .collect(),
+                delivery_started_at_ms: done.outcome.started_at_ms,
             })
+            .collect(),
+        superseded_entries: summary
+            .superseded_entries
+            .into_iter()
+            .map(|(id, booking_id)| SupersededEntryInfo { id, booking_id })
             .collect(),
         warnings: summary.warnings,
     })

@@ -66,6 +66,14 @@ pub struct DeliveryOutcome {
     pub elapsed_ms: f64,
     /// An attempt sent the body and got no answer: the partner may still be processing it.
     pub unanswered: bool,
+    /// When the delivery began, in ms since the epoch: `attempts[].started_ms` count from it.
+    pub started_at_ms: f64,
+}
+
+fn epoch_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
 }
 
 impl DeliveryOutcome {
@@ -83,6 +91,7 @@ impl DeliveryOutcome {
             attempts: Vec::new(),
             elapsed_ms: 0.0,
             unanswered: false,
+            started_at_ms: epoch_ms(),
         }
     }
 }
@@ -183,11 +192,13 @@ async fn attempt_once(
     url: &reqwest::Url,
     body: &str,
     signature: &str,
+    extra_headers: &HeaderMap,
     timeout: Duration,
     timeout_setting: &str,
 ) -> Result<Answer, NoAnswer> {
     let request = client()
         .post(url.clone())
+        .headers(extra_headers.clone())
         .header(CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, signature)
         .body(body.to_owned());
@@ -252,6 +263,34 @@ pub struct Delivery<'a> {
     /// The end of all attempts and waits (which may have begun before this delivery).
     pub deadline: Instant,
     pub booking_id: &'a str,
+    /// Extra headers (trace context) sent with every attempt, outside the signed body.
+    pub headers: &'a [(String, String)],
+}
+
+/// The caller's extra headers that are valid and do not touch what we set ourselves;
+/// the others are dropped.
+pub fn extra_header_map(headers: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let (Ok(name), Ok(value)) = (
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        ) else {
+            continue;
+        };
+        let reserved = [
+            CONTENT_TYPE.as_str(),
+            SIGNATURE_HEADER,
+            "content-length",
+            "host",
+            "transfer-encoding",
+            "connection",
+        ];
+        if !reserved.contains(&name.as_str()) {
+            map.insert(name, value);
+        }
+    }
+    map
 }
 
 /// Why a sync did not (or no longer) send, as the error the caller sees.
@@ -306,9 +345,12 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
         quiet_period,
         deadline,
         booking_id,
+        headers,
     } = job;
     let signature = sign(body.as_bytes(), secret.as_bytes());
+    let extra_headers = extra_header_map(headers);
     let start = Instant::now();
+    let started_at_ms = epoch_ms();
     let mut attempts: Vec<AttemptRecord> = Vec::new();
     let mut last_answer: Option<Answer> = None;
     let mut final_error: Option<SyncError>;
@@ -333,8 +375,16 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
         let started_ms = elapsed_ms(start);
         let attempt_start = Instant::now();
         // An abort abandons the attempt; the body may have reached the partner all the same.
+        let sending = attempt_once(
+            url,
+            body,
+            &signature,
+            &extra_headers,
+            timeout,
+            timeout_setting,
+        );
         let result = tokio::select! {
-            result = attempt_once(url, body, &signature, timeout, timeout_setting) => result,
+            result = sending => result,
             _ = ticket.aborted() => Err(NoAnswer {
                 kind: ErrorKind::Aborted,
                 message: "aborted by the caller's AbortSignal while the request was on the wire: the partner may have received it".into(),
@@ -461,5 +511,6 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
             .collect(),
         elapsed_ms: elapsed_ms(start),
         unanswered,
+        started_at_ms,
     }
 }

@@ -9,6 +9,8 @@ pub struct SyncRequest {
     pub event: String,
     /// The body's `timestamp` in ms since the epoch: later means newer.
     pub version_ms: i64,
+    /// Extra headers for every attempt (W3C `traceparent`, `tracestate`): outside the signed body.
+    pub headers: Vec<(String, String)>,
 }
 
 /// At most this much of a response body is read; the rest is dropped.

@@ -52,8 +52,8 @@ pub struct OutboxNote {
     pub state: Option<&'static str>,
     pub next_attempt_at_ms: Option<i64>,
     pub superseded_by: Option<String>,
-    /// Older pending entries of the booking this delivery superseded.
-    pub superseded_older: u64,
+    /// Older pending entries of the booking this delivery superseded: their ids.
+    pub superseded_older: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -75,6 +75,7 @@ async fn deliver_with(
     policy: &RetryPolicy,
     ticket: &Ticket,
     deadline: Instant,
+    headers: &[(String, String)],
 ) -> DeliveryOutcome {
     let target = settings
         .require_url()
@@ -90,6 +91,7 @@ async fn deliver_with(
                 quiet_period: settings.quiet_period,
                 deadline,
                 booking_id,
+                headers,
             })
             .await
         }
@@ -233,7 +235,7 @@ async fn settle(
             .supersede_older(&lease.booking_id, delivered, now)
             .await?
     } else {
-        0
+        Vec::new()
     };
     if let Some(booking) = &lease.booking {
         outbox.release_booking(booking, quiet_until).await?;
@@ -373,6 +375,7 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>)
                 &settings.retry,
                 &ticket,
                 deadline,
+                &request.headers,
             )
             .await
         }
@@ -417,6 +420,8 @@ pub struct RedriveSummary {
     pub dead: u32,
     /// Entries superseded by a body of their booking the partner accepted: never sent again.
     pub superseded: u32,
+    /// Each of them: (entry id, booking id).
+    pub superseded_entries: Vec<(String, String)>,
     pub remaining: i64,
     pub entries: Vec<RedriveEntry>,
     pub warnings: Vec<String>,
@@ -443,8 +448,8 @@ async fn open_configured(
 enum Claim {
     /// Leased, with its booking: send it.
     Send(Box<EntryRow>, BookingLease),
-    /// Older than a body the partner accepted: these many entries were superseded.
-    Superseded(u64),
+    /// Older than a body the partner accepted: these entries (ids) were superseded.
+    Superseded(Vec<String>),
     /// Another worker or a newer entry got there first.
     Skipped,
 }
@@ -506,6 +511,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         failed: 0,
         dead: 0,
         superseded: 0,
+        superseded_entries: Vec::new(),
         remaining: 0,
         entries: Vec::new(),
         warnings,
@@ -533,8 +539,11 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
                 .map_err(SyncError::config)?;
             let (entry, booking) = match claimed {
                 Claim::Send(entry, booking) => (*entry, booking),
-                Claim::Superseded(count) => {
-                    summary.superseded += count as u32;
+                Claim::Superseded(ids) => {
+                    summary.superseded += ids.len() as u32;
+                    let booking = &candidate.booking_id;
+                    let ids = ids.into_iter().map(|id| (id, booking.clone()));
+                    summary.superseded_entries.extend(ids);
                     progressed = true;
                     continue;
                 }
@@ -553,6 +562,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
                     &policy,
                     &ticket,
                     deadline,
+                    &[],
                 )
                 .await;
                 let lease = Lease::of(&entry, booking);
@@ -580,7 +590,11 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
             let done = done.map_err(|e| {
                 SyncError::new(ErrorKind::Config, format!("a redrive task failed: {e}"))
             })?;
-            summary.superseded += done.note.superseded_older as u32;
+            summary.superseded += done.note.superseded_older.len() as u32;
+            let booking = &done.entry.booking_id;
+            let older = done.note.superseded_older.iter();
+            let older = older.map(|id| (id.clone(), booking.clone()));
+            summary.superseded_entries.extend(older);
             match done.note.state {
                 Some("delivered") => summary.delivered += 1,
                 Some("dead") => summary.dead += 1,

@@ -36,8 +36,8 @@ export function booking(id) {
 /**
  * A partner whose answers are scripted per booking: `plan(id, 503, 503, 200)` (the last one
  * repeats; unplanned bookings get 200), or replace `answer(record)` altogether. An answer is a
- * status, `{ status, delayMs }`, or `'hang'` (never answer), or a promise of one. Every request is recorded with its
- * raw bytes, signature, whether the signature matches SECRET, and when it started and ended.
+ * status, `{ status, delayMs, headers }`, or `'hang'` (never answer), or a promise of one. Every request is recorded with its
+ * raw bytes, headers, signature, whether the signature matches SECRET, and when it started and ended.
  */
 export async function startPartner() {
   const requests = []
@@ -68,15 +68,15 @@ export async function startPartner() {
         bookingId = undefined
       }
       const signature = req.headers['x-pwa-signature']
-      const record = { bookingId, raw, signature, verified: signature === hmac(raw), startedAt, endedAt: undefined, status: undefined }
+      const record = { bookingId, raw, signature, verified: signature === hmac(raw), headers: req.headers, startedAt, endedAt: undefined, status: undefined }
       requests.push(record)
       Promise.resolve(partner.answer(record)).then((planned) => {
         if (planned === 'hang') return
-        const { status, delayMs = 0 } = typeof planned === 'number' ? { status: planned } : planned
+        const { status, delayMs = 0, headers = {} } = typeof planned === 'number' ? { status: planned } : planned
         setTimeout(() => {
           record.status = status
           const json = status < 300 ? { success: true, message: 'Booking synced successfully', booking_id: bookingId } : { error: http.STATUS_CODES[status] }
-          res.writeHead(status, { 'content-type': 'application/json' })
+          res.writeHead(status, { 'content-type': 'application/json', ...headers })
           res.end(JSON.stringify(json), () => {
             record.endedAt = nowMs()
           })

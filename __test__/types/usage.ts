@@ -4,6 +4,7 @@ import {
   generateSignature,
   syncBookingToPartner,
   verifySignature,
+  type DeliveryEvent,
   type SyncData,
   type SyncPayload,
   type SyncResult,
@@ -86,4 +87,22 @@ export function loggers(): void {
   createPartnerSync({ logger: console })
   // @ts-expect-error a logger needs info, warn and error
   createPartnerSync({ logger: { info: (line: string) => void line } })
+}
+
+export function observe(): void {
+  // Alert hooks, sync or async; tracing and metrics switches.
+  createPartnerSync({
+    tracing: false,
+    metrics: true,
+    on: {
+      dead: async (e: DeliveryEvent) => {
+        await fetch('https://hooks.slack.com/x', { method: 'POST', body: `${e.bookingId} ${e.entryId ?? ''} ${e.attempts ?? 0} ${e.status ?? ''} ${e.errorKind ?? ''} ${e.message ?? ''}` })
+      },
+      delivered: (e) => void e.bookingId,
+    },
+  })
+  // @ts-expect-error a hook receives a DeliveryEvent, not a string
+  createPartnerSync({ on: { failed: (e: string) => void e } })
+  // @ts-expect-error no such hook
+  createPartnerSync({ on: { lost: () => {} } })
 }

@@ -216,13 +216,13 @@ impl Outbox {
     ) -> Result<(), String> {
         on_store!(self, record_delivered(lease.clone(), delivered))
     }
-    /// Pending entries of the booking older than `newer` become superseded by it.
+    /// Pending entries of the booking older than `newer` become superseded by it; returns their ids.
     pub async fn supersede_older(
         &self,
         booking_id: &str,
         newer: Delivered,
         now_ms: i64,
-    ) -> Result<u64, String> {
+    ) -> Result<Vec<String>, String> {
         on_store!(self, supersede_older(booking_id.to_string(), newer, now_ms))
     }
     /// The newest entry of the same booking newer than `id` that is not superseded: (id, state).

@@ -328,18 +328,22 @@ impl PgStore {
         booking_id: String,
         newer: Delivered,
         now_ms: i64,
-    ) -> Result<u64, String> {
-        self.execute(
-            &self.sql.supersede_older,
-            &[
-                &newer.entry_id,
-                &now_ms,
-                &booking_id,
-                &newer.version.ms,
-                &newer.version.seq,
-            ],
-        )
-        .await
+    ) -> Result<Vec<String>, String> {
+        let rows = self
+            .client
+            .query(
+                &self.sql.supersede_older,
+                &[
+                    &newer.entry_id,
+                    &now_ms,
+                    &booking_id,
+                    &newer.version.ms,
+                    &newer.version.seq,
+                ],
+            )
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {

@@ -285,7 +285,8 @@ impl Statements {
                 "UPDATE {entries} SET state = 'superseded', superseded_by = $1, updated_at_ms = $2,
                     next_attempt_at_ms = NULL, lease_until_ms = NULL, lease_owner = NULL
                  WHERE booking_id = $3 AND state = 'pending'
-                   AND (version_ms < $4 OR (version_ms = $4 AND seq < $5))"
+                   AND (version_ms < $4 OR (version_ms = $4 AND seq < $5))
+                 RETURNING id"
             ),
             newest_other: format!(
                 "SELECT n.id, n.state FROM {entries} n JOIN {entries} e ON e.id = $1

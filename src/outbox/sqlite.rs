@@ -203,17 +203,20 @@ impl SqliteStore {
         booking_id: String,
         newer: Delivered,
         now_ms: i64,
-    ) -> Result<u64, String> {
+    ) -> Result<Vec<String>, String> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.supersede_older)?
-                .execute(params![
-                    newer.entry_id,
-                    now_ms,
-                    booking_id,
-                    newer.version.ms,
-                    newer.version.seq
-                ])
-                .map(|n| n as u64)
+                .query_map(
+                    params![
+                        newer.entry_id,
+                        now_ms,
+                        booking_id,
+                        newer.version.ms,
+                        newer.version.seq
+                    ],
+                    |row| row.get(0),
+                )?
+                .collect()
         })
         .await
     }
