@@ -3,8 +3,9 @@
 // outbox; a hook that throws or never settles changes nothing in the result or its timing.
 
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SECRET, createPartnerSync, recordingLogger, redriveWhenDue, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
+import { describe, expect, it } from 'vitest'
+import { SECRET, createPartnerSync, recordingLogger, redriveWhenDue, waitFor } from './helpers/outbox-harness.mjs'
+import { partnerAndStore } from './helpers/outbox-scenarios.mjs'
 
 const payment = (id, status, paidAmount, event = 'booking.paid') => ({ event, booking_id: id, status, paid_amount: paidAmount, payment_method: 'QRIS' })
 
@@ -16,17 +17,8 @@ function recordingHooks() {
   return { calls, on }
 }
 
-let partner
-let store
+const { partner, store } = await partnerAndStore('observe')
 let tables = 0
-beforeAll(async () => {
-  partner = await startPartner()
-  store = tempDir('observe')
-})
-afterAll(async () => {
-  await partner.close()
-  store.remove()
-})
 
 const withOutbox = (options) =>
   createPartnerSync({
