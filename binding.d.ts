@@ -158,6 +158,11 @@ export interface RawSettings {
   outboxMaxAge?: string
   /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`, default `partner_sync_`. */
   outboxTablePrefix?: string
+  /**
+   * `PARTNER_SYNC_OUTBOX_RETENTION`, default `30d`: delivered and superseded entries older than
+   * this are deleted by redrives (and the worker); `0` keeps everything.
+   */
+  outboxRetention?: string
 }
 
 /** What a redrive did to one entry. */
@@ -200,6 +205,8 @@ export interface RedriveReport {
   superseded: number
   /** Entries still due after this run. */
   remaining: number
+  /** Delivered and superseded entries past `PARTNER_SYNC_OUTBOX_RETENTION` deleted by this run. */
+  trimmed: number
   entries: Array<RedriveEntryInfo>
   /** Every entry counted in `superseded`. */
   supersededEntries: Array<SupersededEntryInfo>

@@ -2,7 +2,7 @@
 
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { QUICK, SECRET, booking, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, waitFor } from './helpers/outbox-harness.mjs'
+import { QUICK, SECRET, booking, createPartnerSync, recordingLogger, redriveWhenDue, refusedUrl, runChild, seededRandom, waitFor } from './helpers/outbox-harness.mjs'
 import { ZERO, liveDeliveryDespiteOutbox, partnerAndStore, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
 import { sqliteDatabase } from './helpers/sqlite-file.mjs'
 
@@ -214,6 +214,47 @@ describe('repair', () => {
     expect(await client.outbox.show(ids['delivered-1'])).toBeNull()
     expect(await client.outbox.purge({ olderThan: '0s' })).toBe(0)
     await expect(client.outbox.purge({ olderThan: 'a while' })).rejects.toThrow(/not a duration/)
+  })
+})
+
+describe('retention', () => {
+  it('a redrive deletes delivered and superseded entries past the retention, never pending or dead ones', async () => {
+    const file = store.file('retention.db')
+    const keep = clientOn({ outboxRetention: '0' }, file)
+    partner.plan('sq-ret-dead', 400)
+    partner.plan('sq-ret-pending', 503)
+    const delivered = await keep.sync(booking('sq-ret-delivered'))
+    const dead = await keep.sync(booking('sq-ret-dead'))
+    const pending = await keep.sync(booking('sq-ret-pending'))
+    expect([delivered.outbox.state, dead.outbox.state, pending.outbox.state]).toEqual(['delivered', 'dead', 'pending'])
+    await keep.redrivePending()
+    expect(await keep.outbox.show(delivered.outbox.id)).not.toBeNull() // 0 keeps everything
+
+    const log = recordingLogger()
+    const trim = clientOn({ outboxRetention: '1ms', outboxSchedule: '1h', logger: log }, file)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    await trim.redrivePending()
+    expect(await trim.outbox.show(delivered.outbox.id)).toBeNull()
+    expect(await trim.outbox.show(dead.outbox.id)).toMatchObject({ state: 'dead' })
+    expect(await trim.outbox.show(pending.outbox.id)).toMatchObject({ state: 'pending' })
+    expect(log.lines.join('\n')).toMatch(/Retention: deleted 1 delivered or superseded outbox entry/)
+  })
+
+  it('a large backlog is trimmed in bounded batches, a few thousand per redrive, while due entries are still delivered', { timeout: 60_000 }, async () => {
+    const file = store.file('retention-bulk.db')
+    const filler = clientOn({ outboxRetention: '0', ...QUICK }, file)
+    const ids = Array.from({ length: 2600 }, (_, i) => `sq-bulk-${i}`)
+    for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map((id) => filler.sync(booking(id))))
+    partner.plan('sq-bulk-due', 503, 503, 503, 200)
+    const due = await filler.sync(booking('sq-bulk-due'))
+    expect(due.outbox.state).toBe('pending')
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    const trim = clientOn({ outboxRetention: '1ms' }, file)
+    expect(await trim.redrivePending()).toMatchObject({ delivered: 1 })
+    // 500 per statement, at most four statements per run: 2,000 gone, the rest left for the next run.
+    expect(await trim.outbox.list({ state: 'delivered', limit: 5000 })).toHaveLength(2601 - 2000)
+    await trim.redrivePending()
+    expect(await trim.outbox.list({ state: 'delivered', limit: 5000 })).toHaveLength(0)
   })
 })
 

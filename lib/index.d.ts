@@ -78,6 +78,12 @@ export interface PartnerSyncOptions {
   /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`. */
   outboxTablePrefix?: string
   /**
+   * `PARTNER_SYNC_OUTBOX_RETENTION`; default `30d`. Delivered and superseded entries (which hold the
+   * body, with the customer's name and phone) older than this are deleted by redrives and the
+   * worker, in small batches; `'0'` keeps everything. Dead entries are kept until a person acts.
+   */
+  outboxRetention?: string
+  /**
    * Default: `console`, filtered by `PARTNER_SYNC_LOG` (`silent`, `error`, `warn`, `info`) read at each call.
    * `false` for silence; or your own `{ info, warn, error }` (pino, winston), which `PARTNER_SYNC_LOG` does not filter.
    */

@@ -24,6 +24,7 @@ const SETTINGS_FROM_ENV = {
   outboxSchedule: 'PARTNER_SYNC_OUTBOX_SCHEDULE',
   outboxMaxAge: 'PARTNER_SYNC_OUTBOX_MAX_AGE',
   outboxTablePrefix: 'PARTNER_SYNC_OUTBOX_TABLE_PREFIX',
+  outboxRetention: 'PARTNER_SYNC_OUTBOX_RETENTION',
 }
 
 
@@ -211,6 +212,7 @@ function createPartnerSync(options = {}) {
       }
       const { delivered, failed, dead, superseded, remaining } = summary
       if (superseded > 0) log.info(`${PREFIX} Redrive superseded ${plural(superseded, 'outbox entry', 'outbox entries')} older than a body of the same booking the partner already accepted; not sent`)
+      if (summary.trimmed > 0) log.info(`${PREFIX} Retention: deleted ${plural(summary.trimmed, 'delivered or superseded outbox entry', 'delivered or superseded outbox entries')} older than PARTNER_SYNC_OUTBOX_RETENTION`)
       return { delivered, failed, dead, superseded, remaining }
     } catch (error) {
       const message = `redrive could not run: ${error && error.message}`

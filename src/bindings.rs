@@ -285,6 +285,8 @@ pub struct RedriveReport {
     pub superseded: u32,
     /// Entries still due after this run.
     pub remaining: u32,
+    /// Delivered and superseded entries past `PARTNER_SYNC_OUTBOX_RETENTION` deleted by this run.
+    pub trimmed: u32,
     pub entries: Vec<RedriveEntryInfo>,
     /// Every entry counted in `superseded`.
     pub superseded_entries: Vec<SupersededEntryInfo>,
@@ -309,6 +311,7 @@ pub async fn redrive_outbox(
         dead: summary.dead,
         superseded: summary.superseded,
         remaining: summary.remaining.clamp(0, i64::from(u32::MAX)) as u32,
+        trimmed: summary.trimmed.clamp(0, i64::from(u32::MAX)) as u32,
         entries: summary
             .entries
             .iter()

@@ -13,6 +13,8 @@ pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync
 pub const DEFAULT_TABLE_PREFIX: &str = "partner_sync_";
 const DEFAULT_SCHEDULE: &str = "1m,5m,30m,2h,6h,12h";
 const DEFAULT_MAX_AGE: &str = "3d";
+/// Personal data (customer name and phone) should not outlive its use (UU PDP, GDPR).
+const DEFAULT_RETENTION: &str = "30d";
 /// Vercel's default maximum function duration (300 s), which is where the partner runs:
 /// a request that got no answer may still be running there until then.
 const DEFAULT_QUIET_PERIOD: &str = "5m";
@@ -48,6 +50,9 @@ pub struct RawSettings {
     pub outbox_max_age: Option<String>,
     /// `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`, default `partner_sync_`.
     pub outbox_table_prefix: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_RETENTION`, default `30d`: delivered and superseded entries older than
+    /// this are deleted by redrives (and the worker); `0` keeps everything.
+    pub outbox_retention: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,6 +71,8 @@ pub struct OutboxSettings {
     pub schedule: Vec<Duration>,
     pub max_age: Duration,
     pub table_prefix: String,
+    /// `None`: keep delivered and superseded entries forever.
+    pub retention: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +171,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             text.trim()
         )
     })
+}
+
+/// A retention: a duration, or `0` to keep everything.
+fn parse_retention(text: &str) -> Result<Option<Duration>, String> {
+    if text.trim() == "0" {
+        return Ok(None);
+    }
+    parse_duration(text).map(Some)
 }
 
 /// Parses a comma-separated list of durations, such as `1m,5m,30m,2h`.
@@ -288,6 +303,12 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
             )
             .parsed(DEFAULT_MAX_AGE, parse_duration, &mut warnings),
             table_prefix: table_prefix(raw.outbox_table_prefix.as_deref(), &mut warnings),
+            retention: knob(
+                "PARTNER_SYNC_OUTBOX_RETENTION",
+                "outboxRetention",
+                &raw.outbox_retention,
+            )
+            .parsed(DEFAULT_RETENTION, parse_retention, &mut warnings),
         });
     let quiet_period = knob(
         "PARTNER_SYNC_QUIET_PERIOD",

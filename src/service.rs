@@ -29,6 +29,10 @@ const REDRIVE_CONCURRENCY: i64 = 16;
 const DEFAULT_REDRIVE_LIMIT: i64 = 100;
 /// Bound on each outbox write in the request path: a stuck database must not hold the handler.
 const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Entries one delete statement removes: small enough never to hold the database for long.
+const PURGE_BATCH: i64 = 500;
+/// Batches of retention one redrive deletes at most, so a large backlog never stalls it.
+const RETENTION_BATCHES_PER_REDRIVE: u32 = 4;
 /// How often a sync looks again for its booking's lease held by another process.
 const BOOKING_POLL_MAX: Duration = Duration::from_millis(200);
 
@@ -423,6 +427,8 @@ pub struct RedriveSummary {
     /// Each of them: (entry id, booking id).
     pub superseded_entries: Vec<(String, String)>,
     pub remaining: i64,
+    /// Delivered and superseded entries past the retention, deleted by this run.
+    pub trimmed: i64,
     pub entries: Vec<RedriveEntry>,
     pub warnings: Vec<String>,
 }
@@ -513,6 +519,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         superseded: 0,
         superseded_entries: Vec::new(),
         remaining: 0,
+        trimmed: 0,
         entries: Vec::new(),
         warnings,
     };
@@ -611,6 +618,16 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         .count_due(now_ms(), quiet_ms)
         .await
         .map_err(SyncError::config)?;
+    // This call's settings: the open outbox is shared by every client of its location.
+    if let Some(retention) = settings.outbox.as_ref().and_then(|o| o.retention) {
+        summary.trimmed = delete_finished(
+            &outbox,
+            now_ms() - millis(retention),
+            RETENTION_BATCHES_PER_REDRIVE,
+        )
+        .await
+        .map_err(SyncError::config)?;
+    }
     Ok(summary)
 }
 
@@ -676,10 +693,22 @@ pub async fn retry(raw: &RawSettings, id: String) -> Result<bool, SyncError> {
 pub async fn purge(raw: &RawSettings, older_than: &str) -> Result<i64, SyncError> {
     let age = parse_duration(older_than).map_err(|e| SyncError::new(ErrorKind::Validation, e))?;
     let (_, _, outbox) = open_configured(raw).await?;
-    outbox
-        .purge(now_ms() - millis(age))
+    delete_finished(&outbox, now_ms() - millis(age), u32::MAX)
         .await
         .map_err(SyncError::config)
+}
+
+/// Deletes finished entries before `before_ms`, one bounded batch at a time, at most `batches`.
+async fn delete_finished(outbox: &Outbox, before_ms: i64, batches: u32) -> Result<i64, String> {
+    let mut deleted = 0;
+    for _ in 0..batches {
+        let batch = outbox.purge(before_ms, PURGE_BATCH).await?;
+        deleted += batch;
+        if batch < PURGE_BATCH {
+            break;
+        }
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]

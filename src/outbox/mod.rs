@@ -265,8 +265,9 @@ impl Outbox {
     pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
         on_store!(self, retry(id, now_ms))
     }
-    pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
-        on_store!(self, purge(before_ms))
+    /// Deletes up to `limit` delivered and superseded entries finished before `before_ms`.
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, String> {
+        on_store!(self, purge(before_ms, limit))
     }
 
     fn is_broken(&self) -> bool {

@@ -439,8 +439,8 @@ impl PgStore {
         Ok(self.execute(&self.sql.retry, &[&now_ms, &id]).await? == 1)
     }
 
-    pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
-        Ok(self.execute(&self.sql.purge, &[&before_ms]).await? as i64)
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, String> {
+        Ok(self.execute(&self.sql.purge, &[&before_ms, &limit]).await? as i64)
     }
 }
 

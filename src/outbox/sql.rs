@@ -335,9 +335,12 @@ impl Statements {
                     lease_until_ms = NULL, lease_owner = NULL
                  WHERE id = $2 AND state IN ('pending', 'dead')"
             ),
+            // In batches, so a large delete never holds the database (or a redrive) for long.
             purge: format!(
-                "DELETE FROM {entries} WHERE (state = 'delivered' AND delivered_at_ms < $1)
-                    OR (state = 'superseded' AND updated_at_ms < $1)"
+                "DELETE FROM {entries} WHERE id IN (SELECT id FROM {entries}
+                    WHERE (state = 'delivered' AND delivered_at_ms < $1)
+                       OR (state = 'superseded' AND updated_at_ms < $1)
+                    LIMIT $2)"
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
             entries,

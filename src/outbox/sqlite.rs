@@ -330,9 +330,12 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn purge(&self, before_ms: i64) -> Result<i64, String> {
-        self.run(move |c, sql| Ok(c.prepare_cached(&sql.purge)?.execute([before_ms])? as i64))
-            .await
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, String> {
+        self.run(move |c, sql| {
+            Ok(c.prepare_cached(&sql.purge)?
+                .execute(params![before_ms, limit])? as i64)
+        })
+        .await
     }
 }
 
