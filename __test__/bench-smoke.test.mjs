@@ -6,7 +6,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, expect, test } from 'vitest'
-import { CONCURRENCY_LEVELS, LIMIT_ROWS, OUTBOX_ROWS, SPEED_ROWS } from '../bench/report.mjs'
+import { CONCURRENCY_LEVELS, LIMIT_ROWS, OTEL_ROWS, OUTBOX_ROWS, SPEED_ROWS } from '../bench/report.mjs'
 import { wrkAvailable } from '../bench/wrk.mjs'
 
 const run = promisify(execFile)
@@ -18,7 +18,7 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
   await run(process.execPath, [script, '--smoke', '--out', outDir], { timeout: 60_000 })
 
   const markdown = fs.readFileSync(path.join(outDir, 'results.md'), 'utf8')
-  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
+  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OTEL_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
   expect(markdown).toMatch(/Machine: .+, \d+ cores, Node v\d+/)
   expect(markdown).toContain('0 bad signatures')
 
@@ -29,6 +29,7 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
     expect(results.memory[impl].syncs).toBeGreaterThan(0)
   }
   expect(results.outbox.redrive.sqlite.delivered).toBe(results.knobs.outbox.redriveCount)
+  for (const mode of ['absent', 'noop', 'sdk']) expect(results.otel[mode]).toMatchObject({ failures: 0, perSecond64: expect.any(Number) })
 
   const svg = fs.readFileSync(path.join(outDir, 'throughput.svg'), 'utf8')
   expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)

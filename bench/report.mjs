@@ -27,6 +27,8 @@ export const LIMIT_ROWS = [
   ...CONCURRENCY_LEVELS.map((c) => `Share of wrk's rate at concurrency ${c}`),
   'Time added per sequential sync over wrk (µs)',
 ]
+// OpenTelemetry's cost: the same syncs without the API, with it but no provider, with the SDKs.
+export const OTEL_ROWS = ['Throughput at concurrency 64 (syncs/s)', 'Client CPU per sync, concurrency 64 (µs)', 'Sequential syncs per second', 'Client CPU per sync, sequential (µs)']
 export const OUTBOX_ROWS = [
   'Sync latency, no outbox',
   'Sync latency, SQLite outbox',
@@ -104,6 +106,18 @@ export function limitTable(results) {
   return rows
 }
 
+// One row per metric: [label, absent, API without provider, SDK, SDK / absent, target, verdict].
+export function otelTable(results) {
+  const { absent, noop, sdk } = results.otel
+  const fields = ['perSecond64', 'cpuMicrosPerSync64', 'perSecond1', 'cpuMicrosPerSync1']
+  return OTEL_ROWS.map((label, i) => {
+    const f = fields[i]
+    const ratio = ratioOf(sdk[f], absent[f])
+    const target = i === 0 ? '≥ 0.9× (under 10 % cost)' : ''
+    return [label, num(absent[f]), num(noop[f]), num(sdk[f]), num(ratioOf(noop[f], absent[f])) + '×', num(ratio) + '×', target, i === 0 ? verdict(ratio >= 0.9) : '']
+  })
+}
+
 export function outboxTable(results) {
   const { outbox } = results
   const skipped = outbox.skipped.postgres
@@ -168,6 +182,15 @@ Memory: ${memoryNote} at concurrency ${knobs.memory.concurrency}, after ${knobs.
 V8 young generation after the run: package ${num(results.memory.package.after.newSpace / MB)} MB, baseline ${num(results.memory.baseline.after.newSpace / MB)} MB.
 require / import time: median of ${knobs.requireProcesses} fresh processes (\`require('lib/index.js')\` vs \`import('bench/baseline.mjs')\`).
 Signing: \`generateSignature\` vs \`crypto.createHmac\` in one process; the baseline column is node:crypto on the same string (the Buffer row too).
+
+## OpenTelemetry's cost (package only)
+
+The same syncs from a copy of the package where \`@opentelemetry/api\` cannot be resolved (absent), with
+the API installed but no provider registered (the default for most apps), and with the real SDKs
+registered (traces with a batch processor, metrics with a periodic reader), exporting to nowhere.
+Medians of ${knobs.otel.rounds} rounds, the three alternating.
+
+${markdownTable(['Metric', 'absent', 'API, no provider', 'SDK', 'no provider / absent', 'SDK / absent', 'target', ''], otelTable(results))}
 
 ## Outbox (package only)
 

@@ -28,6 +28,7 @@ const FULL_KNOBS = {
   requireProcesses: 15,
   signing: { payloadSizes: { typical: 300, '1 MB': 1 << 20 }, durationMs: 300, rounds: 5 },
   outbox: { rounds: 5, latencyCount: 300, redriveCount: 2000 },
+  otel: { rounds: 5, sequentialCount: 1000, levelMs: 2000 },
 }
 // The same run with tiny counts: exercises every path, measures nothing.
 const SMOKE_KNOBS = {
@@ -37,6 +38,7 @@ const SMOKE_KNOBS = {
   requireProcesses: 2,
   signing: { ...FULL_KNOBS.signing, durationMs: 20, rounds: 1 },
   outbox: { rounds: 1, latencyCount: 20, redriveCount: 50 },
+  otel: { rounds: 1, sequentialCount: 20, levelMs: 150 },
 }
 const KNOBS = smoke ? SMOKE_KNOBS : FULL_KNOBS
 
@@ -111,6 +113,32 @@ function machine() {
   return { cpu: model ? model[1].trim() : os.cpus()[0]?.model || 'unknown CPU', cores: os.cpus().length, node: process.version, date: new Date().toISOString().slice(0, 10), smoke, loadStart: loadAverage() }
 }
 
+// A copy of the package where @opentelemetry/api cannot resolve: what an app without it runs.
+function packageWithoutOtel() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-no-otel-'))
+  const root = path.dirname(path.dirname(PACKAGE_ENTRY))
+  const native = fs.readdirSync(root).filter((name) => name.endsWith('.node'))
+  for (const name of ['package.json', 'binding.js', 'lib', ...native]) fs.cpSync(path.join(root, name), path.join(dir, name), { recursive: true })
+  return { dir, entry: path.join(dir, 'lib', 'index.js') }
+}
+
+async function otelCost() {
+  const absent = packageWithoutOtel()
+  const modes = { absent: absent.entry, noop: PACKAGE_ENTRY, sdk: PACKAGE_ENTRY }
+  const rounds = Object.fromEntries(Object.keys(modes).map((mode) => [mode, []]))
+  try {
+    for (let round = 1; round <= KNOBS.otel.rounds; round++) {
+      for (const [mode, entry] of Object.entries(modes)) rounds[mode].push(await runChild('otel.mjs', { mode, entry, target, ...KNOBS.otel }, { timeoutMs: 120_000 }))
+    }
+  } finally {
+    fs.rmSync(absent.dir, { recursive: true, force: true })
+  }
+  const pick = (mode, field) => median(rounds[mode].map((r) => r[field]))
+  return Object.fromEntries(
+    Object.keys(modes).map((mode) => [mode, Object.fromEntries(['perSecond1', 'cpuMicrosPerSync1', 'perSecond64', 'cpuMicrosPerSync64'].map((f) => [f, pick(mode, f)]).concat([['failures', rounds[mode].reduce((n, r) => n + r.failures, 0)]]))]),
+  )
+}
+
 const began = performance.now()
 const results = { machine: machine(), knobs: KNOBS }
 log(`partner-sync bench${smoke ? ' (smoke)' : ''}: load average ${results.machine.loadStart}`)
@@ -162,6 +190,9 @@ try {
   const postgresUrl = process.env.PARTNER_SYNC_BENCH_POSTGRES || process.env.PARTNER_SYNC_TEST_POSTGRES || ''
   results.outbox = await runChild('outbox.mjs', { target, postgresUrl, ...KNOBS.outbox }, { timeoutMs: 300_000 })
   if (results.outbox.skipped.postgres) log(results.outbox.skipped.postgres)
+
+  log('OpenTelemetry: absent, API without a provider, SDK exporting nowhere')
+  results.otel = await otelCost()
 
   results.receiver = await receiverCounts(receiver)
 } finally {
