@@ -142,12 +142,39 @@ pub struct Statements {
     pub finish: String,
     pub due_candidates: String,
     pub count_due: String,
-    pub list_all: String,
-    pub list_by_state: String,
     pub get: String,
     pub retry: String,
     pub purge: String,
     pub probe: String,
+    /// Indexes of the operator's queries, created when missing at every open (older outboxes).
+    pub ensure_indexes: Vec<String>,
+    pub count_by_state: String,
+    pub hourly: String,
+    pub set_history: String,
+}
+
+/// A value bound to a statement built at query time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// Which entries of a booking a page holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BookingMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// One page of entries, newest first: `after` is the (created_at_ms, id) of the last entry of
+/// the previous page (keyset pagination: the cost of a page does not grow with its depth).
+#[derive(Clone, Debug, Default)]
+pub struct PageFilter {
+    pub state: Option<String>,
+    pub booking: Option<BookingMatch>,
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
 }
 
 impl Statements {
@@ -171,6 +198,14 @@ impl Statements {
                 delivered_entry_id TEXT
             )"
         );
+        // Newest first, all or in one state; the last 24 hours by update time.
+        let ensure_indexes = vec![
+            format!("CREATE INDEX IF NOT EXISTS {entries}_created ON {entries} (created_at_ms, id)"),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {entries}_state_created ON {entries} (state, created_at_ms, id)"
+            ),
+            format!("CREATE INDEX IF NOT EXISTS {entries}_updated ON {entries} (updated_at_ms)"),
+        ];
         let mut create = vec![entries_table(&entries)];
         create.extend(indexes.iter().cloned());
         create.push(bookings_table.clone());
@@ -320,13 +355,6 @@ impl Statements {
                 "SELECT COUNT(*) FROM {entries} e WHERE {due}",
                 due = due_condition(&entries, &bookings)
             ),
-            list_all: format!(
-                "SELECT {ENTRY_COLUMNS} FROM {entries} ORDER BY created_at_ms DESC, id LIMIT $1"
-            ),
-            list_by_state: format!(
-                "SELECT {ENTRY_COLUMNS} FROM {entries} WHERE state = $1
-                 ORDER BY created_at_ms DESC, id LIMIT $2"
-            ),
             get: format!("SELECT {ENTRY_COLUMNS} FROM {entries} WHERE id = $1"),
             retry: format!(
                 "UPDATE {entries} SET state = 'pending', next_attempt_at_ms = $1, schedule_step = 0,
@@ -339,9 +367,75 @@ impl Statements {
                     OR (state = 'superseded' AND updated_at_ms < $1)"
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
+            ensure_indexes,
+            count_by_state: format!("SELECT state, COUNT(*) FROM {entries} GROUP BY state"),
+            // Per hour since $1 (before $2): deliveries, failed last attempts of entries still
+            // pending, and entries gone dead. Bounded by the updated_at_ms index: an entry's
+            // delivery time is never later than its last update.
+            hourly: format!(
+                "SELECT 'delivered', (delivered_at_ms - $1) / 3600000, COUNT(*) FROM {entries}
+                 WHERE updated_at_ms >= $1 AND delivered_at_ms >= $1 AND delivered_at_ms < $2 GROUP BY 2
+                 UNION ALL
+                 SELECT 'failed', (updated_at_ms - $1) / 3600000, COUNT(*) FROM {entries}
+                 WHERE updated_at_ms >= $1 AND updated_at_ms < $2 AND state = 'pending'
+                   AND last_error_kind IS NOT NULL GROUP BY 2
+                 UNION ALL
+                 SELECT 'dead', (updated_at_ms - $1) / 3600000, COUNT(*) FROM {entries}
+                 WHERE updated_at_ms >= $1 AND updated_at_ms < $2 AND state = 'dead' GROUP BY 2"
+            ),
+            // Compare-and-set: a delivery that wrote the history meanwhile wins, the note is retried.
+            set_history: format!("UPDATE {entries} SET history = $1 WHERE id = $2 AND history = $3"),
             entries,
             version_table,
         }
+    }
+}
+
+impl Statements {
+    /// The statement of one page and its parameters: only the filters asked for, so each
+    /// combination uses its index (the state one, the booking one, or creation order).
+    pub fn page(&self, filter: &PageFilter) -> (String, Vec<Param>) {
+        let mut params = Vec::new();
+        let mut next = |param: Param| {
+            params.push(param);
+            format!("${}", params.len())
+        };
+        let mut conditions = Vec::new();
+        if let Some(state) = &filter.state {
+            conditions.push(format!("state = {}", next(Param::Text(state.clone()))));
+        }
+        match &filter.booking {
+            Some(BookingMatch::Exact(id)) => {
+                conditions.push(format!("booking_id = {}", next(Param::Text(id.clone()))))
+            }
+            // Not LIKE: SQLite's is case-insensitive and both would need its wildcards escaped.
+            Some(BookingMatch::Prefix(prefix)) => {
+                let p = next(Param::Text(prefix.clone()));
+                conditions.push(format!(
+                    "substr(booking_id, 1, length(CAST({p} AS TEXT))) = {p}"
+                ))
+            }
+            None => {}
+        }
+        if let Some((created_at_ms, id)) = &filter.after {
+            let created = next(Param::Int(*created_at_ms));
+            let id = next(Param::Text(id.clone()));
+            conditions.push(format!(
+                "(created_at_ms < {created} OR (created_at_ms = {created} AND id < {id}))"
+            ));
+        }
+        let limit = next(Param::Int(filter.limit));
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM {entries} {filter}
+             ORDER BY created_at_ms DESC, id DESC LIMIT {limit}",
+            entries = self.entries
+        );
+        (sql, params)
     }
 }
 
