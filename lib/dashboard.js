@@ -316,7 +316,6 @@ function createOutboxDashboard(options = {}) {
       const olderThan = (form.get('olderThan') || '').trim()
       try {
         const deleted = await client.outbox.purge({ olderThan })
-        console.log(`${PREFIX} Outbox purge by ${who}: ${deleted} delivered or superseded entries older than ${olderThan} deleted`)
         return go('/', 'ok', `Purge by ${who}: ${deleted} delivered or superseded ${deleted === 1 ? 'entry' : 'entries'} older than ${olderThan} deleted.`)
       } catch (error) {
         return go('/', 'error', `Nothing purged: ${error.message}`)
