@@ -264,7 +264,7 @@ function createOutboxDashboard(options = {}) {
       : '<p class="muted">No attempt yet.</p>'
     const audit = entry.audit.length ? `<h2>Operators</h2><ul>${entry.audit.map((n) => `<li>${escapeHtml(n.at)}: ${escapeHtml(n.action)} by ${escapeHtml(n.by)}</li>`).join('')}</ul>` : ''
     const retry = RETRYABLE.has(entry.state)
-      ? `<h2>Repair</h2>${actionForm(who, 'retry', `Retry entry ${entry.id} of booking ${entry.bookingId} now? It becomes due at once and the next redrive sends it.`, { id: entry.id }, 'Retry now')} ${actionForm(who, 'redrive', 'Send every entry that is due now?', { back: entry.id }, 'Redrive what is due now')}`
+      ? `<h2>Repair</h2><div class="actions">${actionForm(who, 'retry', `Retry entry ${entry.id} of booking ${entry.bookingId} now? It becomes due at once and the next redrive sends it.`, { id: entry.id }, 'Retry now')}${actionForm(who, 'redrive', 'Send every entry that is due now?', { back: entry.id }, 'Redrive what is due now')}</div>`
       : ''
     const content = `<dl>${fields.map(([k, v]) => `<dt>${k}</dt><dd>${v}</dd>`).join('')}</dl>${retry}<h2>Attempts</h2>${attempts}${audit}<h2>Body</h2><pre data-body>${escapeHtml(
       data ? JSON.stringify(data, null, 2) : entry.body,
