@@ -436,9 +436,8 @@ impl Statements {
         if let Some((created_at_ms, id)) = &filter.after {
             let created = next(Param::Int(*created_at_ms));
             let id = next(Param::Text(id.clone()));
-            conditions.push(format!(
-                "(created_at_ms < {created} OR (created_at_ms = {created} AND id < {id}))"
-            ));
+            // A row value, which both planners turn into one index range (an OR, PostgreSQL not).
+            conditions.push(format!("(created_at_ms, id) < ({created}, {id})"));
         }
         let limit = next(Param::Int(filter.limit));
         let filter = if conditions.is_empty() {
