@@ -258,6 +258,9 @@ describe('pagination', () => {
       const prefixed = await client.outbox.page({ bookingPrefix: 'PG-012', limit: 1000 })
       expect(prefixed.entries.map((e) => e.bookingId).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `PG-0${1200 + i}`))
       expect(prefixed.nextCursor).toBeUndefined()
+      // list() is not bound by the page size: the CLI's --limit goes well past it.
+      expect(await client.outbox.list({ limit: 5000 })).toHaveLength(5000)
+      expect((await client.outbox.page({ limit: 5000 })).entries).toHaveLength(1000)
       const exact = await client.outbox.page({ bookingId: 'PG-00042' })
       expect(exact.entries.map((e) => e.bookingId)).toEqual(['PG-00042'])
       expect((await client.outbox.page({ state: 'delivered' })).entries).toEqual([])

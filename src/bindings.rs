@@ -394,7 +394,7 @@ pub async fn outbox_page(
             state: query.state,
             booking,
             cursor: query.cursor,
-            limit: query.limit.unwrap_or(50),
+            limit: query.limit.unwrap_or(50).clamp(1, 1000),
         },
     )
     .await
