@@ -8,6 +8,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const crypto = require('node:crypto')
 const http = require('node:http')
+const os = require('node:os')
 const { Command, Option, InvalidArgumentError, CommanderError } = require('commander')
 const { createOutboxDashboard, createPartnerSync, generateSignature, verifySignature, bodySha256, DEFAULT_URL, SIGNATURE_HEADER } = require('../lib/index.js')
 const { problemsWith, buildBody, EVENTS } = require('../lib/validate.js')
@@ -397,17 +398,29 @@ async function outboxShowCommand(id, opts) {
     printJson(entry)
     return EXIT_OK
   }
-  const { body, history, lastError, ...fields } = entry
+  const { body, history, audit, lastError, ...fields } = entry
   console.log(formatPairs([...Object.entries(fields), ['lastError', lastError && `${lastError.kind}: ${lastError.message}`]].filter(([, value]) => value !== undefined)))
   console.log(`body (${Buffer.byteLength(body)} bytes, sha256 ${bodySha256(body)}):\n${body}`)
   const rows = history.map((attempt) => [attempt.at, attempt.status !== undefined ? `HTTP ${attempt.status}` : attempt.errorKind, ms(attempt.durationMs), attempt.message])
   console.log(`last attempts:\n${formatTable(['at', 'result', 'took', 'message'], rows)}`)
+  if (audit.length) console.log(`operators:\n${audit.map((note) => `${note.at}  ${note.action} by ${note.by}`).join('\n')}`)
   return EXIT_OK
+}
+
+// Who retried, for the entry's audit note: the shell's user on this host.
+function cliOperator() {
+  let user
+  try {
+    user = os.userInfo().username
+  } catch {
+    user = process.env.USER || 'unknown user'
+  }
+  return `${user}@${os.hostname()} (partner-sync CLI)`
 }
 
 async function outboxRetryCommand(id, opts) {
   requireOutbox(opts)
-  const found = await callOutbox(() => createClient(opts).outbox.retry(id))
+  const found = await callOutbox(() => createClient(opts).outbox.retry(id, { by: cliOperator() }))
   if (!found) throw noSuchEntry(id)
   if (opts.json) printJson({ id, due: true })
   else console.log(`Entry ${id} is due now: the next redrive sends it (partner-sync outbox redrive).`)
