@@ -34,6 +34,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the outbox page in Chromium, served by partner-
   let receiver
   let ui
   let context
+  let profile
   let url
   const dialogs = []
 
@@ -61,7 +62,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the outbox page in Chromium, served by partner-
     url = (await waitFor('the ui to print its URL', () => out.match(/"url":\s*"([^"]+)"/), { timeoutMs: 15_000 }))[1]
 
     const { chromium } = await import('playwright-core')
-    context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-chromium-')), {
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-chromium-'))
+    context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
       viewport: { width: 1280, height: 900 },
@@ -71,6 +73,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the outbox page in Chromium, served by partner-
 
   afterAll(async () => {
     await context?.close()
+    if (profile) fs.rmSync(profile, { recursive: true, force: true })
     if (ui && ui.exitCode === null) {
       const exited = new Promise((resolve) => ui.once('exit', resolve))
       ui.kill('SIGINT')
