@@ -69,6 +69,27 @@ export interface OutboxAttempt {
   durationMs: number
 }
 
+/** An operator's action on an entry, as the dashboard or `retry(id, { by })` recorded it. */
+export interface OutboxAuditNote {
+  /** ISO 8601. */
+  at: string
+  /** Who acted, as the dashboard's `authorize` named them. */
+  by: string
+  /** What they did, such as `retry`. */
+  action: string
+}
+
+/** How many entries are in each state (one GROUP BY). */
+export declare function outboxCounts(settings: RawSettings): Promise<OutboxCounts>
+
+/** Entries in each state. */
+export interface OutboxCounts {
+  pending: number
+  delivered: number
+  dead: number
+  superseded: number
+}
+
 /** An outbox entry with its last attempts. */
 export interface OutboxEntry {
   /** The stable delivery id. */
@@ -92,7 +113,24 @@ export interface OutboxEntry {
   body: string
   /** The last attempts, oldest first. */
   history: Array<OutboxAttempt>
+  /** What operators did to the entry (kept with the attempts, the last 20 items in all). */
+  audit: Array<OutboxAuditNote>
 }
+
+/** One hour of `outboxHourly`. */
+export interface OutboxHour {
+  /** ISO 8601 start of the hour. */
+  start: string
+  /** Entries delivered in this hour. */
+  delivered: number
+  /** Entries still pending whose last attempt failed in this hour. */
+  failed: number
+  /** Entries that went dead in this hour. */
+  dead: number
+}
+
+/** The last 24 hours, oldest first, the current hour last; every hour present. */
+export declare function outboxHourly(settings: RawSettings): Promise<Array<OutboxHour>>
 
 /** Lists outbox entries, newest first, optionally only those in one state. */
 export declare function outboxList(settings: RawSettings, state?: string | undefined | null, limit?: number | undefined | null): Promise<Array<OutboxEntry>>
@@ -113,14 +151,42 @@ export interface OutboxNoteInfo {
   supersededOlder?: Array<string>
 }
 
+/**
+ * One page of outbox entries, newest first, keyset-paginated (no OFFSET: a deep page costs
+ * what the first does). Rejects for an unknown state or a cursor this outbox did not give.
+ */
+export declare function outboxPage(settings: RawSettings, query: OutboxPageQuery): Promise<OutboxPage>
+
+/** Entries newest first (by creation time, then id) and where the next page starts. */
+export interface OutboxPage {
+  entries: Array<OutboxEntry>
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  nextCursor?: string
+}
+
+/** What one page of `outboxPage` holds. */
+export interface OutboxPageQuery {
+  /** Only entries in this state: `pending`, `delivered`, `dead` or `superseded`. */
+  state?: string
+  /** Only the entries of this booking. */
+  bookingId?: string
+  /** Only entries whose booking id starts with this (ignored when `bookingId` is set). */
+  bookingPrefix?: string
+  /** The `nextCursor` of the previous page; absent for the first page. */
+  cursor?: string
+  /** Entries per page, 1 to 1000 (default 50). */
+  limit?: number
+}
+
 /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
 export declare function outboxPurge(settings: RawSettings, olderThan: string): Promise<number>
 
 /**
  * Makes a dead or pending entry due now with a fresh schedule; false when there is none.
  * Rejects for an entry older than another entry of its booking (superseded or not).
+ * `by`, when given, is kept in the entry's history as an audit note (who retried it).
  */
-export declare function outboxRetry(settings: RawSettings, id: string): Promise<boolean>
+export declare function outboxRetry(settings: RawSettings, id: string, by?: string | undefined | null): Promise<boolean>
 
 /** One outbox entry with its attempt history, or null. */
 export declare function outboxShow(settings: RawSettings, id: string): Promise<OutboxEntry | null>

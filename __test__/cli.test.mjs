@@ -87,7 +87,7 @@ function expectNoSecretIn(result) {
 }
 
 describe('usage', () => {
-  const commands = ['mock', 'send', 'sign', 'verify', 'health', 'outbox', 'outbox list', 'outbox show', 'outbox retry', 'outbox redrive', 'outbox purge', 'demo']
+  const commands = ['mock', 'send', 'sign', 'verify', 'health', 'outbox', 'outbox list', 'outbox show', 'outbox retry', 'outbox redrive', 'outbox purge', 'outbox ui', 'demo']
   it.each(commands)('--help on %s', async (command) => {
     const result = await run([...command.split(' '), '--help'])
     expect(result.code).toBe(0)
@@ -416,6 +416,10 @@ describe('outbox', () => {
     const retried = await run(['outbox', 'retry', outbox.id], { env })
     expect(retried.code).toBe(0)
     expect(retried.stdout).toMatch(/is due now/)
+    // Who retried it is kept in the entry's history, and shown.
+    const audited = await run(['outbox', 'show', outbox.id, '--json'], { env })
+    expect(audited.json().audit).toEqual([{ at: expect.any(String), action: 'retry', by: expect.stringMatching(/@.* \(partner-sync CLI\)$/) }])
+    expect((await run(['outbox', 'show', outbox.id], { env })).stdout).toMatch(/operators:\n.*retry by .*\(partner-sync CLI\)/)
     expect((await run(['outbox', 'retry', 'no-such-entry'], { env })).code).toBe(2)
 
     // The partner comes back on the same port; a redrive delivers the kept sync.

@@ -6,8 +6,11 @@
 
 const fs = require('node:fs')
 const path = require('node:path')
+const crypto = require('node:crypto')
+const http = require('node:http')
+const os = require('node:os')
 const { Command, Option, InvalidArgumentError, CommanderError } = require('commander')
-const { createPartnerSync, generateSignature, verifySignature, bodySha256, DEFAULT_URL, SIGNATURE_HEADER } = require('../lib/index.js')
+const { createOutboxDashboard, createPartnerSync, generateSignature, verifySignature, bodySha256, DEFAULT_URL, SIGNATURE_HEADER } = require('../lib/index.js')
 const { problemsWith, buildBody, EVENTS } = require('../lib/validate.js')
 const { startMockPartner, HEALTH_RESPONSE } = require('../lib/mock-partner.js')
 const { ms, formatTable, formatPairs, formatAttempts } = require('./output.js')
@@ -64,12 +67,14 @@ const CLIENT_OPTION_NAMES = ['url', 'secret', 'maxAttempts', 'attemptTimeoutMs',
 // The CLI prints outcomes itself; only the library's warnings (a knob that fell back to its default) go to stderr.
 const warningsOnlyLogger = { info() {}, error() {}, warn: (...args) => console.error(...args) }
 
-function createClient(opts) {
+function clientOptions(opts) {
   const options = { logger: warningsOnlyLogger }
   // Unset flags must stay absent: a present-but-undefined option would hide the environment variable.
   for (const name of CLIENT_OPTION_NAMES) if (opts[name] !== undefined) options[name] = opts[name]
-  return createPartnerSync(options)
+  return options
 }
+
+const createClient = (opts) => createPartnerSync(clientOptions(opts))
 
 function requireSecret(opts) {
   const secret = opts.secret !== undefined ? opts.secret : process.env.PWA_WEBHOOK_SECRET
@@ -394,17 +399,29 @@ async function outboxShowCommand(id, opts) {
     printJson(entry)
     return EXIT_OK
   }
-  const { body, history, lastError, ...fields } = entry
+  const { body, history, audit, lastError, ...fields } = entry
   console.log(formatPairs([...Object.entries(fields), ['lastError', lastError && `${lastError.kind}: ${lastError.message}`]].filter(([, value]) => value !== undefined)))
   console.log(`body (${Buffer.byteLength(body)} bytes, sha256 ${bodySha256(body)}):\n${body}`)
   const rows = history.map((attempt) => [attempt.at, attempt.status !== undefined ? `HTTP ${attempt.status}` : attempt.errorKind, ms(attempt.durationMs), attempt.message])
   console.log(`last attempts:\n${formatTable(['at', 'result', 'took', 'message'], rows)}`)
+  if (audit.length) console.log(`operators:\n${audit.map((note) => `${note.at}  ${note.action} by ${note.by}`).join('\n')}`)
   return EXIT_OK
+}
+
+// Who retried, for the entry's audit note: the shell's user on this host.
+function cliOperator() {
+  let user
+  try {
+    user = os.userInfo().username
+  } catch {
+    user = process.env.USER || 'unknown user'
+  }
+  return `${user}@${os.hostname()} (partner-sync CLI)`
 }
 
 async function outboxRetryCommand(id, opts) {
   requireOutbox(opts)
-  const found = await callOutbox(() => createClient(opts).outbox.retry(id))
+  const found = await callOutbox(() => createClient(opts).outbox.retry(id, { by: cliOperator() }))
   if (!found) throw noSuchEntry(id)
   if (opts.json) printJson({ id, due: true })
   else console.log(`Entry ${id} is due now: the next redrive sends it (partner-sync outbox redrive).`)
@@ -503,6 +520,81 @@ function withExitCode(run) {
   }
 }
 
+// ---- outbox ui: the dashboard on loopback, behind a token printed in its URL ----
+
+const UI_COOKIE = 'partner_sync_ui'
+const UI_BODY_LIMIT = 64 * 1024
+
+function cookieValue(header, name) {
+  for (const part of String(header || '').split(';')) {
+    const [key, ...value] = part.trim().split('=')
+    if (key === name) return value.join('=')
+  }
+  return undefined
+}
+
+// node:http in, Request out: the dashboard speaks the Web-standard API, as in Next.js.
+async function toRequest(req, origin) {
+  const chunks = []
+  let size = 0
+  for await (const chunk of req) {
+    size += chunk.length
+    if (size > UI_BODY_LIMIT) throw new InputError('request body too large')
+    chunks.push(chunk)
+  }
+  const headers = new Headers()
+  for (const [name, value] of Object.entries(req.headers)) headers.set(name, Array.isArray(value) ? value.join(', ') : value)
+  const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+  return new Request(new URL(req.url, origin), { method: req.method, headers, body: hasBody ? Buffer.concat(chunks) : undefined })
+}
+
+async function sendResponse(res, response, extraHeaders = {}) {
+  res.writeHead(response.status, { ...Object.fromEntries(response.headers), ...extraHeaders })
+  res.end(Buffer.from(await response.arrayBuffer()))
+}
+
+async function outboxUiCommand(opts) {
+  requireOutbox(opts)
+  const token = crypto.randomBytes(24).toString('base64url')
+  const sameToken = (value) => typeof value === 'string' && value.length === token.length && crypto.timingSafeEqual(Buffer.from(value), Buffer.from(token))
+  const dashboard = createOutboxDashboard({
+    ...clientOptions(opts),
+    basePath: '/',
+    authorize: (request) => (sameToken(new URL(request.url).searchParams.get('token')) || sameToken(cookieValue(request.headers.get('cookie'), UI_COOKIE)) ? 'local operator (partner-sync outbox ui)' : null),
+  })
+  const server = http.createServer(async (req, res) => {
+    const origin = `http://${req.headers.host || '127.0.0.1'}`
+    try {
+      const url = new URL(req.url, origin)
+      // The token from the printed URL becomes a cookie, and leaves the address bar.
+      if (req.method === 'GET' && sameToken(url.searchParams.get('token'))) {
+        url.searchParams.delete('token')
+        res.writeHead(303, { location: `${url.pathname}${url.search}`, 'set-cookie': `${UI_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict`, 'cache-control': 'no-store' })
+        return res.end()
+      }
+      const request = await toRequest(req, origin)
+      await sendResponse(res, await (req.method === 'POST' ? dashboard.POST(request) : dashboard.GET(request)))
+    } catch (error) {
+      res.writeHead(400, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+      res.end(`partner-sync outbox ui: ${error.message}\n`)
+    }
+  })
+  await new Promise((resolve, reject) => {
+    server.once('error', (error) => reject(new CommandFailure(`outbox ui cannot listen on 127.0.0.1:${opts.port}: ${error.message}; pick another --port (0 for a free one)`)))
+    server.listen(opts.port, '127.0.0.1', resolve)
+  })
+  const url = `http://127.0.0.1:${server.address().port}/?token=${token}`
+  if (opts.json) printJson({ url })
+  else console.log(`Outbox page at ${url}\n(only this machine can reach it; the token in the URL is the key. Ctrl-C stops it.)`)
+  await new Promise((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  server.closeAllConnections()
+  await new Promise((resolve) => server.close(resolve))
+  return EXIT_OK
+}
+
 function buildProgram() {
   const program = new Command('partner-sync')
     .version(version)
@@ -599,6 +691,11 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
     .option('--limit <n>', 'at most this many entries', wholeNumber(1))
     .addOption(jsonOption('the counts'))
     .action(withExitCode(outboxRedriveCommand))
+  addOutboxScheduleOptions(addOutboxOptions(addRetryOptions(addConnectionOptions(outbox.command('ui')))))
+    .description('Serve the outbox page (counts, chart, search, entries, retry, redrive, purge) on 127.0.0.1, behind a random token printed in its URL')
+    .option('--port <port>', 'port on 127.0.0.1, 0 for a free one', wholeNumber(0, 65535), 0)
+    .addOption(jsonOption('{"url": ...} once listening'))
+    .action(withExitCode(outboxUiCommand))
   addOutboxOptions(outbox.command('purge'))
     .description('Delete delivered entries older than a duration')
     .option('--older-than <duration>', 'e.g. 30d, 12h', '30d')

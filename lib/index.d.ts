@@ -1,7 +1,7 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt } from '../binding'
+import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage } from '../binding'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt }
+export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage }
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -222,15 +222,27 @@ export interface PartnerSyncClient {
   startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
   outbox: {
     list(options?: { state?: OutboxState; limit?: number }): Promise<OutboxEntry[]>
+    /**
+     * One page of entries, newest first (creation time, then id), keyset-paginated: pass the
+     * page's `nextCursor` as `cursor` for the next one. `bookingId` matches exactly,
+     * `bookingPrefix` the start of the id (case-sensitive, no wildcards). `limit`: 1 to 1000, default 50.
+     */
+    page(options?: { state?: OutboxState; bookingId?: string; bookingPrefix?: string; cursor?: string; limit?: number }): Promise<OutboxPage>
+    /** Entries in each state. */
+    counts(): Promise<OutboxCounts>
+    /** The last 24 hours, oldest first: deliveries, failed attempts of pending entries, and entries gone dead, per hour. */
+    hourly(): Promise<OutboxHour[]>
     show(id: string): Promise<OutboxEntry | null>
     /**
      * Makes a dead or pending entry due now. Resolves false when no such entry exists; rejects
      * for a superseded entry or one older than another entry of its booking (sending it would
-     * put an older state back on the partner).
+     * put an older state back on the partner). `by` is kept in the entry's history as an audit note.
      */
-    retry(id: string): Promise<boolean>
+    retry(id: string, options?: { by?: string }): Promise<boolean>
     /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
     purge(options?: { olderThan?: string }): Promise<number>
+    /** The `x-pwa-signature` this client sends with `body` (from its secret); null when no secret is configured. */
+    signatureOf(body: string): string | null
   }
 }
 
@@ -253,4 +265,6 @@ export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
 export { startMockPartner } from './mock-partner'
+export { createOutboxDashboard } from './dashboard'
+export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard'
 export type { MockPartner, MockPartnerOptions, MockRequest, MockBooking, MockTransaction } from './mock-partner'

@@ -254,9 +254,18 @@ function createPartnerSync(options = {}) {
   }
   const outbox = {
     list: async ({ state, limit = 100 } = {}) => native.outboxList(requireOutbox(), state, limit),
+    page: async ({ state, bookingId, bookingPrefix, cursor, limit } = {}) =>
+      native.outboxPage(requireOutbox(), { state, bookingId, bookingPrefix, cursor, limit }),
+    counts: async () => native.outboxCounts(requireOutbox()),
+    hourly: async () => native.outboxHourly(requireOutbox()),
     show: async (id) => native.outboxShow(requireOutbox(), String(id)),
-    retry: async (id) => native.outboxRetry(requireOutbox(), String(id)),
+    retry: async (id, { by } = {}) => native.outboxRetry(requireOutbox(), String(id), by === undefined ? undefined : String(by)),
     purge: async ({ olderThan = '30d' } = {}) => native.outboxPurge(requireOutbox(), String(olderThan)),
+    // The x-pwa-signature a body was sent with, from the configured secret; null without one.
+    signatureOf: (body) => {
+      const { secret } = settings()
+      return secret ? native.generateSignature(String(body), secret) : null
+    },
   }
 
   return { sync, redrivePending, startOutboxWorker, outbox }
@@ -306,5 +315,8 @@ module.exports = {
   // Loaded on first use: apps that never start a mock don't pay for it.
   get startMockPartner() {
     return require('./mock-partner.js').startMockPartner
+  },
+  get createOutboxDashboard() {
+    return require('./dashboard.js').createOutboxDashboard
   },
 }

@@ -12,5 +12,6 @@ export const {
   SIGNATURE_HEADER,
   DEFAULT_URL,
   startMockPartner,
+  createOutboxDashboard,
 } = cjs
 export default cjs

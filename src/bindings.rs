@@ -11,7 +11,7 @@ use crate::abort::{self, Abort};
 use crate::config::RawSettings;
 use crate::delivery::{iso8601, AttemptRecord};
 use crate::errors::SyncError;
-use crate::outbox::EntryRow;
+use crate::outbox::{now_ms, BookingMatch, EntryRow};
 use crate::payload::SyncRequest;
 use crate::service::{self, OutboxNote};
 use crate::signing;
@@ -200,21 +200,40 @@ pub struct OutboxEntry {
     pub body: String,
     /// The last attempts, oldest first.
     pub history: Vec<OutboxAttempt>,
+    /// What operators did to the entry (kept with the attempts, the last 20 items in all).
+    pub audit: Vec<OutboxAuditNote>,
 }
 
+/// An operator's action on an entry, as the dashboard or `retry(id, { by })` recorded it.
+#[napi(object)]
+pub struct OutboxAuditNote {
+    /// ISO 8601.
+    pub at: String,
+    /// Who acted, as the dashboard's `authorize` named them.
+    pub by: String,
+    /// What they did, such as `retry`.
+    pub action: String,
+}
+
+/// One item of an entry's history: an attempt, or an audit note when `action` is set.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct StoredAttempt {
+struct StoredItem {
     at: i64,
     status: Option<u32>,
     error_kind: Option<String>,
     message: Option<String>,
+    #[serde(default)]
     duration_ms: f64,
+    action: Option<String>,
+    by: Option<String>,
 }
 
 impl From<EntryRow> for OutboxEntry {
     fn from(row: EntryRow) -> Self {
-        let history: Vec<StoredAttempt> = serde_json::from_str(&row.history).unwrap_or_default();
+        let items: Vec<StoredItem> = serde_json::from_str(&row.history).unwrap_or_default();
+        let (notes, attempts): (Vec<_>, Vec<_>) =
+            items.into_iter().partition(|item| item.action.is_some());
         OutboxEntry {
             last_error: row.last_error.map(|message| SyncErrorInfo {
                 kind: row.last_error_kind.unwrap_or_else(|| "http".into()),
@@ -232,7 +251,7 @@ impl From<EntryRow> for OutboxEntry {
             delivered_at: row.delivered_at_ms.map(iso8601),
             last_status: row.last_status.map(|s| s as u32),
             body: row.body,
-            history: history
+            history: attempts
                 .into_iter()
                 .map(|a| OutboxAttempt {
                     at: iso8601(a.at),
@@ -240,6 +259,14 @@ impl From<EntryRow> for OutboxEntry {
                     error_kind: a.error_kind,
                     message: a.message,
                     duration_ms: a.duration_ms,
+                })
+                .collect(),
+            audit: notes
+                .into_iter()
+                .map(|note| OutboxAuditNote {
+                    at: iso8601(note.at),
+                    by: note.by.unwrap_or_default(),
+                    action: note.action.unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -293,6 +320,11 @@ pub struct RedriveReport {
     pub warnings: Vec<String>,
 }
 
+/// A count for JS, where a u32 is plenty.
+fn count(n: i64) -> u32 {
+    n.clamp(0, i64::from(u32::MAX)) as u32
+}
+
 fn rejected(error: SyncError) -> napi::Error {
     napi::Error::from_reason(error.message)
 }
@@ -310,8 +342,8 @@ pub async fn redrive_outbox(
         failed: summary.failed,
         dead: summary.dead,
         superseded: summary.superseded,
-        remaining: summary.remaining.clamp(0, i64::from(u32::MAX)) as u32,
-        trimmed: summary.trimmed.clamp(0, i64::from(u32::MAX)) as u32,
+        remaining: count(summary.remaining),
+        trimmed: count(summary.trimmed),
         entries: summary
             .entries
             .iter()
@@ -364,9 +396,125 @@ pub async fn outbox_show(settings: RawSettings, id: String) -> napi::Result<Opti
 
 /// Makes a dead or pending entry due now with a fresh schedule; false when there is none.
 /// Rejects for an entry older than another entry of its booking (superseded or not).
+/// `by`, when given, is kept in the entry's history as an audit note (who retried it).
 #[napi]
-pub async fn outbox_retry(settings: RawSettings, id: String) -> napi::Result<bool> {
-    service::retry(&settings, id).await.map_err(rejected)
+pub async fn outbox_retry(
+    settings: RawSettings,
+    id: String,
+    by: Option<String>,
+) -> napi::Result<bool> {
+    service::retry(&settings, id, by.as_deref())
+        .await
+        .map_err(rejected)
+}
+
+/// What one page of `outboxPage` holds.
+#[napi(object)]
+pub struct OutboxPageQuery {
+    /// Only entries in this state: `pending`, `delivered`, `dead` or `superseded`.
+    pub state: Option<String>,
+    /// Only the entries of this booking.
+    pub booking_id: Option<String>,
+    /// Only entries whose booking id starts with this (ignored when `bookingId` is set).
+    pub booking_prefix: Option<String>,
+    /// The `nextCursor` of the previous page; absent for the first page.
+    pub cursor: Option<String>,
+    /// Entries per page, 1 to 1000 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// Entries newest first (by creation time, then id) and where the next page starts.
+#[napi(object)]
+pub struct OutboxPage {
+    pub entries: Vec<OutboxEntry>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of outbox entries, newest first, keyset-paginated (no OFFSET: a deep page costs
+/// what the first does). Rejects for an unknown state or a cursor this outbox did not give.
+#[napi]
+pub async fn outbox_page(
+    settings: RawSettings,
+    query: OutboxPageQuery,
+) -> napi::Result<OutboxPage> {
+    let booking = match (query.booking_id, query.booking_prefix) {
+        (Some(id), _) => Some(BookingMatch::Exact(id)),
+        (None, Some(prefix)) if !prefix.is_empty() => Some(BookingMatch::Prefix(prefix)),
+        _ => None,
+    };
+    let page = service::page(
+        &settings,
+        service::PageQuery {
+            state: query.state,
+            booking,
+            cursor: query.cursor,
+            limit: query.limit.unwrap_or(50).clamp(1, 1000),
+        },
+    )
+    .await
+    .map_err(rejected)?;
+    Ok(OutboxPage {
+        entries: page.entries.into_iter().map(OutboxEntry::from).collect(),
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// Entries in each state.
+#[napi(object)]
+pub struct OutboxCounts {
+    pub pending: u32,
+    pub delivered: u32,
+    pub dead: u32,
+    pub superseded: u32,
+}
+
+/// How many entries are in each state (one GROUP BY).
+#[napi]
+pub async fn outbox_counts(settings: RawSettings) -> napi::Result<OutboxCounts> {
+    let counts = service::counts(&settings).await.map_err(rejected)?;
+    let of = |state: &str| {
+        counts
+            .iter()
+            .find(|(s, _)| *s == state)
+            .map_or(0, |(_, n)| count(*n))
+    };
+    Ok(OutboxCounts {
+        pending: of("pending"),
+        delivered: of("delivered"),
+        dead: of("dead"),
+        superseded: of("superseded"),
+    })
+}
+
+/// One hour of `outboxHourly`.
+#[napi(object)]
+pub struct OutboxHour {
+    /// ISO 8601 start of the hour.
+    pub start: String,
+    /// Entries delivered in this hour.
+    pub delivered: u32,
+    /// Entries still pending whose last attempt failed in this hour.
+    pub failed: u32,
+    /// Entries that went dead in this hour.
+    pub dead: u32,
+}
+
+/// The last 24 hours, oldest first, the current hour last; every hour present.
+#[napi]
+pub async fn outbox_hourly(settings: RawSettings) -> napi::Result<Vec<OutboxHour>> {
+    let hours = service::hourly(&settings, now_ms())
+        .await
+        .map_err(rejected)?;
+    Ok(hours
+        .into_iter()
+        .map(|hour| OutboxHour {
+            start: iso8601(hour.start_ms),
+            delivered: count(hour.delivered),
+            failed: count(hour.failed),
+            dead: count(hour.dead),
+        })
+        .collect())
 }
 
 /// Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count.
@@ -375,7 +523,7 @@ pub async fn outbox_purge(settings: RawSettings, older_than: String) -> napi::Re
     let purged = service::purge(&settings, &older_than)
         .await
         .map_err(rejected)?;
-    Ok(purged.clamp(0, i64::from(u32::MAX)) as u32)
+    Ok(count(purged))
 }
 
 fn bytes_of(payload: &Either<String, Buffer>) -> &[u8] {

@@ -17,8 +17,8 @@ use crate::delivery::{blocked_error, deliver, superseded_error, Delivery, Delive
 use crate::errors::{ErrorKind, SyncError};
 use crate::lanes::{Blocked, Ticket};
 use crate::outbox::{
-    self, decide, millis, now_ms, BookingLease, Decision, Delivered, EntryRow, Finish, NewEntry,
-    Outbox, ScheduleState, Version, HISTORY_LIMIT,
+    self, decide, millis, now_ms, BookingLease, BookingMatch, Decision, Delivered, EntryRow,
+    Finish, NewEntry, Outbox, PageFilter, ScheduleState, Version, HISTORY_LIMIT,
 };
 use crate::payload::SyncRequest;
 
@@ -103,9 +103,16 @@ async fn deliver_with(
     }
 }
 
-/// The attempts of one delivery, appended to an entry's JSON history (the last few kept).
-fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) -> String {
+/// Items appended to an entry's JSON history, the last `HISTORY_LIMIT` kept.
+fn append_history(history: &str, new: Vec<serde_json::Value>) -> String {
     let mut items: Vec<serde_json::Value> = serde_json::from_str(history).unwrap_or_default();
+    items.extend(new);
+    let excess = items.len().saturating_sub(HISTORY_LIMIT);
+    serde_json::Value::Array(items.split_off(excess)).to_string()
+}
+
+/// The attempts of one delivery, appended to an entry's JSON history.
+fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) -> String {
     let record = |at: i64, status: Option<u16>, error: Option<&SyncError>, duration_ms: f64| {
         json!({
             "at": at,
@@ -115,6 +122,7 @@ fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) 
             "durationMs": duration_ms,
         })
     };
+    let mut items = Vec::new();
     if outcome.attempts.is_empty() {
         items.push(record(started_at_ms, None, outcome.error.as_ref(), 0.0));
     }
@@ -127,8 +135,7 @@ fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) 
             attempt.duration_ms,
         ));
     }
-    let excess = items.len().saturating_sub(HISTORY_LIMIT);
-    serde_json::Value::Array(items.split_off(excess)).to_string()
+    append_history(history, items)
 }
 
 /// An entry leased to this worker or request, and its booking once this one sends for it.
@@ -631,26 +638,176 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
     Ok(summary)
 }
 
+/// The states an entry can be in, in the order operators read them.
+pub const STATES: [&str; 4] = ["pending", "delivered", "dead", "superseded"];
+
+fn check_state(state: Option<&str>) -> Result<(), SyncError> {
+    match state {
+        Some(state) if !STATES.contains(&state) => Err(SyncError::new(
+            ErrorKind::Validation,
+            format!("unknown outbox state {state:?}: use pending, delivered, dead or superseded"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub async fn list(
     raw: &RawSettings,
     state: Option<String>,
     limit: u32,
 ) -> Result<Vec<EntryRow>, SyncError> {
-    if let Some(state) = state.as_deref() {
-        if !["pending", "delivered", "dead", "superseded"].contains(&state) {
-            return Err(SyncError::new(
+    let query = PageQuery {
+        state,
+        limit,
+        ..PageQuery::default()
+    };
+    Ok(page(raw, query).await?.entries)
+}
+
+/// What one page of the entry list asks for.
+#[derive(Clone, Debug, Default)]
+pub struct PageQuery {
+    pub state: Option<String>,
+    pub booking: Option<BookingMatch>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub limit: u32,
+}
+
+pub struct Page {
+    pub entries: Vec<EntryRow>,
+    /// Set when more entries follow: pass it as the next query's `cursor`.
+    pub next_cursor: Option<String>,
+}
+
+/// Where a page ends: the last entry's creation time and id.
+fn cursor_of(entry: &EntryRow) -> String {
+    format!("{}:{}", entry.created_at_ms, entry.id)
+}
+
+fn parse_cursor(cursor: &str) -> Result<(i64, String), SyncError> {
+    cursor
+        .split_once(':')
+        .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_string())))
+        .ok_or_else(|| {
+            SyncError::new(
                 ErrorKind::Validation,
-                format!(
-                    "unknown outbox state {state:?}: use pending, delivered, dead or superseded"
-                ),
-            ));
+                format!("cursor {cursor:?} is not one this outbox gave: start again from the first page"),
+            )
+        })
+}
+
+/// Entries newest first, by state and booking, one page at a time (keyset: no OFFSET).
+pub async fn page(raw: &RawSettings, query: PageQuery) -> Result<Page, SyncError> {
+    check_state(query.state.as_deref())?;
+    let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = i64::from(query.limit.max(1));
+    let (_, _, outbox) = open_configured(raw).await?;
+    let mut entries = outbox
+        .page(PageFilter {
+            state: query.state,
+            booking: query.booking,
+            after,
+            // One more tells whether a next page exists.
+            limit: limit + 1,
+        })
+        .await
+        .map_err(SyncError::config)?;
+    let more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    let next_cursor = more.then(|| entries.last().map(cursor_of)).flatten();
+    Ok(Page {
+        entries,
+        next_cursor,
+    })
+}
+
+/// Number of entries in each state, every state present (0 when none).
+pub async fn counts(raw: &RawSettings) -> Result<Vec<(&'static str, i64)>, SyncError> {
+    let (_, _, outbox) = open_configured(raw).await?;
+    let found = outbox.count_by_state().await.map_err(SyncError::config)?;
+    Ok(STATES
+        .iter()
+        .map(|state| {
+            let n = found
+                .iter()
+                .find(|(s, _)| s == state)
+                .map_or(0, |(_, n)| *n);
+            (*state, n)
+        })
+        .collect())
+}
+
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// One hour of the last 24: deliveries, failed attempts of pending entries, and dead entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hour {
+    pub start_ms: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    pub dead: i64,
+}
+
+/// The 24 hours up to the one holding `now_ms`, oldest first, each complete (0 when empty).
+pub async fn hourly(raw: &RawSettings, now_ms: i64) -> Result<Vec<Hour>, SyncError> {
+    let since = (now_ms.div_euclid(HOUR_MS) - 23) * HOUR_MS;
+    let mut hours: Vec<Hour> = (0..24)
+        .map(|i| Hour {
+            start_ms: since + i * HOUR_MS,
+            ..Hour::default()
+        })
+        .collect();
+    let (_, _, outbox) = open_configured(raw).await?;
+    let found = outbox
+        .hourly(since, since + 24 * HOUR_MS)
+        .await
+        .map_err(SyncError::config)?;
+    for count in found {
+        let Some(hour) = usize::try_from(count.hour)
+            .ok()
+            .and_then(|i| hours.get_mut(i))
+        else {
+            continue;
+        };
+        match count.series.as_str() {
+            "delivered" => hour.delivered += count.count,
+            "failed" => hour.failed += count.count,
+            _ => hour.dead += count.count,
         }
     }
+    Ok(hours)
+}
+
+/// How often an audit note is tried again when a delivery rewrote the history meanwhile.
+const AUDIT_TRIES: usize = 5;
+
+/// Appends `{at, action, by}` to the entry's history (kept within its bound); false when the
+/// entry does not exist.
+pub async fn audit(
+    raw: &RawSettings,
+    id: String,
+    by: &str,
+    action: &str,
+) -> Result<bool, SyncError> {
     let (_, _, outbox) = open_configured(raw).await?;
-    outbox
-        .list(state, i64::from(limit))
-        .await
-        .map_err(SyncError::config)
+    for _ in 0..AUDIT_TRIES {
+        let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
+            return Ok(false);
+        };
+        let note = json!({ "at": now_ms(), "action": action, "by": by });
+        let history = append_history(&entry.history, vec![note]);
+        if outbox
+            .set_history(id.clone(), entry.history, history)
+            .await
+            .map_err(SyncError::config)?
+        {
+            return Ok(true);
+        }
+    }
+    Err(SyncError::config(format!(
+        "the audit note on outbox entry {id} could not be written: the entry kept changing; try again"
+    )))
 }
 
 pub async fn show(raw: &RawSettings, id: String) -> Result<Option<EntryRow>, SyncError> {
@@ -660,7 +817,8 @@ pub async fn show(raw: &RawSettings, id: String) -> Result<Option<EntryRow>, Syn
 
 /// Makes a dead or pending entry due now, with a fresh schedule. Refused for an entry that a
 /// newer one of its booking replaces: sending it would put an older state back.
-pub async fn retry(raw: &RawSettings, id: String) -> Result<bool, SyncError> {
+/// `by`, when given, is written to the entry's history as an audit note of the retry.
+pub async fn retry(raw: &RawSettings, id: String, by: Option<&str>) -> Result<bool, SyncError> {
     let (_, _, outbox) = open_configured(raw).await?;
     let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
         return Ok(false);
@@ -686,7 +844,14 @@ pub async fn retry(raw: &RawSettings, id: String) -> Result<bool, SyncError> {
     {
         return refuse(&format!("entry {newer} ({state})"));
     }
-    outbox.retry(id, now_ms()).await.map_err(SyncError::config)
+    let retried = outbox
+        .retry(id.clone(), now_ms())
+        .await
+        .map_err(SyncError::config)?;
+    if let (true, Some(by)) = (retried, by) {
+        audit(raw, id, by, "retry").await?;
+    }
+    Ok(retried)
 }
 
 /// Deletes delivered and superseded entries older than `older_than` (such as `30d`); returns how many.

@@ -1,5 +1,6 @@
 // Compiled by `tsc --noEmit --strict` in process.test.mjs: what must compile, and what must not.
 import {
+  createOutboxDashboard,
   createPartnerSync,
   generateSignature,
   syncBookingToPartner,
@@ -105,4 +106,27 @@ export function observe(): void {
   createPartnerSync({ on: { failed: (e: string) => void e } })
   // @ts-expect-error no such hook
   createPartnerSync({ on: { lost: () => {} } })
+}
+
+// app/admin/partner-sync/[[...path]]/route.ts, as the README mounts it.
+export const { GET, POST } = createOutboxDashboard({
+  authorize: async (request: Request) => (request.headers.get('x-admin') ? { name: 'rina' } : null),
+  basePath: '/admin/partner-sync',
+  outbox: 'sqlite:./outbox.db',
+})
+
+export async function dashboard(): Promise<void> {
+  const response: Response = await GET(new Request('http://localhost/admin/partner-sync'))
+  void response
+  // @ts-expect-error authorize is required: there is no open default
+  createOutboxDashboard({ basePath: '/admin' })
+  const { outbox } = createPartnerSync()
+  const page = await outbox.page({ state: 'dead', bookingPrefix: 'SC-', limit: 50 })
+  const next: string | undefined = page.nextCursor
+  void next
+  const counts: number = (await outbox.counts()).superseded
+  void counts
+  await outbox.retry('id', { by: 'rina' })
+  // @ts-expect-error not a state
+  await outbox.page({ state: 'lost' })
 }

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import net from 'node:net'
@@ -22,6 +23,10 @@ const PACKAGE_NAME = '@smashcourts/partner-sync'
 const SECRET = 'e2e-shared-secret'
 const CALLBACK_TOKEN = 'e2e-xendit-callback-token'
 const CRON_SECRET = 'e2e-cron-secret'
+const ADMIN_TOKEN = 'e2e-admin-token'
+// Debian's Chromium, driven by playwright-core (which never downloads a browser).
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
 const DEADLINE_MS = 2000
 const SYNC_KNOBS = {
   PARTNER_SYNC_MAX_ATTEMPTS: '3',
@@ -222,7 +227,7 @@ function appEnv(partnerUrl, extra = {}) {
   const env = { ...process.env }
   // Only what this run sets may configure the app.
   for (const name of Object.keys(env)) {
-    if (/^(PARTNER_SYNC_|PWA_|SMASHPARTNER_|XENDIT_|CRON_SECRET$)/.test(name)) delete env[name]
+    if (/^(PARTNER_SYNC_|PWA_|SMASHPARTNER_|XENDIT_|CRON_SECRET$|ADMIN_TOKEN$)/.test(name)) delete env[name]
   }
   return {
     ...env,
@@ -231,6 +236,7 @@ function appEnv(partnerUrl, extra = {}) {
     SMASHPARTNER_SYNC_URL: partnerUrl,
     XENDIT_CALLBACK_TOKEN: CALLBACK_TOKEN,
     CRON_SECRET,
+    ADMIN_TOKEN,
     ...SYNC_KNOBS,
     ...extra,
   }
@@ -422,6 +428,65 @@ async function proveOutboxWorker(bundler, appDir, workDir) {
   return server.output
 }
 
+// The outbox page mounted in the app (app/admin/partner-sync/[[...path]]/route.ts), in Chromium:
+// refused without the admin cookie, then a dead entry found, retried and redriven to delivered.
+async function proveDashboard(bundler, appDir, workDir) {
+  const { startMockPartner } = installedPackage(appDir)
+  const outbox = `sqlite:${path.join(workDir, `outbox-dashboard-${bundler}.db`)}`
+  // The partner refuses the first body (400: dead at once), then accepts.
+  const mock = await startMockPartner({ secret: SECRET, fail: [400], log: false })
+  const server = await startNext(appDir, appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox }))
+  const { chromium } = await import('playwright-core')
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'partner-sync-e2e-chromium-'))
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } })
+  const shots = path.join(workDir, 'screenshots')
+  await mkdir(shots, { recursive: true })
+  try {
+    await check(`${bundler}: outbox page in Chromium: 403 without admin auth; a dead entry retried and redriven to delivered`, async () => {
+      const dead = invoiceCallback(`dead-${randomUUID()}`)
+      assert.deepEqual((await postCallback(server.baseUrl, dead)).json, { received: true, synced: false })
+      const hostile = invoiceCallback('<script>alert(1)</script>')
+      assert.deepEqual((await postCallback(server.baseUrl, hostile)).json, { received: true, synced: true })
+
+      const refused = await request(`${server.baseUrl}/admin/partner-sync`)
+      assert.equal(refused.status, 403, refused.text)
+      const page = await browser.newPage()
+      const dialogs = []
+      page.on('dialog', async (dialog) => {
+        dialogs.push(dialog.type())
+        await dialog.accept()
+      })
+      await page.goto(`${server.baseUrl}/admin/login?token=${ADMIN_TOKEN}`)
+      assert.equal(new URL(page.url()).pathname, '/admin/partner-sync')
+      assert.equal(await page.textContent('[data-count="dead"]'), '1')
+      assert.equal(await page.textContent('[data-count="delivered"]'), '1')
+      await page.click('header >> text=Entries')
+      assert.ok((await page.textContent('tbody')).includes('<script>alert(1)</script>'), 'the hostile booking id is not shown as text')
+      await page.screenshot({ path: path.join(shots, `${bundler}-list.png`), fullPage: true })
+      await page.fill('input[name="q"]', dead.external_id)
+      await page.click('button:has-text("Filter")')
+      await page.locator('tr[data-entry] a').first().click()
+      assert.equal(await page.textContent('[data-state]'), 'dead')
+      await page.screenshot({ path: path.join(shots, `${bundler}-entry.png`), fullPage: true })
+      await page.click('button:has-text("Retry now")')
+      await page.waitForSelector('.notice')
+      assert.match(await page.textContent('.notice'), /is due now \(retried by admin/)
+      await page.click('button:has-text("Redrive what is due now")')
+      await page.waitForSelector('.notice >> text=Redrive by')
+      assert.match(await page.textContent('.notice'), /1 delivered/)
+      assert.equal(await page.textContent('[data-state]'), 'delivered')
+      assert.equal(mock.requests.filter((r) => r.bookingId === dead.external_id).at(-1).status, 200)
+      assert.deepEqual(dialogs, ['confirm', 'confirm'], 'only the two confirmations may open a dialog')
+    })
+  } finally {
+    await browser.close()
+    await rm(profile, { recursive: true, force: true })
+    await stopChild(server)
+    await mock.close()
+  }
+  return server.output
+}
+
 async function main() {
   const started = performance.now()
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'partner-sync-e2e-'))
@@ -444,7 +509,13 @@ async function main() {
         built = true
       })
       if (!built) continue
-      for (const [setup, prove] of [['no outbox', proveWithoutOutbox], ['outbox', proveOutbox], ['outbox worker', proveOutboxWorker]]) {
+      const proofs = [['no outbox', proveWithoutOutbox], ['outbox', proveOutbox], ['outbox worker', proveOutboxWorker]]
+      if (existsSync(CHROMIUM)) proofs.push(['outbox page', proveDashboard])
+      else if (process.env.PARTNER_SYNC_REQUIRE_CHROMIUM === '1') {
+        failed++
+        console.log(`FAIL ${bundler}: PARTNER_SYNC_REQUIRE_CHROMIUM=1 but there is no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`)
+      } else console.log(`SKIP ${bundler}: the outbox page in a browser (no Chromium at ${CHROMIUM}; apt-get install chromium, or set CHROMIUM_PATH)`)
+      for (const [setup, prove] of proofs) {
         try {
           logs.push(`--- next start (${bundler}, ${setup}) ---\n${await prove(bundler, appDir, workDir)}`)
         } catch (error) {
@@ -462,6 +533,7 @@ async function main() {
     console.log(`${logs.map((log) => tail(log, 30)).join('\n')}\nKept for inspection: ${workDir}`)
     process.exit(1)
   }
+  console.log(`Screenshots of the outbox page: ${path.join(workDir, 'screenshots')} (kept with KEEP_E2E_DIR=1)`)
   if (process.env.KEEP_E2E_DIR) console.log(`Kept: ${workDir}`)
   else await rm(workDir, { recursive: true, force: true })
 }

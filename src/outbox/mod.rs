@@ -13,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::config::OutboxSettings;
 
 pub use schedule::{decide, millis, Decision, ScheduleState};
+pub use sql::{BookingMatch, PageFilter};
 
 /// Attempt history kept per entry; older attempts are dropped.
 pub const HISTORY_LIMIT: usize = 20;
@@ -148,6 +149,15 @@ macro_rules! entry_from_row {
 }
 pub(crate) use entry_from_row;
 
+/// Entries of one series counted in one hour: `hour` 0 is the first of the window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HourCount {
+    /// `delivered`, `failed` or `dead`.
+    pub series: String,
+    pub hour: i64,
+    pub count: i64,
+}
+
 /// The end of a leased delivery, written in one statement.
 pub struct Finish {
     pub id: String,
@@ -256,8 +266,21 @@ impl Outbox {
     pub async fn count_due(&self, now_ms: i64, quiet_ms: i64) -> Result<i64, String> {
         on_store!(self, count_due(now_ms, now_ms - quiet_ms))
     }
-    pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
-        on_store!(self, list(state, limit))
+    /// One page of entries, newest first by (created_at_ms, id).
+    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, String> {
+        on_store!(self, page(filter))
+    }
+    /// (state, number of entries) for each state present.
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, String> {
+        on_store!(self, count_by_state())
+    }
+    /// Deliveries, failures and dead entries per hour from `since_ms` until `until_ms`.
+    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, String> {
+        on_store!(self, hourly(since_ms, until_ms))
+    }
+    /// Replaces the history JSON if it is still `old`; false when it changed meanwhile.
+    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, String> {
+        on_store!(self, set_history(id, old, new))
     }
     pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
         on_store!(self, get(id))

@@ -9,10 +9,10 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::sql::{Dialect, SchemaState, Statements};
+use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, safe_location, BookingLease, Delivered, EntryRow, Finish,
-    NewEntry, Version,
+    HourCount, NewEntry, Version,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -150,6 +150,9 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
     tx.batch_execute(&sql.probe)
         .await
         .map_err(|e| sql.missing_columns(&pg_error(&e)))?;
+    for statement in &sql.ensure_indexes {
+        tx.batch_execute(statement).await.map_err(db)?;
+    }
     tx.commit().await.map_err(db)
 }
 
@@ -424,11 +427,54 @@ impl PgStore {
             .map_err(|e| failed(&e))
     }
 
-    pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
-        match state {
-            Some(state) => self.rows(&self.sql.list_by_state, &[&state, &limit]).await,
-            None => self.rows(&self.sql.list_all, &[&limit]).await,
-        }
+    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, String> {
+        let (statement, params) = self.sql.page(&filter);
+        let values: Vec<Box<dyn ToSql + Sync + Send>> = params
+            .into_iter()
+            .map(|param| -> Box<dyn ToSql + Sync + Send> {
+                match param {
+                    Param::Int(n) => Box::new(n),
+                    Param::Text(text) => Box::new(text),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        self.rows(&statement, &refs).await
+    }
+
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, String> {
+        let rows = self
+            .client
+            .query(&self.sql.count_by_state, &[])
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, String> {
+        let rows = self
+            .client
+            .query(&self.sql.hourly, &[&since_ms, &until_ms])
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(rows
+            .iter()
+            .map(|r| HourCount {
+                series: r.get(0),
+                hour: r.get(1),
+                count: r.get(2),
+            })
+            .collect())
+    }
+
+    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, String> {
+        Ok(self
+            .execute(&self.sql.set_history, &[&new, &id, &old])
+            .await?
+            == 1)
     }
 
     pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {

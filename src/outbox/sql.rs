@@ -127,6 +127,7 @@ impl Statements {
 /// Statements for one table prefix, built once when the outbox opens.
 #[derive(Debug)]
 pub struct Statements {
+    pub dialect: Dialect,
     pub entries: String,
     pub version_table: String,
     pub create: Vec<String>,
@@ -142,12 +143,39 @@ pub struct Statements {
     pub finish: String,
     pub due_candidates: String,
     pub count_due: String,
-    pub list_all: String,
-    pub list_by_state: String,
     pub get: String,
     pub retry: String,
     pub purge: String,
     pub probe: String,
+    /// Indexes of the operator's queries, created when missing at every open (older outboxes).
+    pub ensure_indexes: Vec<String>,
+    pub count_by_state: String,
+    pub hourly: String,
+    pub set_history: String,
+}
+
+/// A value bound to a statement built at query time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// Which entries of a booking a page holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BookingMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// One page of entries, newest first: `after` is the (created_at_ms, id) of the last entry of
+/// the previous page (keyset pagination: the cost of a page does not grow with its depth).
+#[derive(Clone, Debug, Default)]
+pub struct PageFilter {
+    pub state: Option<String>,
+    pub booking: Option<BookingMatch>,
+    pub after: Option<(i64, String)>,
+    pub limit: i64,
 }
 
 impl Statements {
@@ -171,6 +199,24 @@ impl Statements {
                 delivered_entry_id TEXT
             )"
         );
+        // Newest first, all or in one state; the last 24 hours by update time.
+        let mut ensure_indexes = vec![
+            format!("CREATE INDEX IF NOT EXISTS {entries}_created ON {entries} (created_at_ms, id)"),
+            format!(
+                "CREATE INDEX IF NOT EXISTS {entries}_state_created ON {entries} (state, created_at_ms, id)"
+            ),
+            // Covers the chart's query: it never reads the table.
+            format!(
+                "CREATE INDEX IF NOT EXISTS {entries}_recent
+                    ON {entries} (updated_at_ms, state, delivered_at_ms, last_error_kind)"
+            ),
+        ];
+        // Booking id prefixes in byte order; SQLite's booking index already compares bytes.
+        if dialect == Dialect::Postgres {
+            ensure_indexes.push(format!(
+                "CREATE INDEX IF NOT EXISTS {entries}_booking_bytes ON {entries} (booking_id COLLATE \"C\")"
+            ));
+        }
         let mut create = vec![entries_table(&entries)];
         create.extend(indexes.iter().cloned());
         create.push(bookings_table.clone());
@@ -246,6 +292,7 @@ impl Statements {
         ]);
 
         Statements {
+            dialect,
             create,
             migrate_from_v1,
             // Creation order within a booking, atomic per booking row.
@@ -321,13 +368,6 @@ impl Statements {
                 "SELECT COUNT(*) FROM {entries} e WHERE {due}",
                 due = due_condition(&entries, &bookings)
             ),
-            list_all: format!(
-                "SELECT {ENTRY_COLUMNS} FROM {entries} ORDER BY created_at_ms DESC, id LIMIT $1"
-            ),
-            list_by_state: format!(
-                "SELECT {ENTRY_COLUMNS} FROM {entries} WHERE state = $1
-                 ORDER BY created_at_ms DESC, id LIMIT $2"
-            ),
             get: format!("SELECT {ENTRY_COLUMNS} FROM {entries} WHERE id = $1"),
             retry: format!(
                 "UPDATE {entries} SET state = 'pending', next_attempt_at_ms = $1, schedule_step = 0,
@@ -343,9 +383,78 @@ impl Statements {
                     LIMIT $2)"
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
+            ensure_indexes,
+            count_by_state: format!("SELECT state, COUNT(*) FROM {entries} GROUP BY state"),
+            // Per hour since $1 (before $2), in one pass over the updated_at_ms index: deliveries
+            // (by delivery time, never later than the entry's last update), failed last attempts
+            // of entries still pending, and entries gone dead (both by their last update). A CASE,
+            // not ORs on state, so SQLite scans the covering index by time, not the state index.
+            hourly: format!(
+                "SELECT CASE state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead' ELSE 'failed' END,
+                    (COALESCE(delivered_at_ms, updated_at_ms) - $1) / 3600000, COUNT(*)
+                 FROM {entries}
+                 WHERE updated_at_ms >= $1 AND updated_at_ms < $2
+                   AND CASE state WHEN 'delivered' THEN delivered_at_ms >= $1 WHEN 'dead' THEN true
+                     WHEN 'pending' THEN last_error_kind IS NOT NULL ELSE false END
+                 GROUP BY 1, 2"
+            ),
+            // Compare-and-set: a delivery that wrote the history meanwhile wins, the note is retried.
+            set_history: format!("UPDATE {entries} SET history = $1 WHERE id = $2 AND history = $3"),
             entries,
             version_table,
         }
+    }
+}
+
+impl Statements {
+    /// The statement of one page and its parameters: only the filters asked for, so each
+    /// combination uses its index (the state one, the booking one, or creation order).
+    pub fn page(&self, filter: &PageFilter) -> (String, Vec<Param>) {
+        let mut params = Vec::new();
+        let mut next = |param: Param| {
+            params.push(param);
+            format!("${}", params.len())
+        };
+        let mut conditions = Vec::new();
+        if let Some(state) = &filter.state {
+            conditions.push(format!("state = {}", next(Param::Text(state.clone()))));
+        }
+        match &filter.booking {
+            Some(BookingMatch::Exact(id)) => {
+                conditions.push(format!("booking_id = {}", next(Param::Text(id.clone()))))
+            }
+            // A range in byte order, which an index serves: every id starting with the prefix
+            // sorts between it and it followed by U+10FFFF (the last code point, a noncharacter
+            // no booking id has). Not LIKE: SQLite's ignores case, and wildcards need escaping.
+            Some(BookingMatch::Prefix(prefix)) => {
+                let from = next(Param::Text(prefix.clone()));
+                let until = next(Param::Text(format!("{prefix}\u{10FFFF}")));
+                let column = match self.dialect {
+                    Dialect::Sqlite => "booking_id",
+                    Dialect::Postgres => "booking_id COLLATE \"C\"",
+                };
+                conditions.push(format!("{column} >= {from} AND {column} < {until}"))
+            }
+            None => {}
+        }
+        if let Some((created_at_ms, id)) = &filter.after {
+            let created = next(Param::Int(*created_at_ms));
+            let id = next(Param::Text(id.clone()));
+            // A row value, which both planners turn into one index range (an OR, PostgreSQL not).
+            conditions.push(format!("(created_at_ms, id) < ({created}, {id})"));
+        }
+        let limit = next(Param::Int(filter.limit));
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM {entries} {filter}
+             ORDER BY created_at_ms DESC, id DESC LIMIT {limit}",
+            entries = self.entries
+        );
+        (sql, params)
     }
 }
 

@@ -3,11 +3,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
 
-use super::sql::{Dialect, SchemaState, Statements};
+use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
-    delivered_of, entry_from_row, BookingLease, Delivered, EntryRow, Finish, NewEntry, Version,
+    delivered_of, entry_from_row, BookingLease, Delivered, EntryRow, Finish, HourCount, NewEntry,
+    Version,
 };
 
 pub struct SqliteStore {
@@ -49,6 +51,9 @@ fn prepare_schema(conn: &mut Connection, sql: &Statements) -> Result<(), String>
     }
     tx.prepare(&sql.probe)
         .map_err(|e| sql.missing_columns(&e.to_string()))?;
+    for statement in &sql.ensure_indexes {
+        tx.execute(statement, []).map_err(db)?;
+    }
     tx.commit().map_err(db)
 }
 
@@ -299,19 +304,51 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn list(&self, state: Option<String>, limit: i64) -> Result<Vec<EntryRow>, String> {
+    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, String> {
         self.run(move |c, sql| {
-            let read = |row: &rusqlite::Row<'_>| Ok(entry_from_row!(row, get));
-            match state {
-                Some(state) => c
-                    .prepare_cached(&sql.list_by_state)?
-                    .query_map(params![state, limit], read)?
-                    .collect(),
-                None => c
-                    .prepare_cached(&sql.list_all)?
-                    .query_map([limit], read)?
-                    .collect(),
-            }
+            let (statement, params) = sql.page(&filter);
+            let values = params.into_iter().map(|param| match param {
+                Param::Int(n) => Value::Integer(n),
+                Param::Text(text) => Value::Text(text),
+            });
+            c.prepare_cached(&statement)?
+                .query_map(params_from_iter(values), |row| {
+                    Ok(entry_from_row!(row, get))
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.count_by_state)?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, String> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.hourly)?
+                .query_map([since_ms, until_ms], |r| {
+                    Ok(HourCount {
+                        series: r.get(0)?,
+                        hour: r.get(1)?,
+                        count: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, String> {
+        self.run(move |c, sql| {
+            Ok(c.prepare_cached(&sql.set_history)?
+                .execute(params![new, id, old])?
+                == 1)
         })
         .await
     }
@@ -342,6 +379,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::outbox::ScheduleState;
 
     /// The version 1 schema, as partner-sync 0.1 created it.
     const V1_SCHEMA: &str = "
@@ -418,6 +456,153 @@ mod tests {
         drop(store);
         // Opening again finds version 2 and migrates nothing.
         assert!(SqliteStore::open(&path, "t_").await.is_ok());
+        let _ = std::fs::remove_file(&path);
+    }
+
+    fn entry(id: &str, booking: &str, now_ms: i64) -> NewEntry {
+        NewEntry {
+            id: id.into(),
+            booking_id: booking.into(),
+            event: "booking.paid".into(),
+            body: "{}".into(),
+            now_ms,
+            lease_until_ms: 0,
+            lease_owner: "me".into(),
+            version_ms: now_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn operator_queries_page_count_chart_and_note() {
+        use crate::outbox::{BookingMatch, PageFilter};
+        let path =
+            std::env::temp_dir().join(format!("partner-sync-ops-{}.db", uuid::Uuid::new_v4()));
+        let store = SqliteStore::open(path.to_str().unwrap(), "t_")
+            .await
+            .unwrap();
+        // 25 entries of bookings b-00..b-24, one per minute; two share a creation time.
+        for i in 0..25 {
+            let created = if i == 24 { 23 * 60_000 } else { i * 60_000 };
+            let id = format!("e{i:02}");
+            store
+                .insert(entry(&id, &format!("b-{i:02}"), created))
+                .await
+                .unwrap();
+        }
+        store.insert(entry("x1", "other", 5)).await.unwrap();
+        let page = |filter: PageFilter| store.page(filter);
+        // Pages of 10, newest first, following the cursor, cover every entry once.
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let rows = page(PageFilter {
+                after: after.clone(),
+                limit: 10,
+                ..PageFilter::default()
+            })
+            .await
+            .unwrap();
+            let Some(last) = rows.last() else { break };
+            after = Some((last.created_at_ms, last.id.clone()));
+            seen.extend(rows.iter().map(|r| r.id.clone()));
+        }
+        assert_eq!(seen.len(), 26);
+        assert_eq!(&seen[..3], ["e24", "e23", "e22"]);
+        assert_eq!(&seen[24..], ["x1", "e00"]);
+        let prefix = page(PageFilter {
+            booking: Some(BookingMatch::Prefix("b-1".into())),
+            limit: 100,
+            ..PageFilter::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(prefix.len(), 10);
+        assert!(prefix.iter().all(|r| r.booking_id.starts_with("b-1")));
+        // A prefix is not a pattern: % and _ are plain characters, and case counts.
+        for literal in ["b-%", "b_", "B-1"] {
+            let none = page(PageFilter {
+                booking: Some(BookingMatch::Prefix(literal.into())),
+                limit: 100,
+                ..PageFilter::default()
+            })
+            .await
+            .unwrap();
+            assert!(none.is_empty(), "{literal}");
+        }
+        let exact = page(PageFilter {
+            booking: Some(BookingMatch::Exact("other".into())),
+            state: Some("pending".into()),
+            limit: 100,
+            ..PageFilter::default()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            exact.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            ["x1"]
+        );
+
+        // e00 delivered in hour 0, e01 failed and still pending in hour 1, e02 dead in hour 2.
+        let hour = 3_600_000;
+        let finish = |id: &str, state: &'static str, at: i64| Finish {
+            id: id.into(),
+            lease_owner: "me".into(),
+            state,
+            attempts_added: 1,
+            schedule: ScheduleState {
+                step: 0,
+                not_found_count: 0,
+                started_at_ms: 0,
+            },
+            next_attempt_at_ms: None,
+            delivered_at_ms: (state == "delivered").then_some(at),
+            last_status: Some(500),
+            last_error_kind: (state != "delivered").then(|| "http".to_string()),
+            last_error: None,
+            history: "[]".into(),
+            now_ms: at,
+            superseded_by: None,
+        };
+        assert!(store.finish(finish("e00", "delivered", 10)).await.unwrap());
+        assert!(store
+            .finish(finish("e01", "pending", hour + 10))
+            .await
+            .unwrap());
+        assert!(store
+            .finish(finish("e02", "dead", 2 * hour + 10))
+            .await
+            .unwrap());
+        let mut counts = store.count_by_state().await.unwrap();
+        counts.sort();
+        let counts: Vec<(&str, i64)> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        assert_eq!(counts, [("dead", 1), ("delivered", 1), ("pending", 24)]);
+        let mut hours = store.hourly(0, 24 * hour).await.unwrap();
+        hours.sort_by_key(|h| h.hour);
+        let hours: Vec<(&str, i64, i64)> = hours
+            .iter()
+            .map(|h| (h.series.as_str(), h.hour, h.count))
+            .collect();
+        assert_eq!(
+            hours,
+            [("delivered", 0, 1), ("failed", 1, 1), ("dead", 2, 1)]
+        );
+        // Outside the window, nothing.
+        assert!(store.hourly(3 * hour, 27 * hour).await.unwrap().is_empty());
+
+        // The history is replaced only while it is what the caller read.
+        assert!(store
+            .set_history("e02".into(), "[]".into(), "[1]".into())
+            .await
+            .unwrap());
+        assert!(!store
+            .set_history("e02".into(), "[]".into(), "[2]".into())
+            .await
+            .unwrap());
+        assert_eq!(
+            store.get("e02".into()).await.unwrap().unwrap().history,
+            "[1]"
+        );
+        drop(store);
         let _ = std::fs::remove_file(&path);
     }
 }
