@@ -189,6 +189,16 @@ describe('metrics', () => {
     expect(after.durationCount - before.durationCount).toBe(1)
   })
 
+  it('an observable gauge gives the outbox entries by state when the exporter collects', async () => {
+    const id = `otel-gauge-${process.pid}`
+    partner.plan(`${id}-pending`, 503)
+    const client = createPartnerSync({ ...quick, maxAttempts: 1, url: partner.url, outbox: `sqlite:${store.file('otel-gauge.db')}`, outboxSchedule: '1h', outboxMaxAge: '2h' })
+    await client.sync(payment(`${id}-ok`))
+    await client.sync(payment(`${id}-pending`))
+    await client.redrivePending() // instruments exist from the first sync or redrive on
+    expect((await collect()).outbox).toEqual({ pending: 1, delivered: 1, dead: 0, superseded: 0 })
+  })
+
   it('metrics: false counts nothing; tracing: false alone still counts', async () => {
     const before = await collect()
     await createPartnerSync({ ...quick, url: partner.url, metrics: false }).sync(payment(`otel-nometrics-${process.pid}`))
@@ -211,10 +221,13 @@ async function collect() {
     bySource[point.attributes['partner_sync.source']] += point.value
     if (point.attributes['partner_sync.source'] === 'redrive' && point.attributes['partner_sync.outcome'] === 'delivered') redriveDelivered += point.value
   }
+  const gauge = all.find((m) => m.descriptor.name === 'partner_sync.outbox.entries')
+  const outbox = gauge && Object.fromEntries(gauge.dataPoints.map((p) => [p.attributes['partner_sync.outbox.state'], p.value]))
   const duration = all.find((m) => m.descriptor.name === 'partner_sync.attempt.duration')
   const points = duration?.dataPoints ?? []
   return {
     deliveries,
+    outbox,
     bySource,
     redriveDelivered,
     durationUnit: duration?.descriptor.unit,

@@ -141,7 +141,10 @@ function createPartnerSync(options = {}) {
   const opts = options && typeof options === 'object' ? options : {}
   const log = createLog(opts.logger)
   const settings = () => readSettings(opts)
-  const observer = createObserver(opts, log)
+  const observer = createObserver(opts, log, () => {
+    const raw = settings()
+    return raw.outbox ? native.outboxCounts(raw) : null
+  })
   const partnerUrl = (raw) => raw.url || native.DEFAULT_URL
 
   async function sync(data, { signal } = {}) {

@@ -108,7 +108,11 @@ function attemptMetricAttributes(attempt) {
   return defined({ 'http.request.method': 'POST', 'http.response.status_code': attempt.status, 'error.type': attemptErrorType(attempt) })
 }
 
-function createTracing(enabled) {
+// The gauge's read of the outbox waits at most this long: a slow database never holds an export.
+const COUNTS_TIMEOUT_MS = 2000
+const OUTBOX_STATES = ['pending', 'delivered', 'dead', 'superseded']
+
+function createTracing(enabled, outboxCounts) {
   if (!enabled) return undefined
   const api = otel()
   if (!api) return undefined
@@ -125,7 +129,18 @@ function createTracing(enabled) {
       instruments = {
         deliveries: m.createCounter('partner_sync.deliveries', { description: 'Syncs and redriven outbox entries, by outcome', unit: '{delivery}' }),
         duration: m.createHistogram('partner_sync.attempt.duration', { description: 'Duration of one HTTP attempt to the partner', unit: 's' }),
+        outbox: m.createObservableGauge('partner_sync.outbox.entries', { description: 'Outbox entries by state, read when the exporter collects', unit: '{entry}' }),
       }
+      // One GROUP BY, run only when metrics are collected, and given up after COUNTS_TIMEOUT_MS.
+      instruments.outbox.addCallback(async (result) => {
+        const counting = outboxCounts()
+        if (!counting) return
+        let timer
+        const late = new Promise((resolve) => (timer = setTimeout(resolve, COUNTS_TIMEOUT_MS).unref()))
+        const counts = await Promise.race([counting.catch(() => undefined), late])
+        clearTimeout(timer)
+        if (counts) for (const state of OUTBOX_STATES) result.observe(counts[state], { 'partner_sync.outbox.state': state })
+      })
     }
     return instruments
   }
@@ -239,11 +254,12 @@ function guarded(log, fn) {
  * `beforeSync(data)` returns extra headers for the attempts; `afterSync(...)` fires the hooks,
  * ends the spans and counts.
  */
-function createObserver(options, log) {
+// `outboxCounts()` resolves with the configured outbox's counts by state, or is null without one.
+function createObserver(options, log, outboxCounts) {
   const fire = createHooks(options.on, log)
   const traces = options.tracing !== false
   const counts = options.metrics !== false
-  const tracing = createTracing(traces || counts)
+  const tracing = createTracing(traces || counts, counts ? outboxCounts : () => null)
 
   function beforeSync(data) {
     const started = tracing && traces && guarded(log, () => tracing.startSync(data))
