@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes, randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import net from 'node:net'
@@ -300,7 +300,8 @@ function installedPackage(appDir) {
 async function proveWithoutOutbox(bundler, appDir) {
   const { startMockPartner } = installedPackage(appDir)
   const mock = await startMockPartner({ secret: SECRET, log: false })
-  const server = await startNext(appDir, appEnv(mock.url))
+  const spansFile = path.join(appDir, `spans-${bundler}.jsonl`)
+  const server = await startNext(appDir, appEnv(mock.url, { OTEL_SPANS_FILE: spansFile }))
   let hanging
   try {
     await check(`${bundler}: invoice PAID -> 200 quickly, partner got one signed booking.paid`, async () => {
@@ -313,6 +314,22 @@ async function proveWithoutOutbox(bundler, appDir) {
       const stored = (await readBookings(appDir))[callback.external_id]
       assert.equal(stored?.status, 'LUNAS', 'local store was not updated')
       assert.equal(stored.invoiceId, callback.id)
+    })
+
+    await check(`${bundler}: the sync is traced: a partner-sync span exported, its trace id in the partner's traceparent`, async () => {
+      const callback = invoiceCallback(randomUUID())
+      const answer = await postCallback(server.baseUrl, callback)
+      assert.equal(answer.status, 200, answer.text)
+      const readSpans = () => (existsSync(spansFile) ? readFileSync(spansFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [])
+      const isSync = (s) => s.name === 'partner-sync sync' && s.attributes['partner_sync.booking_id'] === callback.external_id
+      await waitFor('the exported sync span', () => readSpans().some(isSync), 3000)
+      const spans = readSpans()
+      const sync = spans.find(isSync)
+      assert.equal(sync.attributes['partner_sync.outcome'], 'delivered')
+      assert.ok(spans.some((s) => s.name === 'POST' && s.traceId === sync.traceId), 'no attempt span in the sync trace')
+      const [record] = mock.requests.filter((r) => r.bookingId === callback.external_id)
+      assert.equal(String(record.headers.traceparent).split('-')[1], sync.traceId, `traceparent ${record.headers.traceparent}`)
+      assert.equal(record.verified, true, 'the signature must still verify with the trace header added')
     })
 
     await check(`${bundler}: wrong x-callback-token -> 401, partner got nothing`, async () => {
