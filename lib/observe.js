@@ -112,6 +112,12 @@ function attemptMetricAttributes(attempt) {
 const COUNTS_TIMEOUT_MS = 2000
 const OUTBOX_STATES = ['pending', 'delivered', 'dead', 'superseded']
 
+// Until the app registers a provider, the API hands out no-op ones: then skip the work altogether.
+function registered(provider) {
+  const actual = provider && typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider
+  return Boolean(actual) && !/^Noop/.test((actual.constructor && actual.constructor.name) || '')
+}
+
 function createTracing(enabled, outboxCounts) {
   if (!enabled) return undefined
   const api = otel()
@@ -176,6 +182,8 @@ function createTracing(enabled, outboxCounts) {
   }
 
   return {
+    tracingActive: () => registered(api.trace.getTracerProvider()),
+    metricsActive: () => registered(api.metrics.getMeterProvider()),
     /** Starts the sync's span; returns it and the headers that carry its context. */
     startSync(data) {
       const span = tracer().startSpan('partner-sync sync', {
@@ -260,27 +268,29 @@ function createObserver(options, log, outboxCounts) {
   const traces = options.tracing !== false
   const counts = options.metrics !== false
   const tracing = createTracing(traces || counts, counts ? outboxCounts : () => null)
+  const tracingOn = () => tracing && traces && tracing.tracingActive()
+  const countingOn = () => tracing && counts && tracing.metricsActive()
 
   function beforeSync(data) {
-    const started = tracing && traces && guarded(log, () => tracing.startSync(data))
+    const started = tracingOn() && guarded(log, () => tracing.startSync(data))
     return { started, headers: started ? started.headers : undefined }
   }
 
   function afterSync(handle, result, { url, event, deliveryStartedAtMs }) {
     if (handle && handle.started) guarded(log, () => tracing.endSync(handle.started, { ...result, event }, url, deliveryStartedAtMs ?? Date.now()))
-    if (tracing && counts) guarded(log, () => tracing.countSync(result))
+    if (countingOn()) guarded(log, () => tracing.countSync(result))
     const outcome = syncOutcome(result)
     fire(outcome, payloadOf({ ...result, entryId: result.outbox ? result.outbox.id : undefined }))
     for (const id of (result.outbox && result.outbox.supersededOlder) || []) fire('superseded', supersededPayload(result.bookingId, id))
   }
 
   function beforeRedrive() {
-    return tracing && traces ? guarded(log, () => tracing.startRedrive()) : undefined
+    return tracingOn() ? guarded(log, () => tracing.startRedrive()) : undefined
   }
 
   function afterRedrive(started, summary, url) {
     if (started) guarded(log, () => tracing.endRedrive(started, summary, url))
-    if (tracing && counts) guarded(log, () => tracing.countRedrive(summary))
+    if (countingOn()) guarded(log, () => tracing.countRedrive(summary))
     for (const entry of summary.entries) {
       fire(redriveOutcome(entry), payloadOf({ bookingId: entry.bookingId, entryId: entry.id, attempts: entry.attempts, status: entry.status, error: entry.error }))
     }
