@@ -267,6 +267,26 @@ async fn settle(
     })
 }
 
+/// Settles within the outbox write bound; a failure to write is reported, never raised: the
+/// entry keeps its lease until it runs out, then a redrive takes it again.
+async fn settle_or_note(
+    outbox: &Outbox,
+    lease: &Lease,
+    started_at_ms: i64,
+    outcome: &DeliveryOutcome,
+    quiet_period: Duration,
+) -> OutboxNote {
+    bounded(settle(outbox, lease, started_at_ms, outcome, quiet_period))
+        .await
+        .unwrap_or_else(|error| OutboxNote {
+            id: Some(lease.id.clone()),
+            error: Some(format!(
+                "{error}; the entry stays pending and will be redriven"
+            )),
+            ..Default::default()
+        })
+}
+
 /// Stores the sync before its first attempt, leased to this request for its whole deadline.
 async fn write_ahead(
     settings: &Settings,
@@ -394,21 +414,14 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>)
     };
     if let Some((outbox, lease)) = entry {
         note = Some(
-            bounded(settle(
+            settle_or_note(
                 &outbox,
                 &lease,
                 started_at_ms,
                 &outcome,
                 settings.quiet_period,
-            ))
-            .await
-            .unwrap_or_else(|error| OutboxNote {
-                id: Some(lease.id.clone()),
-                error: Some(format!(
-                    "{error}; the entry stays pending and will be redriven"
-                )),
-                ..Default::default()
-            }),
+            )
+            .await,
         );
     }
     SyncReport {
@@ -580,19 +593,14 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
                 )
                 .await;
                 let lease = Lease::of(&entry, booking);
-                let note = settle(
+                let note = settle_or_note(
                     &outbox,
                     &lease,
                     started_at_ms,
                     &outcome,
                     settings.quiet_period,
                 )
-                .await
-                .unwrap_or_else(|error| OutboxNote {
-                    id: Some(entry.id.clone()),
-                    error: Some(error),
-                    ..Default::default()
-                });
+                .await;
                 RedriveEntry {
                     entry,
                     note,
