@@ -12,7 +12,8 @@ use crate::errors::{redact, ErrorKind, SyncError};
 use crate::lanes::{Blocked, Ticket};
 use crate::payload::{partner_message, MAX_RESPONSE_BYTES};
 use crate::policy::{
-    backoff_delay, classify_status, explain_status, kind_for_status, parse_retry_after, Verdict,
+    classify_status, explain_status, kind_for_status, next_step, parse_retry_after, Failed, Next,
+    Verdict,
 };
 use crate::signing::sign;
 
@@ -437,51 +438,28 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
         });
         final_error = error;
         let Some(error) = &final_error else { break };
-        if !wants_retry || attempt >= policy.max_attempts {
-            break;
-        }
-        let mut wait = retry_after.unwrap_or_else(|| {
-            backoff_delay(
-                policy.backoff_base,
-                policy.backoff_max,
-                attempt - 1,
-                &mut rand::rng(),
-            )
-        });
-        if maybe_processing {
-            wait = wait.max(quiet_period);
-        }
+        let failed = Failed {
+            error,
+            retryable: wants_retry,
+            retry_after,
+            maybe_processing,
+            attempt,
+        };
         let left = deadline.saturating_duration_since(Instant::now());
-        // Another attempt needs the wait plus some time to get an answer.
-        if wait + Duration::from_millis(10) >= left {
-            final_error = Some(if maybe_processing {
-                SyncError::new(
-                    error.kind,
-                    format!(
-                        "{}; the partner may have received it and may still be processing it, so booking {booking_id} \
-                         is not sent again for {} (PARTNER_SYNC_QUIET_PERIOD)",
-                        error.message,
-                        humantime::format_duration(quiet_period)
-                    ),
-                )
-            } else {
-                let why = match retry_after {
-                    Some(after) => {
-                        format!("the partner asked to retry after {} ms", after.as_millis())
-                    }
-                    None => "no time is left for another attempt".to_string(),
-                };
-                SyncError::new(
-                    ErrorKind::Deadline,
-                    format!(
-                        "gave up within the {} ms deadline (PARTNER_SYNC_DEADLINE_MS): {why}; last error: {}",
-                        policy.deadline.as_millis(),
-                        error.message
-                    ),
-                )
-            });
-            break;
-        }
+        let wait = match next_step(
+            &failed,
+            policy,
+            quiet_period,
+            left,
+            booking_id,
+            &mut rand::rng(),
+        ) {
+            Next::Retry(wait) => wait,
+            Next::Stop(replacement) => {
+                final_error = replacement.or(final_error);
+                break;
+            }
+        };
         if let Some(last) = attempts.last_mut() {
             last.wait_ms = Some(wait.as_secs_f64() * 1000.0);
         }

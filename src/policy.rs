@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 
-use crate::errors::ErrorKind;
+use crate::config::RetryPolicy;
+use crate::errors::{ErrorKind, SyncError};
 
 /// What to do after the partner answered with an HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +75,81 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// A failed attempt, as the decision about the next one sees it.
+pub struct Failed<'a> {
+    pub error: &'a SyncError,
+    /// Another attempt could get a different answer (see `classify_status`).
+    pub retryable: bool,
+    pub retry_after: Option<Duration>,
+    /// The body may have reached the partner without an answer: it may still be processing it.
+    pub maybe_processing: bool,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// What comes after a failed attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait this long, then try again.
+    Retry(Duration),
+    /// Stop; the error to report instead of the attempt's own, if any.
+    Stop(Option<SyncError>),
+}
+
+/// Decides, from the failed attempt, the policy and the time left, whether and when to retry.
+pub fn next_step(
+    failed: &Failed,
+    policy: &RetryPolicy,
+    quiet_period: Duration,
+    left: Duration,
+    booking_id: &str,
+    rng: &mut impl Rng,
+) -> Next {
+    if !failed.retryable || failed.attempt >= policy.max_attempts {
+        return Next::Stop(None);
+    }
+    let mut wait = failed.retry_after.unwrap_or_else(|| {
+        backoff_delay(
+            policy.backoff_base,
+            policy.backoff_max,
+            failed.attempt - 1,
+            rng,
+        )
+    });
+    if failed.maybe_processing {
+        wait = wait.max(quiet_period);
+    }
+    // Another attempt needs the wait plus some time to get an answer.
+    if wait + Duration::from_millis(10) < left {
+        return Next::Retry(wait);
+    }
+    let error = failed.error;
+    Next::Stop(Some(if failed.maybe_processing {
+        SyncError::new(
+            error.kind,
+            format!(
+                "{}; the partner may have received it and may still be processing it, so booking {booking_id} \
+                 is not sent again for {} (PARTNER_SYNC_QUIET_PERIOD)",
+                error.message,
+                humantime::format_duration(quiet_period)
+            ),
+        )
+    } else {
+        let why = match failed.retry_after {
+            Some(after) => format!("the partner asked to retry after {} ms", after.as_millis()),
+            None => "no time is left for another attempt".to_string(),
+        };
+        SyncError::new(
+            ErrorKind::Deadline,
+            format!(
+                "gave up within the {} ms deadline (PARTNER_SYNC_DEADLINE_MS): {why}; last error: {}",
+                policy.deadline.as_millis(),
+                error.message
+            ),
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +193,109 @@ mod tests {
         assert_eq!(
             backoff_delay(Duration::ZERO, max, 2, &mut rng),
             Duration::ZERO
+        );
+    }
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(10),
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(4),
+        }
+    }
+
+    fn decide(failed: Failed, left_ms: u64) -> Next {
+        let quiet = Duration::from_secs(300);
+        let mut rng = StdRng::seed_from_u64(3);
+        next_step(
+            &failed,
+            &policy(),
+            quiet,
+            Duration::from_millis(left_ms),
+            "b1",
+            &mut rng,
+        )
+    }
+
+    fn failed(error: &SyncError) -> Failed<'_> {
+        Failed {
+            error,
+            retryable: true,
+            retry_after: None,
+            maybe_processing: false,
+            attempt: 1,
+        }
+    }
+
+    #[test]
+    fn an_answer_that_will_not_change_or_the_last_attempt_stops_as_it_is() {
+        let error = SyncError::new(ErrorKind::BadRequest, "HTTP 400");
+        let not_retryable = Failed {
+            retryable: false,
+            ..failed(&error)
+        };
+        assert_eq!(decide(not_retryable, 9_000), Next::Stop(None));
+        let last = Failed {
+            attempt: 5,
+            ..failed(&error)
+        };
+        assert_eq!(decide(last, 9_000), Next::Stop(None));
+    }
+
+    #[test]
+    fn backoff_when_it_fits_else_a_deadline_error() {
+        let error = SyncError::new(ErrorKind::Http, "HTTP 503");
+        match decide(failed(&error), 9_000) {
+            Next::Retry(wait) => assert!(wait <= Duration::from_millis(250)),
+            other => panic!("{other:?}"),
+        }
+        match decide(failed(&error), 5) {
+            Next::Stop(Some(e)) => {
+                assert_eq!(e.kind, ErrorKind::Deadline);
+                assert!(e.message.contains("no time is left") && e.message.contains("HTTP 503"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn retry_after_is_kept_exactly_or_ends_the_call_at_once() {
+        let error = SyncError::new(ErrorKind::Http, "HTTP 429");
+        let asked = |ms| Failed {
+            retry_after: Some(Duration::from_millis(ms)),
+            ..failed(&error)
+        };
+        assert_eq!(
+            decide(asked(1_000), 9_000),
+            Next::Retry(Duration::from_millis(1_000))
+        );
+        match decide(asked(120_000), 9_000) {
+            Next::Stop(Some(e)) => assert!(e.message.contains("asked to retry after 120000 ms")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_body_that_may_still_be_processed_waits_out_the_quiet_period() {
+        let error = SyncError::new(ErrorKind::Timeout, "no answer within 5000 ms");
+        let silent = || Failed {
+            maybe_processing: true,
+            ..failed(&error)
+        };
+        match decide(silent(), 9_000) {
+            Next::Stop(Some(e)) => {
+                assert_eq!(e.kind, ErrorKind::Timeout, "the kind stays the attempt's");
+                assert!(
+                    e.message.contains("may still be processing it") && e.message.contains("5m")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            decide(silent(), 400_000),
+            Next::Retry(Duration::from_secs(300))
         );
     }
 
