@@ -259,6 +259,16 @@ describe('retention', () => {
 })
 
 describe('configuration trouble', () => {
+  it("each client's schedule applies, even on an outbox another client opened first", async () => {
+    const file = store.file('two-schedules.db')
+    const slow = clientOn({ url: await refusedUrl(), maxAttempts: 1, outboxSchedule: '1h' }, file)
+    const quick = clientOn({ url: await refusedUrl(), maxAttempts: 1, outboxSchedule: '100ms' }, file)
+    const first = await slow.sync(booking('sq-sched-slow'))
+    const second = await quick.sync(booking('sq-sched-quick'))
+    expect(Date.parse(first.outbox.nextAttemptAt) - Date.now()).toBeGreaterThan(50 * 60_000)
+    expect(Date.parse(second.outbox.nextAttemptAt) - Date.now()).toBeLessThan(60_000)
+  })
+
   it('an aborted sync stays pending in the outbox and is redriven', async () => {
     const client = clientOn()
     partner.plan('sq-aborted', 200)

@@ -170,10 +170,12 @@ async fn settle(
     lease: &Lease,
     started_at_ms: i64,
     outcome: &DeliveryOutcome,
-    quiet_period: Duration,
+    settings: &Settings,
 ) -> Result<OutboxNote, String> {
     let now = now_ms();
-    let quiet_until = outcome.unanswered.then(|| now + millis(quiet_period));
+    let quiet_until = outcome
+        .unanswered
+        .then(|| now + millis(settings.quiet_period));
     let superseded = outcome
         .error
         .as_ref()
@@ -181,10 +183,15 @@ async fn settle(
     let decision = if superseded {
         None
     } else {
+        // This call's schedule: the open outbox is shared by every client of its location.
+        let schedule = settings
+            .outbox
+            .as_ref()
+            .expect("settled only with an outbox");
         Some(decide(
             outcome.error.as_ref(),
             lease.schedule,
-            &outbox.settings,
+            schedule,
             now,
         ))
     };
@@ -274,9 +281,9 @@ async fn settle_or_note(
     lease: &Lease,
     started_at_ms: i64,
     outcome: &DeliveryOutcome,
-    quiet_period: Duration,
+    settings: &Settings,
 ) -> OutboxNote {
-    bounded(settle(outbox, lease, started_at_ms, outcome, quiet_period))
+    bounded(settle(outbox, lease, started_at_ms, outcome, settings))
         .await
         .unwrap_or_else(|error| OutboxNote {
             id: Some(lease.id.clone()),
@@ -413,16 +420,7 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>)
         Err(not_sent) => DeliveryOutcome::refused(not_sent),
     };
     if let Some((outbox, lease)) = entry {
-        note = Some(
-            settle_or_note(
-                &outbox,
-                &lease,
-                started_at_ms,
-                &outcome,
-                settings.quiet_period,
-            )
-            .await,
-        );
+        note = Some(settle_or_note(&outbox, &lease, started_at_ms, &outcome, &settings).await);
     }
     SyncReport {
         outcome,
@@ -593,14 +591,8 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
                 )
                 .await;
                 let lease = Lease::of(&entry, booking);
-                let note = settle_or_note(
-                    &outbox,
-                    &lease,
-                    started_at_ms,
-                    &outcome,
-                    settings.quiet_period,
-                )
-                .await;
+                let note =
+                    settle_or_note(&outbox, &lease, started_at_ms, &outcome, &settings).await;
                 RedriveEntry {
                     entry,
                     note,

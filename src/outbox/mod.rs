@@ -180,10 +180,10 @@ enum Store {
     Postgres(Box<postgres::PgStore>),
 }
 
-/// An open outbox. Cheap to share; one per location and prefix per process.
+/// An open outbox. Cheap to share; one per location and prefix per process, whatever the
+/// schedule or retention of the client using it (those come with each call's settings).
 pub struct Outbox {
     store: Store,
-    pub settings: OutboxSettings,
 }
 
 /// Calls the same method on whichever backend this outbox uses.
@@ -372,10 +372,7 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
             safe_location(location)
         ));
     };
-    let outbox = Arc::new(Outbox {
-        store,
-        settings: settings.clone(),
-    });
+    let outbox = Arc::new(Outbox { store });
     open.insert(key, outbox.clone());
     Ok(outbox)
 }
