@@ -57,7 +57,10 @@ describe('hooks', () => {
     expect([okResult.ok, laterResult.ok, deadResult.ok, dp.ok, lunas.ok]).toEqual([true, false, false, false, true])
     expect(lunas.outbox.supersededOlder).toEqual([dp.outbox.id])
 
-    const counts = await redriveWhenDue(client)
+    // Both entries due before the one redrive that must handle them together.
+    const due = Math.max(Date.parse(laterResult.outbox.nextAttemptAt), Date.parse(deadResult.outbox.nextAttemptAt))
+    await waitFor('both entries to be due', () => Date.now() > due + 5)
+    const counts = await client.redrivePending()
     expect(counts).toMatchObject({ delivered: 1, dead: 1 })
     await sleep(50) // nothing more may come
     const seen = calls.map(([name, e]) => `${name} ${e.bookingId} ${e.entryId}`).sort()
