@@ -145,7 +145,8 @@ impl Ticket {
         self.place.filter(|&place| newest > place).map(|_| newest)
     }
 
-    fn check(&self) -> Result<(), Blocked> {
+    /// Whether this sync may still go on: not aborted, not superseded. Never waits.
+    pub fn check(&self) -> Result<(), Blocked> {
         if self.abort.as_ref().is_some_and(Abort::is_fired) {
             return Err(Blocked::Aborted);
         }

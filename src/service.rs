@@ -353,7 +353,7 @@ async fn take_booking(
     let mut poll = Duration::from_millis(5);
     loop {
         let blocked = |b| blocked_error(b, &lease.booking_id, settings.quiet_period);
-        ticket.wait(Duration::ZERO).await.map_err(blocked)?;
+        ticket.check().map_err(blocked)?;
         match bounded(outbox.lease_booking(&booking, now_ms(), quiet_ms)).await {
             Ok(Some(Some(newer))) if newer.version > lease.version => {
                 lease.booking = Some(booking);
