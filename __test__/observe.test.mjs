@@ -4,7 +4,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { SECRET, createPartnerSync, recordingLogger, redriveWhenDue, waitFor } from './helpers/outbox-harness.mjs'
+import { ONE_ATTEMPT, SECRET, createPartnerSync, recordingLogger, redriveWhenDue, waitFor } from './helpers/outbox-harness.mjs'
 import { partnerAndStore } from './helpers/outbox-scenarios.mjs'
 
 const payment = (id, status, paidAmount, event = 'booking.paid') => ({ event, booking_id: id, status, paid_amount: paidAmount, payment_method: 'QRIS' })
@@ -22,16 +22,10 @@ let tables = 0
 
 const withOutbox = (options) =>
   createPartnerSync({
+    ...ONE_ATTEMPT,
     url: partner.url,
-    secret: SECRET,
     outbox: `sqlite:${store.file('observe.db')}`,
     outboxTablePrefix: `obs_${process.pid}_${tables++}_`,
-    outboxSchedule: '50ms',
-    outboxMaxAge: '1h',
-    maxAttempts: 1,
-    attemptTimeoutMs: 2000,
-    deadlineMs: 3000,
-    logger: false,
     ...options,
   })
 

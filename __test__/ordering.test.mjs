@@ -6,7 +6,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { SECRET, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
+import { ONE_ATTEMPT, SECRET, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
 const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
@@ -77,16 +77,10 @@ describe.each(backends)('with a %s outbox', (_name, location) => {
   // Each test its own tables, so tests never meet.
   const clientFor = (options = {}) =>
     createPartnerSync({
+      ...ONE_ATTEMPT,
       url: partner.url,
-      secret: SECRET,
       outbox: location(store),
       outboxTablePrefix: `ord_${process.pid}_${Date.now().toString(36)}_${prefixes++}_`,
-      outboxSchedule: '50ms',
-      outboxMaxAge: '1h',
-      maxAttempts: 1,
-      attemptTimeoutMs: 2000,
-      deadlineMs: 3000,
-      logger: false,
       ...options,
     })
 

@@ -154,21 +154,23 @@ impl Ticket {
             .map_or(Ok(()), |n| Err(Blocked::Superseded(n)))
     }
 
+    /// Resolves when a newer sync of the booking starts; never for a redrive (no place).
+    async fn newer_sync(&self, newer: &mut watch::Receiver<Newest>) {
+        if self.place.is_some() {
+            // Every change is a newer sync: the newest only moves forward.
+            let _ = newer.changed().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Waits `duration`, cut short when a newer sync of the booking starts.
     pub async fn wait(&self, duration: Duration) -> Result<(), Blocked> {
         self.check()?;
         let mut newer = self.lane.newest.subscribe();
-        let watch_newer = async {
-            if self.place.is_some() {
-                // Every change is a newer sync: the newest only moves forward.
-                let _ = newer.changed().await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
         tokio::select! {
             _ = tokio::time::sleep(duration) => {}
-            _ = watch_newer => {}
+            _ = self.newer_sync(&mut newer) => {}
             _ = self.aborted() => {}
         }
         self.check()
@@ -180,16 +182,9 @@ impl Ticket {
         let mut newer = self.lane.newest.subscribe();
         let guard = loop {
             self.check()?;
-            let watch_newer = async {
-                if self.place.is_some() {
-                    let _ = newer.changed().await;
-                } else {
-                    std::future::pending::<()>().await;
-                }
-            };
             tokio::select! {
                 guard = self.lane.wire.clone().lock_owned() => break guard,
-                _ = watch_newer => continue,
+                _ = self.newer_sync(&mut newer) => continue,
                 _ = self.aborted() => return Err(Blocked::Aborted),
                 _ = tokio::time::sleep_until(deadline) => {
                     return Err(Blocked::Busy { quiet_until: self.lane.quiet_until() });

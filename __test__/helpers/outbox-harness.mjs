@@ -19,6 +19,9 @@ export const SECRET = 'outbox-test-secret-5d1c83e0'
 const ENDPOINT = '/api/webhooks/pwa-sync'
 const CHILD = fileURLToPath(new URL('../fixtures/outbox-child.mjs', import.meta.url))
 
+/** One attempt in the request, a 50 ms outbox schedule: what the ordering and hooks tests send with. */
+export const ONE_ATTEMPT = { secret: SECRET, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, deadlineMs: 3000, logger: false }
+
 /** In-request retries kept short, so a test's "partner down" window lasts milliseconds. */
 export const QUICK = { maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20, attemptTimeoutMs: 2000, deadlineMs: 3000 }
 
