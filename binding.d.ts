@@ -10,6 +10,51 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * Settings resolved once from one set of raw values (`process.env` and the client options),
+ * with every call that uses them: the JS layer keeps one per distinct set of values, so a
+ * call does not parse its settings again.
+ */
+export declare class ResolvedSettings {
+  constructor(raw: RawSettings)
+  /** Settings that fell back to their defaults, to be logged once as warnings. */
+  get warnings(): Array<string>
+  /**
+   * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
+   * outbox when one is configured, and delivers it with retries, one request of the booking
+   * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+   * `headers` (trace context) go with every attempt, outside the signed body.
+   * Resolves with a report whatever happens on the wire.
+   */
+  send(body: string, bookingId: string, event: string, timestampMs: number, headers?: Record<string, string> | undefined | null, abortId?: number | undefined | null): Promise<NativeSyncReport>
+  /**
+   * Delivers up to `limit` (default 100) due outbox entries, one attempt each.
+   * Rejects only when the outbox or the settings are unusable.
+   */
+  redrive(limit?: number | undefined | null): Promise<RedriveReport>
+  /** Lists outbox entries, newest first, optionally only those in one state. */
+  outboxList(state?: string | undefined | null, limit?: number | undefined | null): Promise<Array<OutboxEntry>>
+  /** One outbox entry with its attempt history, or null. */
+  outboxShow(id: string): Promise<OutboxEntry | null>
+  /**
+   * Makes a dead or pending entry due now with a fresh schedule; false when there is none.
+   * Rejects for an entry older than another entry of its booking (superseded or not).
+   * `by`, when given, is kept in the entry's history as an audit note (who retried it).
+   */
+  outboxRetry(id: string, by?: string | undefined | null): Promise<boolean>
+  /**
+   * One page of outbox entries, newest first, keyset-paginated (no OFFSET: a deep page costs
+   * what the first does). Rejects for an unknown state or a cursor this outbox did not give.
+   */
+  outboxPage(query: OutboxPageQuery): Promise<OutboxPage>
+  /** How many entries are in each state (one GROUP BY). */
+  outboxCounts(): Promise<OutboxCounts>
+  /** The last 24 hours, oldest first, the current hour last; every hour present. */
+  outboxHourly(): Promise<Array<OutboxHour>>
+  /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
+  outboxPurge(olderThan: string): Promise<number>
+}
+
+/**
  * Aborts the `sendSync` registered as `id`: it stops waiting and retrying at once (an attempt
  * on the wire is abandoned; the outbox entry, if any, stays pending). Nothing once it ended.
  */
@@ -51,8 +96,6 @@ export interface NativeSyncReport {
   responseText?: string
   responseIsJson: boolean
   error?: SyncErrorInfo
-  /** Settings that fell back to their defaults, to be logged as warnings. */
-  warnings: Array<string>
   /** Set when an outbox is configured. */
   outbox?: OutboxNoteInfo
   /** When the delivery began (ms since the epoch): `attempts[].startedMs` count from it. */
@@ -78,9 +121,6 @@ export interface OutboxAuditNote {
   /** What they did, such as `retry`. */
   action: string
 }
-
-/** How many entries are in each state (one GROUP BY). */
-export declare function outboxCounts(settings: RawSettings): Promise<OutboxCounts>
 
 /** Entries in each state. */
 export interface OutboxCounts {
@@ -129,12 +169,6 @@ export interface OutboxHour {
   dead: number
 }
 
-/** The last 24 hours, oldest first, the current hour last; every hour present. */
-export declare function outboxHourly(settings: RawSettings): Promise<Array<OutboxHour>>
-
-/** Lists outbox entries, newest first, optionally only those in one state. */
-export declare function outboxList(settings: RawSettings, state?: string | undefined | null, limit?: number | undefined | null): Promise<Array<OutboxEntry>>
-
 /** What the outbox did with one sync (`sendSync`) or one entry (`redriveOutbox`). */
 export interface OutboxNoteInfo {
   /** The entry's stable delivery id. */
@@ -150,12 +184,6 @@ export interface OutboxNoteInfo {
   /** Older pending entries of the booking that this delivery superseded (their ids), if any. */
   supersededOlder?: Array<string>
 }
-
-/**
- * One page of outbox entries, newest first, keyset-paginated (no OFFSET: a deep page costs
- * what the first does). Rejects for an unknown state or a cursor this outbox did not give.
- */
-export declare function outboxPage(settings: RawSettings, query: OutboxPageQuery): Promise<OutboxPage>
 
 /** Entries newest first (by creation time, then id) and where the next page starts. */
 export interface OutboxPage {
@@ -178,56 +206,24 @@ export interface OutboxPageQuery {
   limit?: number
 }
 
-/** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
-export declare function outboxPurge(settings: RawSettings, olderThan: string): Promise<number>
-
 /**
- * Makes a dead or pending entry due now with a fresh schedule; false when there is none.
- * Rejects for an entry older than another entry of its booking (superseded or not).
- * `by`, when given, is kept in the entry's history as an audit note (who retried it).
- */
-export declare function outboxRetry(settings: RawSettings, id: string, by?: string | undefined | null): Promise<boolean>
-
-/** One outbox entry with its attempt history, or null. */
-export declare function outboxShow(settings: RawSettings, id: string): Promise<OutboxEntry | null>
-
-/**
- * Raw settings as strings, exactly as found in `process.env` or the client options.
- * Unset fields take their defaults; unparsable ones fall back with a warning.
+ * Raw settings, exactly as found in `process.env` or the client options; each field is the
+ * setting of the same name in `settingsSchema()`. Unset fields take their defaults;
+ * unparsable ones fall back with a warning.
  */
 export interface RawSettings {
-  /** `SMASHPARTNER_SYNC_URL`, default the partner's production endpoint. */
   url?: string
-  /** `PWA_WEBHOOK_SECRET`, the shared HMAC secret. Required to send. */
   secret?: string
-  /** `PARTNER_SYNC_MAX_ATTEMPTS`, default 5 (first attempt included). */
-  maxAttempts?: string
-  /** `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`, default 5000. */
-  attemptTimeoutMs?: string
-  /** `PARTNER_SYNC_DEADLINE_MS`, default 10000: the bound on all in-request attempts. */
-  deadlineMs?: string
-  /** `PARTNER_SYNC_BACKOFF_BASE_MS`, default 250. */
-  backoffBaseMs?: string
-  /** `PARTNER_SYNC_BACKOFF_MAX_MS`, default 4000. */
-  backoffMaxMs?: string
-  /**
-   * `PARTNER_SYNC_QUIET_PERIOD`, default `5m`: after an attempt that got no answer (a
-   * timeout, a connection lost after sending), nothing more of that booking is sent for
-   * this long, since the partner may still be processing it.
-   */
+  maxAttempts?: NumberOrText
+  attemptTimeoutMs?: NumberOrText
+  deadlineMs?: NumberOrText
+  backoffBaseMs?: NumberOrText
+  backoffMaxMs?: NumberOrText
   quietPeriod?: string
-  /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`. Unset means no outbox. */
   outbox?: string
-  /** `PARTNER_SYNC_OUTBOX_SCHEDULE`, default `1m,5m,30m,2h,6h,12h` (the last one repeats). */
   outboxSchedule?: string
-  /** `PARTNER_SYNC_OUTBOX_MAX_AGE`, default `3d`: after that a pending entry goes dead. */
   outboxMaxAge?: string
-  /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`, default `partner_sync_`. */
   outboxTablePrefix?: string
-  /**
-   * `PARTNER_SYNC_OUTBOX_RETENTION`, default `30d`: delivered and superseded entries older than
-   * this are deleted by redrives (and the worker); `0` keeps everything.
-   */
   outboxRetention?: string
 }
 
@@ -253,12 +249,6 @@ export interface RedriveEntryInfo {
   deliveryStartedAtMs: number
 }
 
-/**
- * Delivers up to `limit` (default 100) due outbox entries, one attempt each.
- * Rejects only when the outbox or the settings are unusable.
- */
-export declare function redriveOutbox(settings: RawSettings, limit?: number | undefined | null): Promise<RedriveReport>
-
 /** Counts of one redrive, plus each entry's outcome for logging. */
 export interface RedriveReport {
   delivered: number
@@ -276,7 +266,6 @@ export interface RedriveReport {
   entries: Array<RedriveEntryInfo>
   /** Every entry counted in `superseded`. */
   supersededEntries: Array<SupersededEntryInfo>
-  warnings: Array<string>
 }
 
 /**
@@ -285,14 +274,36 @@ export interface RedriveReport {
  */
 export declare function registerAbort(id: number): void
 
+/** One setting as the JS layer, the CLI and the README generator see it. */
+export interface SettingInfo {
+  /** The `createPartnerSync` option. */
+  option: string
+  /** The environment variable read when the option is absent. */
+  env: string
+  /**
+   * `url`, `secret`, `count`, `millis` (numbers: these may be given as numbers), `duration`,
+   * `durations`, `retention`, `location` or `tablePrefix`.
+   */
+  kind: string
+  default?: string
+  /** The smallest and largest values of a numeric setting. */
+  min?: number
+  max?: number
+  /** `connection`, `retry`, `outbox` or `outboxDelivery`: which CLI commands take it. */
+  group: string
+  placeholder: string
+  summary: string
+  details: string
+}
+
 /**
- * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
- * outbox when one is configured, and delivers it with retries, one request of the booking
- * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
- * `headers` (trace context) go with every attempt, outside the signed body.
- * Resolves with a report whatever happens on the wire.
+ * Why `value` is not a valid value of the setting named `option`, in the words of the warning
+ * the library would log; null when it is valid. The CLI refuses what the library would ignore.
  */
-export declare function sendSync(body: string, bookingId: string, event: string, timestampMs: number, settings: RawSettings, headers?: Record<string, string> | undefined | null, abortId?: number | undefined | null): Promise<NativeSyncReport>
+export declare function settingProblem(option: string, value: string): string | null
+
+/** Every setting the library reads, declared once in Rust. */
+export declare function settingsSchema(): Array<SettingInfo>
 
 /** The header that carries the lowercase hex HMAC-SHA256 of the raw body. */
 export declare const SIGNATURE_HEADER: string

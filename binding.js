@@ -835,19 +835,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.ResolvedSettings = nativeBinding.ResolvedSettings
 module.exports.abortSync = nativeBinding.abortSync
 module.exports.bodySha256 = nativeBinding.bodySha256
 module.exports.DEFAULT_URL = nativeBinding.DEFAULT_URL
 module.exports.generateSignature = nativeBinding.generateSignature
-module.exports.outboxCounts = nativeBinding.outboxCounts
-module.exports.outboxHourly = nativeBinding.outboxHourly
-module.exports.outboxList = nativeBinding.outboxList
-module.exports.outboxPage = nativeBinding.outboxPage
-module.exports.outboxPurge = nativeBinding.outboxPurge
-module.exports.outboxRetry = nativeBinding.outboxRetry
-module.exports.outboxShow = nativeBinding.outboxShow
-module.exports.redriveOutbox = nativeBinding.redriveOutbox
 module.exports.registerAbort = nativeBinding.registerAbort
-module.exports.sendSync = nativeBinding.sendSync
+module.exports.settingProblem = nativeBinding.settingProblem
+module.exports.settingsSchema = nativeBinding.settingsSchema
 module.exports.SIGNATURE_HEADER = nativeBinding.SIGNATURE_HEADER
 module.exports.verifySignature = nativeBinding.verifySignature

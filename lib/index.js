@@ -7,39 +7,12 @@ const native = require('./load-native.js')
 const { buildBody } = require('./validate.js')
 const { plural } = require('./plural.js')
 const { createObserver } = require('./observe.js')
+const { createSettingsReader } = require('./settings.js')
 
 const PREFIX = '[Partner Sync]'
 
-// Option name -> environment variable. Read at every call: Next.js loads env late.
-const SETTINGS_FROM_ENV = {
-  url: 'SMASHPARTNER_SYNC_URL',
-  secret: 'PWA_WEBHOOK_SECRET',
-  maxAttempts: 'PARTNER_SYNC_MAX_ATTEMPTS',
-  attemptTimeoutMs: 'PARTNER_SYNC_ATTEMPT_TIMEOUT_MS',
-  deadlineMs: 'PARTNER_SYNC_DEADLINE_MS',
-  backoffBaseMs: 'PARTNER_SYNC_BACKOFF_BASE_MS',
-  backoffMaxMs: 'PARTNER_SYNC_BACKOFF_MAX_MS',
-  quietPeriod: 'PARTNER_SYNC_QUIET_PERIOD',
-  outbox: 'PARTNER_SYNC_OUTBOX',
-  outboxSchedule: 'PARTNER_SYNC_OUTBOX_SCHEDULE',
-  outboxMaxAge: 'PARTNER_SYNC_OUTBOX_MAX_AGE',
-  outboxTablePrefix: 'PARTNER_SYNC_OUTBOX_TABLE_PREFIX',
-  outboxRetention: 'PARTNER_SYNC_OUTBOX_RETENTION',
-}
-
-
 const NO_OUTBOX_MESSAGE =
   'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
-
-function readSettings(options) {
-  const raw = {}
-  for (const [key, envName] of Object.entries(SETTINGS_FROM_ENV)) {
-    const value = Object.prototype.hasOwnProperty.call(options, key) ? options[key] : process.env[envName]
-    // outbox: false switches the outbox off even when the environment sets one.
-    if (value !== undefined && value !== null && value !== false) raw[key] = String(value)
-  }
-  return raw
-}
 
 // Each level shows itself and those before it; PARTNER_SYNC_LOG picks one for the console.
 const LOG_LEVELS = ['silent', 'error', 'warn', 'info']
@@ -140,12 +113,11 @@ async function withSignal(signal, send) {
 function createPartnerSync(options = {}) {
   const opts = options && typeof options === 'object' ? options : {}
   const log = createLog(opts.logger)
-  const settings = () => readSettings(opts)
+  const settings = createSettingsReader(opts, (resolved) => log.warnOnce(resolved.core.warnings))
   const observer = createObserver(opts, log, () => {
-    const raw = settings()
-    return raw.outbox ? native.outboxCounts(raw) : null
+    const current = settings()
+    return current.hasOutbox ? current.core.outboxCounts() : null
   })
-  const partnerUrl = (raw) => raw.url || native.DEFAULT_URL
 
   async function sync(data, { signal } = {}) {
     const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
@@ -157,20 +129,19 @@ function createPartnerSync(options = {}) {
       observer.afterSync(undefined, result, {})
       return result
     }
-    const raw = settings()
+    const current = settings()
     const observed = observer.beforeSync(data)
     let report
     try {
-      report = await withSignal(signal, (abortId) => native.sendSync(built.body, bookingId, data.event, built.timestampMs, raw, observed.headers, abortId))
+      report = await withSignal(signal, (abortId) => current.core.send(built.body, bookingId, data.event, built.timestampMs, observed.headers, abortId))
     } catch (error) {
       // Only a bug could land here (the native side reports delivery problems in `report`).
       const message = `internal error, the sync may not have been sent: ${error && error.message}`
       log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
       const result = failureResult(bookingId, 'config', message)
-      observer.afterSync(observed, result, { url: partnerUrl(raw), event: data.event })
+      observer.afterSync(observed, result, { url: current.url, event: data.event })
       return result
     }
-    log.warnOnce(report.warnings)
     if (report.outbox && report.outbox.error) log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
     const result = {
       ok: report.ok,
@@ -194,18 +165,17 @@ function createPartnerSync(options = {}) {
     } else {
       log.error(`${PREFIX} Failed for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
     }
-    observer.afterSync(observed, result, { url: partnerUrl(raw), event: data.event, deliveryStartedAtMs: report.deliveryStartedAtMs })
+    observer.afterSync(observed, result, { url: current.url, event: data.event, deliveryStartedAtMs: report.deliveryStartedAtMs })
     return result
   }
 
   async function redrivePending({ limit } = {}) {
-    const raw = settings()
-    if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
+    const current = settings()
+    if (!current.hasOutbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
     const observed = observer.beforeRedrive()
     try {
-      const summary = await native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
-      observer.afterRedrive(observed, summary, partnerUrl(raw))
-      log.warnOnce(summary.warnings)
+      const summary = await current.core.redrive(limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
+      observer.afterRedrive(observed, summary, current.url)
       for (const entry of summary.entries) {
         if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking: ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts})`)
         else {
@@ -251,19 +221,19 @@ function createPartnerSync(options = {}) {
 
   // Inspect and repair. These reject with a clear error when the outbox is unusable.
   const requireOutbox = () => {
-    const raw = settings()
-    if (!raw.outbox) throw new Error(NO_OUTBOX_MESSAGE)
-    return raw
+    const current = settings()
+    if (!current.hasOutbox) throw new Error(NO_OUTBOX_MESSAGE)
+    return current.core
   }
   const outbox = {
-    list: async ({ state, limit = 100 } = {}) => native.outboxList(requireOutbox(), state, limit),
+    list: async ({ state, limit = 100 } = {}) => requireOutbox().outboxList(state, limit),
     page: async ({ state, bookingId, bookingPrefix, cursor, limit } = {}) =>
-      native.outboxPage(requireOutbox(), { state, bookingId, bookingPrefix, cursor, limit }),
-    counts: async () => native.outboxCounts(requireOutbox()),
-    hourly: async () => native.outboxHourly(requireOutbox()),
-    show: async (id) => native.outboxShow(requireOutbox(), String(id)),
-    retry: async (id, { by } = {}) => native.outboxRetry(requireOutbox(), String(id), by === undefined ? undefined : String(by)),
-    purge: async ({ olderThan = '30d' } = {}) => native.outboxPurge(requireOutbox(), String(olderThan)),
+      requireOutbox().outboxPage({ state, bookingId, bookingPrefix, cursor, limit }),
+    counts: async () => requireOutbox().outboxCounts(),
+    hourly: async () => requireOutbox().outboxHourly(),
+    show: async (id) => requireOutbox().outboxShow(String(id)),
+    retry: async (id, { by } = {}) => requireOutbox().outboxRetry(String(id), by === undefined ? undefined : String(by)),
+    purge: async ({ olderThan = '30d' } = {}) => requireOutbox().outboxPurge(String(olderThan)),
     // The x-pwa-signature a body was sent with, from the configured secret; null without one.
     signatureOf: (body) => {
       const { secret } = settings()

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::abort::{self, Abort};
-use crate::config::RawSettings;
+use std::sync::Arc;
+
+use crate::config::{self, RawSettings, Settings};
 use crate::delivery::{iso8601, AttemptRecord};
 use crate::errors::SyncError;
 use crate::outbox::{now_ms, BookingMatch, EntryRow};
@@ -105,50 +107,10 @@ pub struct NativeSyncReport {
     pub response_text: Option<String>,
     pub response_is_json: bool,
     pub error: Option<SyncErrorInfo>,
-    /// Settings that fell back to their defaults, to be logged as warnings.
-    pub warnings: Vec<String>,
     /// Set when an outbox is configured.
     pub outbox: Option<OutboxNoteInfo>,
     /// When the delivery began (ms since the epoch): `attempts[].startedMs` count from it.
     pub delivery_started_at_ms: f64,
-}
-
-/// Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
-/// outbox when one is configured, and delivers it with retries, one request of the booking
-/// on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
-/// `headers` (trace context) go with every attempt, outside the signed body.
-/// Resolves with a report whatever happens on the wire.
-#[napi]
-pub async fn send_sync(
-    body: String,
-    booking_id: String,
-    event: String,
-    timestamp_ms: f64,
-    settings: RawSettings,
-    headers: Option<HashMap<String, String>>,
-    abort_id: Option<u32>,
-) -> NativeSyncReport {
-    let request = SyncRequest {
-        body,
-        booking_id,
-        event,
-        version_ms: timestamp_ms as i64,
-        headers: headers.unwrap_or_default().into_iter().collect(),
-    };
-    let done = service::sync(request, &settings, Abort::take(abort_id)).await;
-    let outcome = done.outcome;
-    NativeSyncReport {
-        ok: outcome.ok(),
-        status: outcome.status.map(u32::from),
-        attempts: outcome.attempts.iter().map(AttemptInfo::from).collect(),
-        elapsed_ms: outcome.elapsed_ms,
-        response_text: outcome.response_text,
-        response_is_json: outcome.response_is_json,
-        error: outcome.error.as_ref().map(SyncErrorInfo::from),
-        warnings: done.warnings,
-        outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
-        delivery_started_at_ms: outcome.started_at_ms,
-    }
 }
 
 /// Makes `id` abortable by `abortSync(id)`: call it before `sendSync(..., id)`, so that an
@@ -317,7 +279,6 @@ pub struct RedriveReport {
     pub entries: Vec<RedriveEntryInfo>,
     /// Every entry counted in `superseded`.
     pub superseded_entries: Vec<SupersededEntryInfo>,
-    pub warnings: Vec<String>,
 }
 
 /// A count for JS, where a u32 is plenty.
@@ -327,85 +288,6 @@ fn count(n: i64) -> u32 {
 
 fn rejected(error: SyncError) -> napi::Error {
     napi::Error::from_reason(error.message)
-}
-
-/// Delivers up to `limit` (default 100) due outbox entries, one attempt each.
-/// Rejects only when the outbox or the settings are unusable.
-#[napi]
-pub async fn redrive_outbox(
-    settings: RawSettings,
-    limit: Option<u32>,
-) -> napi::Result<RedriveReport> {
-    let summary = service::redrive(&settings, limit).await.map_err(rejected)?;
-    Ok(RedriveReport {
-        delivered: summary.delivered,
-        failed: summary.failed,
-        dead: summary.dead,
-        superseded: summary.superseded,
-        remaining: count(summary.remaining),
-        trimmed: count(summary.trimmed),
-        entries: summary
-            .entries
-            .iter()
-            .map(|done| RedriveEntryInfo {
-                id: done.entry.id.clone(),
-                booking_id: done.entry.booking_id.clone(),
-                state: done.note.state.map(str::to_string),
-                attempts: (done.entry.attempts.max(0) as u32) + done.outcome.attempts.len() as u32,
-                status: done.outcome.status.map(u32::from),
-                error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
-                next_attempt_at: done.note.next_attempt_at_ms.map(iso8601),
-                outbox_error: done.note.error.clone(),
-                attempt_log: done
-                    .outcome
-                    .attempts
-                    .iter()
-                    .map(AttemptInfo::from)
-                    .collect(),
-                delivery_started_at_ms: done.outcome.started_at_ms,
-            })
-            .collect(),
-        superseded_entries: summary
-            .superseded_entries
-            .into_iter()
-            .map(|(id, booking_id)| SupersededEntryInfo { id, booking_id })
-            .collect(),
-        warnings: summary.warnings,
-    })
-}
-
-/// Lists outbox entries, newest first, optionally only those in one state.
-#[napi]
-pub async fn outbox_list(
-    settings: RawSettings,
-    state: Option<String>,
-    limit: Option<u32>,
-) -> napi::Result<Vec<OutboxEntry>> {
-    let rows = service::list(&settings, state, limit.unwrap_or(100))
-        .await
-        .map_err(rejected)?;
-    Ok(rows.into_iter().map(OutboxEntry::from).collect())
-}
-
-/// One outbox entry with its attempt history, or null.
-#[napi]
-pub async fn outbox_show(settings: RawSettings, id: String) -> napi::Result<Option<OutboxEntry>> {
-    let row = service::show(&settings, id).await.map_err(rejected)?;
-    Ok(row.map(OutboxEntry::from))
-}
-
-/// Makes a dead or pending entry due now with a fresh schedule; false when there is none.
-/// Rejects for an entry older than another entry of its booking (superseded or not).
-/// `by`, when given, is kept in the entry's history as an audit note (who retried it).
-#[napi]
-pub async fn outbox_retry(
-    settings: RawSettings,
-    id: String,
-    by: Option<String>,
-) -> napi::Result<bool> {
-    service::retry(&settings, id, by.as_deref())
-        .await
-        .map_err(rejected)
 }
 
 /// What one page of `outboxPage` holds.
@@ -431,35 +313,6 @@ pub struct OutboxPage {
     pub next_cursor: Option<String>,
 }
 
-/// One page of outbox entries, newest first, keyset-paginated (no OFFSET: a deep page costs
-/// what the first does). Rejects for an unknown state or a cursor this outbox did not give.
-#[napi]
-pub async fn outbox_page(
-    settings: RawSettings,
-    query: OutboxPageQuery,
-) -> napi::Result<OutboxPage> {
-    let booking = match (query.booking_id, query.booking_prefix) {
-        (Some(id), _) => Some(BookingMatch::Exact(id)),
-        (None, Some(prefix)) if !prefix.is_empty() => Some(BookingMatch::Prefix(prefix)),
-        _ => None,
-    };
-    let page = service::page(
-        &settings,
-        service::PageQuery {
-            state: query.state,
-            booking,
-            cursor: query.cursor,
-            limit: query.limit.unwrap_or(50).clamp(1, 1000),
-        },
-    )
-    .await
-    .map_err(rejected)?;
-    Ok(OutboxPage {
-        entries: page.entries.into_iter().map(OutboxEntry::from).collect(),
-        next_cursor: page.next_cursor,
-    })
-}
-
 /// Entries in each state.
 #[napi(object)]
 pub struct OutboxCounts {
@@ -467,24 +320,6 @@ pub struct OutboxCounts {
     pub delivered: u32,
     pub dead: u32,
     pub superseded: u32,
-}
-
-/// How many entries are in each state (one GROUP BY).
-#[napi]
-pub async fn outbox_counts(settings: RawSettings) -> napi::Result<OutboxCounts> {
-    let counts = service::counts(&settings).await.map_err(rejected)?;
-    let of = |state: &str| {
-        counts
-            .iter()
-            .find(|(s, _)| *s == state)
-            .map_or(0, |(_, n)| count(*n))
-    };
-    Ok(OutboxCounts {
-        pending: of("pending"),
-        delivered: of("delivered"),
-        dead: of("dead"),
-        superseded: of("superseded"),
-    })
 }
 
 /// One hour of `outboxHourly`.
@@ -500,30 +335,212 @@ pub struct OutboxHour {
     pub dead: u32,
 }
 
-/// The last 24 hours, oldest first, the current hour last; every hour present.
+/// Settings resolved once from one set of raw values (`process.env` and the client options),
+/// with every call that uses them: the JS layer keeps one per distinct set of values, so a
+/// call does not parse its settings again.
 #[napi]
-pub async fn outbox_hourly(settings: RawSettings) -> napi::Result<Vec<OutboxHour>> {
-    let hours = service::hourly(&settings, now_ms())
-        .await
-        .map_err(rejected)?;
-    Ok(hours
-        .into_iter()
-        .map(|hour| OutboxHour {
-            start: iso8601(hour.start_ms),
-            delivered: count(hour.delivered),
-            failed: count(hour.failed),
-            dead: count(hour.dead),
-        })
-        .collect())
+pub struct ResolvedSettings {
+    settings: Arc<Settings>,
+    warnings: Vec<String>,
 }
 
-/// Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count.
 #[napi]
-pub async fn outbox_purge(settings: RawSettings, older_than: String) -> napi::Result<u32> {
-    let purged = service::purge(&settings, &older_than)
+impl ResolvedSettings {
+    #[napi(constructor)]
+    pub fn new(raw: RawSettings) -> Self {
+        let (settings, warnings) = config::resolve(&raw);
+        ResolvedSettings {
+            settings: Arc::new(settings),
+            warnings,
+        }
+    }
+
+    /// Settings that fell back to their defaults, to be logged once as warnings.
+    #[napi(getter)]
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    /// Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
+    /// outbox when one is configured, and delivers it with retries, one request of the booking
+    /// on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+    /// `headers` (trace context) go with every attempt, outside the signed body.
+    /// Resolves with a report whatever happens on the wire.
+    #[napi]
+    pub async fn send(
+        &self,
+        body: String,
+        booking_id: String,
+        event: String,
+        timestamp_ms: f64,
+        headers: Option<HashMap<String, String>>,
+        abort_id: Option<u32>,
+    ) -> NativeSyncReport {
+        let request = SyncRequest {
+            body,
+            booking_id,
+            event,
+            version_ms: timestamp_ms as i64,
+            headers: headers.unwrap_or_default().into_iter().collect(),
+        };
+        let done = service::sync(request, &self.settings, Abort::take(abort_id)).await;
+        let outcome = done.outcome;
+        NativeSyncReport {
+            ok: outcome.ok(),
+            status: outcome.status.map(u32::from),
+            attempts: outcome.attempts.iter().map(AttemptInfo::from).collect(),
+            elapsed_ms: outcome.elapsed_ms,
+            response_text: outcome.response_text,
+            response_is_json: outcome.response_is_json,
+            error: outcome.error.as_ref().map(SyncErrorInfo::from),
+            outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
+            delivery_started_at_ms: outcome.started_at_ms,
+        }
+    }
+
+    /// Delivers up to `limit` (default 100) due outbox entries, one attempt each.
+    /// Rejects only when the outbox or the settings are unusable.
+    #[napi]
+    pub async fn redrive(&self, limit: Option<u32>) -> napi::Result<RedriveReport> {
+        let summary = service::redrive(self.settings.clone(), limit)
+            .await
+            .map_err(rejected)?;
+        Ok(RedriveReport {
+            delivered: summary.delivered,
+            failed: summary.failed,
+            dead: summary.dead,
+            superseded: summary.superseded,
+            remaining: count(summary.remaining),
+            trimmed: count(summary.trimmed),
+            entries: summary
+                .entries
+                .iter()
+                .map(|done| RedriveEntryInfo {
+                    id: done.entry.id.clone(),
+                    booking_id: done.entry.booking_id.clone(),
+                    state: done.note.state.map(str::to_string),
+                    attempts: (done.entry.attempts.max(0) as u32)
+                        + done.outcome.attempts.len() as u32,
+                    status: done.outcome.status.map(u32::from),
+                    error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
+                    next_attempt_at: done.note.next_attempt_at_ms.map(iso8601),
+                    outbox_error: done.note.error.clone(),
+                    attempt_log: done
+                        .outcome
+                        .attempts
+                        .iter()
+                        .map(AttemptInfo::from)
+                        .collect(),
+                    delivery_started_at_ms: done.outcome.started_at_ms,
+                })
+                .collect(),
+            superseded_entries: summary
+                .superseded_entries
+                .into_iter()
+                .map(|(id, booking_id)| SupersededEntryInfo { id, booking_id })
+                .collect(),
+        })
+    }
+
+    /// Lists outbox entries, newest first, optionally only those in one state.
+    #[napi]
+    pub async fn outbox_list(
+        &self,
+        state: Option<String>,
+        limit: Option<u32>,
+    ) -> napi::Result<Vec<OutboxEntry>> {
+        let rows = service::list(&self.settings, state, limit.unwrap_or(100))
+            .await
+            .map_err(rejected)?;
+        Ok(rows.into_iter().map(OutboxEntry::from).collect())
+    }
+
+    /// One outbox entry with its attempt history, or null.
+    #[napi]
+    pub async fn outbox_show(&self, id: String) -> napi::Result<Option<OutboxEntry>> {
+        let row = service::show(&self.settings, id).await.map_err(rejected)?;
+        Ok(row.map(OutboxEntry::from))
+    }
+
+    /// Makes a dead or pending entry due now with a fresh schedule; false when there is none.
+    /// Rejects for an entry older than another entry of its booking (superseded or not).
+    /// `by`, when given, is kept in the entry's history as an audit note (who retried it).
+    #[napi]
+    pub async fn outbox_retry(&self, id: String, by: Option<String>) -> napi::Result<bool> {
+        service::retry(&self.settings, id, by.as_deref())
+            .await
+            .map_err(rejected)
+    }
+
+    /// One page of outbox entries, newest first, keyset-paginated (no OFFSET: a deep page costs
+    /// what the first does). Rejects for an unknown state or a cursor this outbox did not give.
+    #[napi]
+    pub async fn outbox_page(&self, query: OutboxPageQuery) -> napi::Result<OutboxPage> {
+        let booking = match (query.booking_id, query.booking_prefix) {
+            (Some(id), _) => Some(BookingMatch::Exact(id)),
+            (None, Some(prefix)) if !prefix.is_empty() => Some(BookingMatch::Prefix(prefix)),
+            _ => None,
+        };
+        let page = service::page(
+            &self.settings,
+            service::PageQuery {
+                state: query.state,
+                booking,
+                cursor: query.cursor,
+                limit: query.limit.unwrap_or(50).clamp(1, 1000),
+            },
+        )
         .await
         .map_err(rejected)?;
-    Ok(count(purged))
+        Ok(OutboxPage {
+            entries: page.entries.into_iter().map(OutboxEntry::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// How many entries are in each state (one GROUP BY).
+    #[napi]
+    pub async fn outbox_counts(&self) -> napi::Result<OutboxCounts> {
+        let counts = service::counts(&self.settings).await.map_err(rejected)?;
+        let of = |state: &str| {
+            counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| count(*n))
+        };
+        Ok(OutboxCounts {
+            pending: of("pending"),
+            delivered: of("delivered"),
+            dead: of("dead"),
+            superseded: of("superseded"),
+        })
+    }
+
+    /// The last 24 hours, oldest first, the current hour last; every hour present.
+    #[napi]
+    pub async fn outbox_hourly(&self) -> napi::Result<Vec<OutboxHour>> {
+        let hours = service::hourly(&self.settings, now_ms())
+            .await
+            .map_err(rejected)?;
+        Ok(hours
+            .into_iter()
+            .map(|hour| OutboxHour {
+                start: iso8601(hour.start_ms),
+                delivered: count(hour.delivered),
+                failed: count(hour.failed),
+                dead: count(hour.dead),
+            })
+            .collect())
+    }
+
+    /// Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count.
+    #[napi]
+    pub async fn outbox_purge(&self, older_than: String) -> napi::Result<u32> {
+        let purged = service::purge(&self.settings, &older_than)
+            .await
+            .map_err(rejected)?;
+        Ok(count(purged))
+    }
 }
 
 fn bytes_of(payload: &Either<String, Buffer>) -> &[u8] {

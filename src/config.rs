@@ -1,57 +1,36 @@
-//! Settings: what the JS side read from `process.env` or the client options, parsed here
-//! once so the library, the CLI and the outbox agree on every default and every unit.
+//! Settings resolved from what the JS side read from `process.env` or the client options:
+//! parsed once per distinct set of raw values, with each setting's name, default and range
+//! taken from its declaration in `settings.rs`.
 
 use std::time::Duration;
 
+use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
 use crate::errors::SyncError;
+use crate::settings::{self, Kind, Setting, DEFAULT_URL};
 
-/// The partner's production endpoint, used when `SMASHPARTNER_SYNC_URL` is unset.
-#[napi]
-pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync";
-pub const DEFAULT_TABLE_PREFIX: &str = "partner_sync_";
-const DEFAULT_SCHEDULE: &str = "1m,5m,30m,2h,6h,12h";
-const DEFAULT_MAX_AGE: &str = "3d";
-/// Personal data (customer name and phone) should not outlive its use (UU PDP, GDPR).
-const DEFAULT_RETENTION: &str = "30d";
-/// Vercel's default maximum function duration (300 s), which is where the partner runs:
-/// a request that got no answer may still be running there until then.
-const DEFAULT_QUIET_PERIOD: &str = "5m";
+/// A number given as a number (a client option) or as text (an environment variable).
+pub type NumberOrText = Either<f64, String>;
 
-/// Raw settings as strings, exactly as found in `process.env` or the client options.
-/// Unset fields take their defaults; unparsable ones fall back with a warning.
+/// Raw settings, exactly as found in `process.env` or the client options; each field is the
+/// setting of the same name in `settingsSchema()`. Unset fields take their defaults;
+/// unparsable ones fall back with a warning.
 #[napi(object)]
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub struct RawSettings {
-    /// `SMASHPARTNER_SYNC_URL`, default the partner's production endpoint.
     pub url: Option<String>,
-    /// `PWA_WEBHOOK_SECRET`, the shared HMAC secret. Required to send.
     pub secret: Option<String>,
-    /// `PARTNER_SYNC_MAX_ATTEMPTS`, default 5 (first attempt included).
-    pub max_attempts: Option<String>,
-    /// `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`, default 5000.
-    pub attempt_timeout_ms: Option<String>,
-    /// `PARTNER_SYNC_DEADLINE_MS`, default 10000: the bound on all in-request attempts.
-    pub deadline_ms: Option<String>,
-    /// `PARTNER_SYNC_BACKOFF_BASE_MS`, default 250.
-    pub backoff_base_ms: Option<String>,
-    /// `PARTNER_SYNC_BACKOFF_MAX_MS`, default 4000.
-    pub backoff_max_ms: Option<String>,
-    /// `PARTNER_SYNC_QUIET_PERIOD`, default `5m`: after an attempt that got no answer (a
-    /// timeout, a connection lost after sending), nothing more of that booking is sent for
-    /// this long, since the partner may still be processing it.
+    pub max_attempts: Option<NumberOrText>,
+    pub attempt_timeout_ms: Option<NumberOrText>,
+    pub deadline_ms: Option<NumberOrText>,
+    pub backoff_base_ms: Option<NumberOrText>,
+    pub backoff_max_ms: Option<NumberOrText>,
     pub quiet_period: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`. Unset means no outbox.
     pub outbox: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_SCHEDULE`, default `1m,5m,30m,2h,6h,12h` (the last one repeats).
     pub outbox_schedule: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_MAX_AGE`, default `3d`: after that a pending entry goes dead.
     pub outbox_max_age: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`, default `partner_sync_`.
     pub outbox_table_prefix: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_RETENTION`, default `30d`: delivered and superseded entries older than
-    /// this are deleted by redrives (and the worker); `0` keeps everything.
     pub outbox_retention: Option<String>,
 }
 
@@ -102,67 +81,6 @@ impl Settings {
     }
 }
 
-/// One knob: its env name, its option name, and how to read it.
-struct Knob<'a> {
-    env: &'a str,
-    option: &'a str,
-    value: Option<&'a str>,
-}
-
-impl Knob<'_> {
-    fn fallback<T: std::fmt::Display>(
-        &self,
-        default: T,
-        why: &str,
-        warnings: &mut Vec<String>,
-    ) -> T {
-        warnings.push(format!(
-            "{} / {} = {:?} {why}; using the default {default}",
-            self.env,
-            self.option,
-            self.value.unwrap_or_default()
-        ));
-        default
-    }
-
-    fn whole_number(&self, default: u64, min: u64, max: u64, warnings: &mut Vec<String>) -> u64 {
-        match self.value.map(str::trim).filter(|v| !v.is_empty()) {
-            None => default,
-            Some(text) => match text.parse::<u64>() {
-                Ok(n) if (min..=max).contains(&n) => n,
-                _ => self.fallback(
-                    default,
-                    &format!("is not a whole number from {min} to {max}"),
-                    warnings,
-                ),
-            },
-        }
-    }
-
-    /// Milliseconds from `min` (0 for waits, 1 for bounds) up to a day.
-    fn millis(&self, default: u64, min: u64, warnings: &mut Vec<String>) -> Duration {
-        Duration::from_millis(self.whole_number(default, min, 24 * 3_600_000, warnings))
-    }
-
-    /// A value parsed by `parse`, or `default` (parsed the same way) when unset or unparsable.
-    fn parsed<T>(
-        &self,
-        default: &str,
-        parse: fn(&str) -> Result<T, String>,
-        warnings: &mut Vec<String>,
-    ) -> T {
-        let given = self.value.filter(|v| !v.trim().is_empty()).map(parse);
-        match given {
-            Some(Ok(value)) => value,
-            Some(Err(why)) => {
-                self.fallback(default, &why, warnings);
-                parse(default).expect("defaults parse")
-            }
-            None => parse(default).expect("defaults parse"),
-        }
-    }
-}
-
 /// Parses `500ms`, `30s`, `5m`, `2h`, `3d` (humantime's syntax; a unit is required).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text.trim()).map_err(|e| {
@@ -186,32 +104,29 @@ pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, String> {
     text.split(',').map(parse_duration).collect()
 }
 
-fn table_prefix(value: Option<&str>, warnings: &mut Vec<String>) -> String {
-    let Some(prefix) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return DEFAULT_TABLE_PREFIX.to_string();
-    };
+fn parse_whole_number(text: &str, (min, max): (u64, u64)) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("is not a whole number from {min} to {max}")),
+    }
+}
+
+fn parse_table_prefix(text: &str) -> Result<String, String> {
+    let prefix = text.trim();
     let safe = prefix.len() <= 40
         && prefix.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && prefix
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if safe {
-        prefix.to_string()
+        Ok(prefix.to_string())
     } else {
-        warnings.push(format!(
-            "PARTNER_SYNC_OUTBOX_TABLE_PREFIX / outboxTablePrefix = {prefix:?} must be lowercase letters, \
-             digits and underscores (at most 40); using the default {DEFAULT_TABLE_PREFIX}"
-        ));
-        DEFAULT_TABLE_PREFIX.to_string()
+        Err("must be lowercase letters, digits and underscores (at most 40)".to_string())
     }
 }
 
-fn parse_url(value: Option<&str>) -> Result<reqwest::Url, SyncError> {
-    let text = value
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .unwrap_or(DEFAULT_URL);
-    let url = reqwest::Url::parse(text).map_err(|e| {
+fn parse_url(text: &str) -> Result<reqwest::Url, SyncError> {
+    let url = reqwest::Url::parse(text.trim()).map_err(|e| {
         SyncError::config(format!(
             "SMASHPARTNER_SYNC_URL is not a valid URL ({e}): set it to the partner endpoint, \
              such as {DEFAULT_URL}; nothing was sent"
@@ -227,6 +142,84 @@ fn parse_url(value: Option<&str>) -> Result<reqwest::Url, SyncError> {
     Ok(url)
 }
 
+/// Why `text` is not a valid value of `setting`, or `None` when it is: the CLI refuses
+/// exactly what the library would fall back from.
+fn problem_with(setting: &Setting, text: &str) -> Option<String> {
+    let problem = match setting.kind {
+        Kind::Count { .. } | Kind::Millis { .. } => {
+            parse_whole_number(text, setting.kind.range()?).err()
+        }
+        Kind::Duration => parse_duration(text).err(),
+        Kind::Durations => parse_schedule(text).err(),
+        Kind::Retention => parse_retention(text).err(),
+        Kind::TablePrefix => parse_table_prefix(text).err(),
+        Kind::Url => return parse_url(text).err().map(|e| e.message),
+        Kind::Secret | Kind::Location => None,
+    }?;
+    Some(format!(
+        "{} / {} = {:?} {problem}",
+        setting.env,
+        setting.option,
+        text.trim()
+    ))
+}
+
+/// Why `value` is not a valid value of the setting named `option`, in the words of the warning
+/// the library would log; null when it is valid. The CLI refuses what the library would ignore.
+#[napi]
+pub fn setting_problem(option: String, value: String) -> napi::Result<Option<String>> {
+    let setting = settings::ALL
+        .iter()
+        .find(|setting| setting.option == option)
+        .ok_or_else(|| napi::Error::from_reason(format!("there is no setting named {option:?}")))?;
+    Ok(problem_with(setting, &value))
+}
+
+/// Reads one setting's raw value, falling back to its default with a warning when unusable.
+struct Reader {
+    warnings: Vec<String>,
+}
+
+impl Reader {
+    fn text<T>(
+        &mut self,
+        setting: &Setting,
+        value: Option<&str>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> T {
+        let default = setting
+            .default
+            .expect("a setting read with a default has one");
+        if let Some(text) = value.filter(|v| !v.trim().is_empty()) {
+            match parse(text) {
+                Ok(value) => return value,
+                Err(why) => self.warnings.push(format!(
+                    "{} / {} = {:?} {why}; using the default {default}",
+                    setting.env,
+                    setting.option,
+                    text.trim()
+                )),
+            }
+        }
+        parse(default).expect("defaults parse")
+    }
+
+    fn whole_number(&mut self, setting: &Setting, value: &Option<NumberOrText>) -> u64 {
+        let range = setting.kind.range().expect("a numeric setting has a range");
+        // A number is read as its text: 2.5, -3 and NaN fail as "2.5", "-3" and "NaN" would.
+        let text = match value {
+            Some(Either::A(number)) => Some(number.to_string()),
+            Some(Either::B(text)) => Some(text.clone()),
+            None => None,
+        };
+        self.text(setting, text.as_deref(), |t| parse_whole_number(t, range))
+    }
+
+    fn millis(&mut self, setting: &Setting, value: &Option<NumberOrText>) -> Duration {
+        Duration::from_millis(self.whole_number(setting, value))
+    }
+}
+
 /// Loopback, private networks and `localhost`: where a plain-http partner is a local one.
 fn is_local_host(url: &reqwest::Url) -> bool {
     let host = url.host_str().unwrap_or_default();
@@ -240,48 +233,18 @@ fn is_local_host(url: &reqwest::Url) -> bool {
     }
 }
 
-/// Turns raw strings into settings. Never fails: a bad URL or a missing secret is reported
+/// Turns raw values into settings. Never fails: a bad URL or a missing secret is reported
 /// when sending; every other bad value falls back to its default with a warning to log.
 pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
-    let mut warnings = Vec::new();
-    fn knob<'a>(env: &'a str, option: &'a str, value: &'a Option<String>) -> Knob<'a> {
-        Knob {
-            env,
-            option,
-            value: value.as_deref(),
-        }
-    }
-    let max_attempts = knob(
-        "PARTNER_SYNC_MAX_ATTEMPTS",
-        "maxAttempts",
-        &raw.max_attempts,
-    )
-    .whole_number(5, 1, 100, &mut warnings) as u32;
+    let mut read = Reader {
+        warnings: Vec::new(),
+    };
     let retry = RetryPolicy {
-        max_attempts,
-        attempt_timeout: knob(
-            "PARTNER_SYNC_ATTEMPT_TIMEOUT_MS",
-            "attemptTimeoutMs",
-            &raw.attempt_timeout_ms,
-        )
-        .millis(5_000, 1, &mut warnings),
-        deadline: knob("PARTNER_SYNC_DEADLINE_MS", "deadlineMs", &raw.deadline_ms).millis(
-            10_000,
-            1,
-            &mut warnings,
-        ),
-        backoff_base: knob(
-            "PARTNER_SYNC_BACKOFF_BASE_MS",
-            "backoffBaseMs",
-            &raw.backoff_base_ms,
-        )
-        .millis(250, 0, &mut warnings),
-        backoff_max: knob(
-            "PARTNER_SYNC_BACKOFF_MAX_MS",
-            "backoffMaxMs",
-            &raw.backoff_max_ms,
-        )
-        .millis(4_000, 0, &mut warnings),
+        max_attempts: read.whole_number(&settings::MAX_ATTEMPTS, &raw.max_attempts) as u32,
+        attempt_timeout: read.millis(&settings::ATTEMPT_TIMEOUT_MS, &raw.attempt_timeout_ms),
+        deadline: read.millis(&settings::DEADLINE_MS, &raw.deadline_ms),
+        backoff_base: read.millis(&settings::BACKOFF_BASE_MS, &raw.backoff_base_ms),
+        backoff_max: read.millis(&settings::BACKOFF_MAX_MS, &raw.backoff_max_ms),
     };
     let outbox = raw
         .outbox
@@ -290,36 +253,41 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
         .filter(|v| !v.is_empty())
         .map(|location| OutboxSettings {
             location: location.to_string(),
-            schedule: knob(
-                "PARTNER_SYNC_OUTBOX_SCHEDULE",
-                "outboxSchedule",
-                &raw.outbox_schedule,
-            )
-            .parsed(DEFAULT_SCHEDULE, parse_schedule, &mut warnings),
-            max_age: knob(
-                "PARTNER_SYNC_OUTBOX_MAX_AGE",
-                "outboxMaxAge",
-                &raw.outbox_max_age,
-            )
-            .parsed(DEFAULT_MAX_AGE, parse_duration, &mut warnings),
-            table_prefix: table_prefix(raw.outbox_table_prefix.as_deref(), &mut warnings),
-            retention: knob(
-                "PARTNER_SYNC_OUTBOX_RETENTION",
-                "outboxRetention",
-                &raw.outbox_retention,
-            )
-            .parsed(DEFAULT_RETENTION, parse_retention, &mut warnings),
+            schedule: read.text(
+                &settings::OUTBOX_SCHEDULE,
+                raw.outbox_schedule.as_deref(),
+                parse_schedule,
+            ),
+            max_age: read.text(
+                &settings::OUTBOX_MAX_AGE,
+                raw.outbox_max_age.as_deref(),
+                parse_duration,
+            ),
+            table_prefix: read.text(
+                &settings::OUTBOX_TABLE_PREFIX,
+                raw.outbox_table_prefix.as_deref(),
+                parse_table_prefix,
+            ),
+            retention: read.text(
+                &settings::OUTBOX_RETENTION,
+                raw.outbox_retention.as_deref(),
+                parse_retention,
+            ),
         });
-    let quiet_period = knob(
-        "PARTNER_SYNC_QUIET_PERIOD",
-        "quietPeriod",
-        &raw.quiet_period,
-    )
-    .parsed(DEFAULT_QUIET_PERIOD, parse_duration, &mut warnings);
-    let url = parse_url(raw.url.as_deref());
+    let quiet_period = read.text(
+        &settings::QUIET_PERIOD,
+        raw.quiet_period.as_deref(),
+        parse_duration,
+    );
+    let url = parse_url(
+        raw.url
+            .as_deref()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or(DEFAULT_URL),
+    );
     if let Ok(url) = &url {
         if url.scheme() == "http" && !is_local_host(url) {
-            warnings.push(format!(
+            read.warnings.push(format!(
                 "SMASHPARTNER_SYNC_URL = {:?} uses plain http:// to a host that is not local: the booking's payment \
                  data would travel unencrypted and could be read or replayed on the way; use https:// (http:// is for a local partner)",
                 url.as_str()
@@ -333,12 +301,16 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
         quiet_period,
         outbox,
     };
-    (settings, warnings)
+    (settings, read.warnings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn text(value: &str) -> Option<NumberOrText> {
+        Some(Either::B(value.to_string()))
+    }
 
     #[test]
     fn defaults_follow_the_documented_values() {
@@ -358,8 +330,8 @@ mod tests {
     #[test]
     fn bad_knobs_fall_back_with_a_warning() {
         let raw = RawSettings {
-            max_attempts: Some("lots".into()),
-            deadline_ms: Some("-3".into()),
+            max_attempts: text("lots"),
+            deadline_ms: text("-3"),
             outbox: Some("sqlite:/tmp/x.db".into()),
             outbox_schedule: Some("1m,soon".into()),
             outbox_table_prefix: Some("x; drop table".into()),
@@ -370,7 +342,7 @@ mod tests {
         assert_eq!(settings.retry.deadline, Duration::from_secs(10));
         let outbox = settings.outbox.unwrap();
         assert_eq!(outbox.schedule.len(), 6);
-        assert_eq!(outbox.table_prefix, DEFAULT_TABLE_PREFIX);
+        assert_eq!(outbox.table_prefix, "partner_sync_");
         assert_eq!(warnings.len(), 4, "{warnings:?}");
         assert!(warnings[0].contains("PARTNER_SYNC_MAX_ATTEMPTS"));
     }
@@ -378,8 +350,8 @@ mod tests {
     #[test]
     fn waits_may_be_zero_but_bounds_may_not() {
         let raw = RawSettings {
-            backoff_base_ms: Some("0".into()),
-            deadline_ms: Some("0".into()),
+            backoff_base_ms: text("0"),
+            deadline_ms: text("0"),
             ..Default::default()
         };
         let (settings, warnings) = resolve(&raw);
@@ -452,5 +424,34 @@ mod tests {
             parse_schedule("1m, 5m").unwrap(),
             vec![Duration::from_secs(60), Duration::from_secs(300)]
         );
+    }
+
+    #[test]
+    fn numbers_given_as_numbers_read_as_their_text() {
+        let raw = RawSettings {
+            max_attempts: Some(Either::A(3.0)),
+            attempt_timeout_ms: Some(Either::A(2.5)),
+            ..Default::default()
+        };
+        let (settings, warnings) = resolve(&raw);
+        assert_eq!(settings.retry.max_attempts, 3);
+        assert_eq!(settings.retry.attempt_timeout, Duration::from_secs(5));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0]
+            .contains(r#"attemptTimeoutMs = "2.5" is not a whole number from 1 to 86400000"#));
+    }
+
+    #[test]
+    fn every_default_is_a_valid_value_and_problems_name_the_setting() {
+        for setting in crate::settings::ALL {
+            if let Some(default) = setting.default {
+                assert_eq!(problem_with(setting, default), None, "{}", setting.env);
+            }
+        }
+        let problem = problem_with(&crate::settings::DEADLINE_MS, "100000000").unwrap();
+        assert!(problem.starts_with("PARTNER_SYNC_DEADLINE_MS / deadlineMs = \"100000000\" is not"));
+        assert!(problem_with(&crate::settings::OUTBOX_SCHEDULE, "1m,soon").is_some());
+        assert!(problem_with(&crate::settings::URL, "ftp://x").is_some());
+        assert_eq!(problem_with(&crate::settings::OUTBOX, "anything"), None);
     }
 }

@@ -2,15 +2,18 @@
 //! smashpartner.online with bounded retries, and keeps them in a durable outbox.
 
 #![deny(clippy::all)]
+// napi registers the exported functions only outside test builds, where they look unused.
+#![cfg_attr(test, allow(dead_code))]
 
-pub mod abort;
-pub mod bindings;
-pub mod config;
-pub mod delivery;
-pub mod errors;
-pub mod lanes;
-pub mod outbox;
-pub mod payload;
-pub mod policy;
-pub mod service;
-pub mod signing;
+mod abort;
+mod bindings;
+mod config;
+mod delivery;
+mod errors;
+mod lanes;
+mod outbox;
+mod payload;
+mod policy;
+mod service;
+mod settings;
+mod signing;

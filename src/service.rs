@@ -12,7 +12,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::abort::Abort;
-use crate::config::{parse_duration, resolve, RawSettings, RetryPolicy, Settings};
+use crate::config::{parse_duration, RetryPolicy, Settings};
 use crate::delivery::{blocked_error, deliver, superseded_error, Delivery, DeliveryOutcome};
 use crate::errors::{ErrorKind, SyncError};
 use crate::lanes::{Blocked, Ticket};
@@ -63,7 +63,6 @@ pub struct OutboxNote {
 
 pub struct SyncReport {
     pub outcome: DeliveryOutcome,
-    pub warnings: Vec<String>,
     pub outbox: Option<OutboxNote>,
 }
 
@@ -381,15 +380,14 @@ async fn take_booking(
 /// One sync: kept in the outbox first (when there is one), then delivered within the
 /// in-request deadline as the booking's one sender, then settled. Outbox trouble never
 /// stops the live delivery; an abort stops waiting and retrying, never the outbox writes.
-pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>) -> SyncReport {
-    let (settings, warnings) = resolve(raw);
-    let ticket = Ticket::newest(lane_url(&settings), &request.booking_id, request.version_ms)
+pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort>) -> SyncReport {
+    let ticket = Ticket::newest(lane_url(settings), &request.booking_id, request.version_ms)
         .with_abort(abort);
     let deadline = Instant::now() + settings.retry.deadline;
     let mut note = None;
     let mut entry = None;
     if settings.outbox.is_some() {
-        match bounded(write_ahead(&settings, &request)).await {
+        match bounded(write_ahead(settings, &request)).await {
             Ok(written) => entry = Some(written),
             Err(error) => {
                 note = Some(OutboxNote {
@@ -401,13 +399,13 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>)
     }
     let started_at_ms = now_ms();
     let turn = match &mut entry {
-        Some((outbox, lease)) => take_booking(outbox, lease, &ticket, &settings, deadline).await,
+        Some((outbox, lease)) => take_booking(outbox, lease, &ticket, settings, deadline).await,
         None => Ok(()),
     };
     let outcome = match turn {
         Ok(()) => {
             deliver_with(
-                &settings,
+                settings,
                 &request.body,
                 &request.booking_id,
                 &settings.retry,
@@ -420,11 +418,10 @@ pub async fn sync(request: SyncRequest, raw: &RawSettings, abort: Option<Abort>)
         Err(not_sent) => DeliveryOutcome::refused(not_sent),
     };
     if let Some((outbox, lease)) = entry {
-        note = Some(settle_or_note(&outbox, &lease, started_at_ms, &outcome, &settings).await);
+        note = Some(settle_or_note(&outbox, &lease, started_at_ms, &outcome, settings).await);
     }
     SyncReport {
         outcome,
-        warnings,
         outbox: note,
     }
 }
@@ -448,7 +445,6 @@ pub struct RedriveSummary {
     /// Delivered and superseded entries past the retention, deleted by this run.
     pub trimmed: i64,
     pub entries: Vec<RedriveEntry>,
-    pub warnings: Vec<String>,
 }
 
 fn no_outbox() -> SyncError {
@@ -457,15 +453,12 @@ fn no_outbox() -> SyncError {
     )
 }
 
-async fn open_configured(
-    raw: &RawSettings,
-) -> Result<(Settings, Vec<String>, Arc<Outbox>), SyncError> {
-    let (settings, warnings) = resolve(raw);
+async fn open_configured(settings: &Settings) -> Result<Arc<Outbox>, SyncError> {
     let outbox_settings = settings.outbox.as_ref().ok_or_else(no_outbox)?;
     let outbox = outbox::open(outbox_settings)
         .await
         .map_err(SyncError::config)?;
-    Ok((settings, warnings, outbox))
+    Ok(outbox)
 }
 
 /// What a redrive may do with a candidate entry.
@@ -517,8 +510,11 @@ async fn claim(
 
 /// Delivers up to `limit` due entries, one attempt each, several bookings at a time and
 /// at most one entry per booking: the newest.
-pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSummary, SyncError> {
-    let (settings, warnings, outbox) = open_configured(raw).await?;
+pub async fn redrive(
+    settings: Arc<Settings>,
+    limit: Option<u32>,
+) -> Result<RedriveSummary, SyncError> {
+    let outbox = open_configured(&settings).await?;
     // Claim nothing we could not send: the entries would only wait out a lease.
     settings.require_url()?;
     settings.require_secret()?;
@@ -528,7 +524,6 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         ..settings.retry.clone()
     };
     let quiet_ms = millis(settings.quiet_period);
-    let settings = Arc::new(settings);
     let limit = limit.map_or(DEFAULT_REDRIVE_LIMIT, i64::from);
     let mut summary = RedriveSummary {
         delivered: 0,
@@ -539,7 +534,6 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         remaining: 0,
         trimmed: 0,
         entries: Vec::new(),
-        warnings,
     };
     // Claim only as many as are sent at once: a claimed entry waiting for a free slot
     // could outlive its lease and be sent by another worker at the same time.
@@ -652,7 +646,7 @@ fn check_state(state: Option<&str>) -> Result<(), SyncError> {
 }
 
 pub async fn list(
-    raw: &RawSettings,
+    settings: &Settings,
     state: Option<String>,
     limit: u32,
 ) -> Result<Vec<EntryRow>, SyncError> {
@@ -661,7 +655,7 @@ pub async fn list(
         limit,
         ..PageQuery::default()
     };
-    Ok(page(raw, query).await?.entries)
+    Ok(page(settings, query).await?.entries)
 }
 
 /// What one page of the entry list asks for.
@@ -698,11 +692,11 @@ fn parse_cursor(cursor: &str) -> Result<(i64, String), SyncError> {
 }
 
 /// Entries newest first, by state and booking, one page at a time (keyset: no OFFSET).
-pub async fn page(raw: &RawSettings, query: PageQuery) -> Result<Page, SyncError> {
+pub async fn page(settings: &Settings, query: PageQuery) -> Result<Page, SyncError> {
     check_state(query.state.as_deref())?;
     let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = i64::from(query.limit.max(1));
-    let (_, _, outbox) = open_configured(raw).await?;
+    let outbox = open_configured(settings).await?;
     let mut entries = outbox
         .page(PageFilter {
             state: query.state,
@@ -723,8 +717,8 @@ pub async fn page(raw: &RawSettings, query: PageQuery) -> Result<Page, SyncError
 }
 
 /// Number of entries in each state, every state present (0 when none).
-pub async fn counts(raw: &RawSettings) -> Result<Vec<(&'static str, i64)>, SyncError> {
-    let (_, _, outbox) = open_configured(raw).await?;
+pub async fn counts(settings: &Settings) -> Result<Vec<(&'static str, i64)>, SyncError> {
+    let outbox = open_configured(settings).await?;
     let found = outbox.count_by_state().await.map_err(SyncError::config)?;
     Ok(STATES
         .iter()
@@ -750,7 +744,7 @@ pub struct Hour {
 }
 
 /// The 24 hours up to the one holding `now_ms`, oldest first, each complete (0 when empty).
-pub async fn hourly(raw: &RawSettings, now_ms: i64) -> Result<Vec<Hour>, SyncError> {
+pub async fn hourly(settings: &Settings, now_ms: i64) -> Result<Vec<Hour>, SyncError> {
     let since = (now_ms.div_euclid(HOUR_MS) - 23) * HOUR_MS;
     let mut hours: Vec<Hour> = (0..24)
         .map(|i| Hour {
@@ -758,7 +752,7 @@ pub async fn hourly(raw: &RawSettings, now_ms: i64) -> Result<Vec<Hour>, SyncErr
             ..Hour::default()
         })
         .collect();
-    let (_, _, outbox) = open_configured(raw).await?;
+    let outbox = open_configured(settings).await?;
     let found = outbox
         .hourly(since, since + 24 * HOUR_MS)
         .await
@@ -785,12 +779,12 @@ const AUDIT_TRIES: usize = 5;
 /// Appends `{at, action, by}` to the entry's history (kept within its bound); false when the
 /// entry does not exist.
 pub async fn audit(
-    raw: &RawSettings,
+    settings: &Settings,
     id: String,
     by: &str,
     action: &str,
 ) -> Result<bool, SyncError> {
-    let (_, _, outbox) = open_configured(raw).await?;
+    let outbox = open_configured(settings).await?;
     for _ in 0..AUDIT_TRIES {
         let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
             return Ok(false);
@@ -810,16 +804,16 @@ pub async fn audit(
     )))
 }
 
-pub async fn show(raw: &RawSettings, id: String) -> Result<Option<EntryRow>, SyncError> {
-    let (_, _, outbox) = open_configured(raw).await?;
+pub async fn show(settings: &Settings, id: String) -> Result<Option<EntryRow>, SyncError> {
+    let outbox = open_configured(settings).await?;
     outbox.get(id).await.map_err(SyncError::config)
 }
 
 /// Makes a dead or pending entry due now, with a fresh schedule. Refused for an entry that a
 /// newer one of its booking replaces: sending it would put an older state back.
 /// `by`, when given, is written to the entry's history as an audit note of the retry.
-pub async fn retry(raw: &RawSettings, id: String, by: Option<&str>) -> Result<bool, SyncError> {
-    let (_, _, outbox) = open_configured(raw).await?;
+pub async fn retry(settings: &Settings, id: String, by: Option<&str>) -> Result<bool, SyncError> {
+    let outbox = open_configured(settings).await?;
     let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
         return Ok(false);
     };
@@ -849,15 +843,15 @@ pub async fn retry(raw: &RawSettings, id: String, by: Option<&str>) -> Result<bo
         .await
         .map_err(SyncError::config)?;
     if let (true, Some(by)) = (retried, by) {
-        audit(raw, id, by, "retry").await?;
+        audit(settings, id, by, "retry").await?;
     }
     Ok(retried)
 }
 
 /// Deletes delivered and superseded entries older than `older_than` (such as `30d`); returns how many.
-pub async fn purge(raw: &RawSettings, older_than: &str) -> Result<i64, SyncError> {
+pub async fn purge(settings: &Settings, older_than: &str) -> Result<i64, SyncError> {
     let age = parse_duration(older_than).map_err(|e| SyncError::new(ErrorKind::Validation, e))?;
-    let (_, _, outbox) = open_configured(raw).await?;
+    let outbox = open_configured(settings).await?;
     delete_finished(&outbox, now_ms() - millis(age), u32::MAX)
         .await
         .map_err(SyncError::config)
