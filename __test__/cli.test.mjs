@@ -13,6 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 const require = createRequire(import.meta.url)
 const { startMockPartner } = require('../lib/mock-partner.js')
 const { createPartnerSync } = require('../lib/index.js')
+const { SCHEMA } = require('../lib/settings.js')
 
 const CLI = fileURLToPath(new URL('../bin/partner-sync.js', import.meta.url))
 const SECRET = 'cli-test-secret-7f3a9c21'
@@ -20,7 +21,7 @@ const WRONG_SECRET = 'cli-wrong-secret-0b8e44d1'
 const BOOKING = 'b24a8a76-edb7-4b0c-950b-3144cc4d7ec6'
 
 // The library's variables are cleared so the developer's shell cannot change what a test sees.
-const LIBRARY_ENV = ['SMASHPARTNER_SYNC_URL', 'PWA_WEBHOOK_SECRET', 'PARTNER_SYNC_MAX_ATTEMPTS', 'PARTNER_SYNC_ATTEMPT_TIMEOUT_MS', 'PARTNER_SYNC_DEADLINE_MS', 'PARTNER_SYNC_BACKOFF_BASE_MS', 'PARTNER_SYNC_BACKOFF_MAX_MS', 'PARTNER_SYNC_OUTBOX', 'PARTNER_SYNC_OUTBOX_SCHEDULE', 'PARTNER_SYNC_OUTBOX_MAX_AGE', 'PARTNER_SYNC_OUTBOX_TABLE_PREFIX']
+const LIBRARY_ENV = SCHEMA.map((setting) => setting.env)
 const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !LIBRARY_ENV.includes(name)))
 const FAST = { PARTNER_SYNC_BACKOFF_BASE_MS: '20', PARTNER_SYNC_BACKOFF_MAX_MS: '100' }
 
@@ -106,6 +107,11 @@ describe('usage', () => {
     [['send', '--bogus'], /unknown option/],
     [['send', '--booking-id', 'x', '--paid-amount', 'lots'], /expected a number/],
     [['send', '--max-attempts', '0', '--booking-id', 'x', '--paid-amount', '1'], /whole number from 1/],
+    [['send', '--max-attempts', '101', '--booking-id', 'x', '--paid-amount', '1'], /maxAttempts = "101" is not a whole number from 1 to 100/],
+    // The CLI refuses exactly what the library would fall back from (it used to pass and be capped).
+    [['send', '--deadline-ms', '100000000', '--booking-id', 'x', '--paid-amount', '1'], /deadlineMs = "100000000" is not a whole number from 1 to 86400000/],
+    [['outbox', 'redrive', '--outbox-schedule', '1m,soon'], /"soon" is not a duration/],
+    [['outbox', 'list', '--outbox-table-prefix', 'Bad-Prefix'], /must be lowercase letters/],
     [['send', '--event', 'booking.cancelled', '--booking-id', 'x', '--paid-amount', '1'], /Allowed choices are booking.paid, booking.updated/],
     [['send', '--file', 'a.json', '--booking-id', 'x'], /cannot be used with option '--booking-id/],
     [['send', '--booking-id', 'x'], /needs --booking-id and --paid-amount/],
@@ -312,7 +318,7 @@ describe('health', () => {
     expect(dead.json().verdict).toMatch(/unreachable: .*ECONNREFUSED/)
     const bad = await run(['health', '--url', 'nope'])
     expect(bad.code).toBe(2)
-    expect(bad.stderr).toMatch(/is not a URL/)
+    expect(bad.stderr).toMatch(/is not a valid URL/)
   })
 })
 

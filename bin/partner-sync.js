@@ -15,6 +15,7 @@ const { problemsWith, buildBody, EVENTS } = require('../lib/validate.js')
 const { startMockPartner, HEALTH_RESPONSE } = require('../lib/mock-partner.js')
 const { ms, formatTable, formatPairs, formatAttempts } = require('./output.js')
 const { plural } = require('../lib/plural.js')
+const { SCHEMA, settingProblem } = require('../lib/settings.js')
 const { runDemo } = require('./demo.js')
 const cliProgress = require('cli-progress')
 const { version } = require('../package.json')
@@ -61,16 +62,13 @@ function statusList(text) {
 
 // ---- settings: flags win over the library's environment variables ----
 
-// Same names as the createPartnerSync options, so commander's camelCased flags map one to one.
-const CLIENT_OPTION_NAMES = ['url', 'secret', 'maxAttempts', 'attemptTimeoutMs', 'deadlineMs', 'backoffBaseMs', 'backoffMaxMs', 'outbox', 'outboxSchedule', 'outboxMaxAge', 'outboxTablePrefix']
-
 // The CLI prints outcomes itself; only the library's warnings (a knob that fell back to its default) go to stderr.
 const warningsOnlyLogger = { info() {}, error() {}, warn: (...args) => console.error(...args) }
 
 function clientOptions(opts) {
   const options = { logger: warningsOnlyLogger }
   // Unset flags must stay absent: a present-but-undefined option would hide the environment variable.
-  for (const name of CLIENT_OPTION_NAMES) if (opts[name] !== undefined) options[name] = opts[name]
+  for (const { option } of SCHEMA) if (opts[option] !== undefined) options[option] = opts[option]
   return options
 }
 
@@ -97,31 +95,26 @@ function requireOutbox(opts) {
 
 const effectiveUrl = (opts) => opts.url || process.env.SMASHPARTNER_SYNC_URL || DEFAULT_URL
 
-function addConnectionOptions(command) {
-  return command
-    .option('--url <url>', `the partner's endpoint (env SMASHPARTNER_SYNC_URL; default ${DEFAULT_URL})`)
-    .option('--secret <secret>', 'the shared HMAC secret (env PWA_WEBHOOK_SECRET; prefer the env var: flags show up in ps and shell history)')
+// Every library setting is a flag of the same name (--max-attempts for maxAttempts), with the
+// help, default and check the core declares: a value the library would fall back from is a
+// usage error here.
+function settingOption(name) {
+  const setting = SCHEMA.find((candidate) => candidate.option === name)
+  const flag = setting.option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
+  const numeric = setting.min !== null && setting.min !== undefined
+  const parse = (text) => {
+    const problem = settingProblem(setting.option, text)
+    if (problem) throw new InvalidArgumentError(`${problem}.`)
+    return numeric ? Number(text) : text
+  }
+  const origin = setting.default ? `env ${setting.env}; default ${setting.default}` : `env ${setting.env}`
+  return new Option(`--${flag} <${setting.placeholder}>`, `${setting.summary} (${origin})`).argParser(parse)
 }
 
-function addRetryOptions(command) {
+// groups: which of the schema's groups (connection, retry, outbox, outboxDelivery) the command takes.
+function addSettingOptions(command, ...groups) {
+  for (const setting of SCHEMA) if (groups.includes(setting.group)) command.addOption(settingOption(setting.option))
   return command
-    .option('--max-attempts <n>', 'attempts, the first included (env PARTNER_SYNC_MAX_ATTEMPTS; default 5)', wholeNumber(1, 100))
-    .option('--attempt-timeout-ms <ms>', 'bound on one attempt (env PARTNER_SYNC_ATTEMPT_TIMEOUT_MS; default 5000)', wholeNumber(1))
-    .option('--deadline-ms <ms>', 'bound on all attempts together (env PARTNER_SYNC_DEADLINE_MS; default 10000)', wholeNumber(1))
-    .option('--backoff-base-ms <ms>', 'first backoff ceiling (env PARTNER_SYNC_BACKOFF_BASE_MS; default 250)', wholeNumber(0))
-    .option('--backoff-max-ms <ms>', 'largest backoff (env PARTNER_SYNC_BACKOFF_MAX_MS; default 4000)', wholeNumber(0))
-}
-
-function addOutboxOptions(command) {
-  return command
-    .option('--outbox <location>', 'sqlite:<path> or postgres://... (env PARTNER_SYNC_OUTBOX)')
-    .option('--outbox-table-prefix <prefix>', 'table name prefix (env PARTNER_SYNC_OUTBOX_TABLE_PREFIX; default partner_sync_)')
-}
-
-function addOutboxScheduleOptions(command) {
-  return command
-    .option('--outbox-schedule <durations>', 'waits between outbox attempts (env PARTNER_SYNC_OUTBOX_SCHEDULE; default 1m,5m,30m,2h,6h,12h)')
-    .option('--outbox-max-age <duration>', 'after this a pending entry goes dead (env PARTNER_SYNC_OUTBOX_MAX_AGE; default 3d)')
 }
 
 const jsonOption = (what) => new Option('--json', `print ${what} as JSON on stdout`)
@@ -604,16 +597,14 @@ function buildProgram() {
     .exitOverride()
     .addHelpText('after', `
 Exit codes: 0 ok, 1 delivery or check failed, 2 usage or input error (nothing sent).
-Environment (flags override): SMASHPARTNER_SYNC_URL, PWA_WEBHOOK_SECRET, PARTNER_SYNC_MAX_ATTEMPTS,
-PARTNER_SYNC_ATTEMPT_TIMEOUT_MS, PARTNER_SYNC_DEADLINE_MS, PARTNER_SYNC_BACKOFF_BASE_MS, PARTNER_SYNC_BACKOFF_MAX_MS,
-PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, PARTNER_SYNC_OUTBOX_TABLE_PREFIX.`)
+Environment (flags override): ${SCHEMA.map((setting) => setting.env).join(', ')}.`)
 
   program
     .command('mock')
     .description("Run a local smashpartner-compatible endpoint: GET answers the guide's health JSON, POST verifies the signature, answers as the guide's table and records a transaction per paid booking as the partner does")
     .option('--port <port>', 'port to listen on, 0 for a free one', wholeNumber(0, 65535), 0)
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--secret <secret>', 'the shared secret (env PWA_WEBHOOK_SECRET)')
+    .addOption(settingOption('secret'))
     .addOption(new Option('--known-bookings <file>', 'only these booking ids exist (one per line, # comments); others get 404').conflicts('acceptAny'))
     .option('--accept-any', 'accept every booking id (the default)')
     .option('--fail <statuses>', 'answer the first signed POSTs with these statuses, e.g. 503,503,200 (200 = answer normally)', statusList)
@@ -640,7 +631,7 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
         .conflicts(['bookingId', 'paidAmount', 'status', 'event', 'paymentMethod', 'invoiceId', 'paymentId']),
     )
   // The data first in --help, then where and how to send it.
-  addOutboxScheduleOptions(addOutboxOptions(addRetryOptions(addConnectionOptions(send))))
+  addSettingOptions(send, 'connection', 'retry', 'outbox', 'outboxDelivery')
     .option('--no-outbox', 'do not use the outbox even if PARTNER_SYNC_OUTBOX is set')
     .addOption(jsonOption('the SyncResult (with url, bytes, sha256)'))
     .action(withExitCode(sendCommand))
@@ -649,7 +640,7 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
     .command('sign')
     .description('Print the x-pwa-signature of a file\'s exact bytes, with their length and sha256, so two sides can compare without sharing the secret')
     .requiredOption('--file <path>', 'the JSON body ("-" for stdin); its bytes are signed exactly as they are, never re-serialized')
-    .option('--secret <secret>', 'the shared secret (env PWA_WEBHOOK_SECRET)')
+    .addOption(settingOption('secret'))
     .option('--timestamp', 'sign what syncBookingToPartner would send for this data now: the data plus the current timestamp, through JSON.stringify (prints that body)')
     .addOption(jsonOption('signature, bytes and sha256'))
     .action(withExitCode(signCommand))
@@ -659,44 +650,44 @@ PARTNER_SYNC_OUTBOX, PARTNER_SYNC_OUTBOX_SCHEDULE, PARTNER_SYNC_OUTBOX_MAX_AGE, 
     .description('Check an x-pwa-signature against a file\'s exact bytes')
     .requiredOption('--file <path>', 'the body as received ("-" for stdin)')
     .requiredOption('--signature <hex>', `the ${SIGNATURE_HEADER} header value`)
-    .option('--secret <secret>', 'the shared secret (env PWA_WEBHOOK_SECRET)')
+    .addOption(settingOption('secret'))
     .addOption(jsonOption('valid, bytes and sha256'))
     .action(withExitCode(verifyCommand))
 
   program
     .command('health')
     .description("GET the endpoint and say whether it answers the guide's health check")
-    .option('--url <url>', `the partner's endpoint (env SMASHPARTNER_SYNC_URL; default ${DEFAULT_URL})`)
+    .addOption(settingOption('url'))
     .option('--timeout-ms <ms>', 'give up after this long', wholeNumber(1), 5000)
     .addOption(jsonOption('the verdict, status and body'))
     .action(withExitCode(healthCommand))
 
   const outbox = program.command('outbox').description('Inspect and repair the outbox of syncs that were not delivered at once')
-  addOutboxOptions(outbox.command('list'))
+  addSettingOptions(outbox.command('list'), 'outbox')
     .description('List outbox entries, newest first')
     .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'delivered', 'dead', 'superseded']))
     .option('--limit <n>', 'at most this many, newest first', wholeNumber(1, 1_000_000), 100)
     .addOption(jsonOption('the entries'))
     .action(withExitCode(outboxListCommand))
-  addOutboxOptions(outbox.command('show').argument('<id>', 'the entry id'))
+  addSettingOptions(outbox.command('show').argument('<id>', 'the entry id'), 'outbox')
     .description('Show one entry with its attempts')
     .addOption(jsonOption('the entry'))
     .action(withExitCode(outboxShowCommand))
-  addOutboxOptions(outbox.command('retry').argument('<id>', 'the entry id'))
+  addSettingOptions(outbox.command('retry').argument('<id>', 'the entry id'), 'outbox')
     .description('Make a dead or pending entry due now; the next redrive sends it')
     .addOption(jsonOption('the result'))
     .action(withExitCode(outboxRetryCommand))
-  addOutboxScheduleOptions(addOutboxOptions(addRetryOptions(addConnectionOptions(outbox.command('redrive')))))
+  addSettingOptions(outbox.command('redrive'), 'connection', 'retry', 'outbox', 'outboxDelivery')
     .description('Deliver every due entry now, with a progress bar when there are many')
     .option('--limit <n>', 'at most this many entries', wholeNumber(1))
     .addOption(jsonOption('the counts'))
     .action(withExitCode(outboxRedriveCommand))
-  addOutboxScheduleOptions(addOutboxOptions(addRetryOptions(addConnectionOptions(outbox.command('ui')))))
+  addSettingOptions(outbox.command('ui'), 'connection', 'retry', 'outbox', 'outboxDelivery')
     .description('Serve the outbox page (counts, chart, search, entries, retry, redrive, purge) on 127.0.0.1, behind a random token printed in its URL')
     .option('--port <port>', 'port on 127.0.0.1, 0 for a free one', wholeNumber(0, 65535), 0)
     .addOption(jsonOption('{"url": ...} once listening'))
     .action(withExitCode(outboxUiCommand))
-  addOutboxOptions(outbox.command('purge'))
+  addSettingOptions(outbox.command('purge'), 'outbox')
     .description('Delete delivered entries older than a duration')
     .option('--older-than <duration>', 'e.g. 30d, 12h', '30d')
     .addOption(jsonOption('the count'))

@@ -7,7 +7,7 @@
 const crypto = require('node:crypto')
 const { createPartnerSync } = require('./index.js')
 
-const PREFIX = '[Partner Sync]'
+const { PREFIX } = require('./log.js')
 const STATES = ['pending', 'delivered', 'dead', 'superseded']
 const RETRYABLE = new Set(['pending', 'dead', 'superseded'])
 const FORM_LIMIT_BYTES = 16 * 1024

@@ -8,59 +8,10 @@ const { buildBody } = require('./validate.js')
 const { plural } = require('./plural.js')
 const { createObserver } = require('./observe.js')
 const { createSettingsReader } = require('./settings.js')
-
-const PREFIX = '[Partner Sync]'
+const { PREFIX, createLog } = require('./log.js')
 
 const NO_OUTBOX_MESSAGE =
   'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
-
-// Each level shows itself and those before it; PARTNER_SYNC_LOG picks one for the console.
-const LOG_LEVELS = ['silent', 'error', 'warn', 'info']
-const consoleLogger = {
-  info: (line) => console.log(line),
-  warn: (line) => console.warn(line),
-  error: (line) => console.error(line),
-}
-
-// PARTNER_SYNC_LOG, read at every call, so a test setup can silence syncBookingToPartner.
-function consoleLevel() {
-  const raw = process.env.PARTNER_SYNC_LOG
-  const index = LOG_LEVELS.indexOf((raw || '').trim().toLowerCase() || 'info')
-  if (index >= 0) return { index }
-  return { index: LOG_LEVELS.indexOf('info'), problem: `PARTNER_SYNC_LOG = ${JSON.stringify(raw)} is not one of ${LOG_LEVELS.join(', ')}; using info` }
-}
-
-// Every line is one self-contained string (booking and entry ids inside), passed as the only
-// argument: pino and winston treat further arguments as format values and drop them.
-// `logger`: false for silence, an object of the user's, or absent for the console filtered by
-// PARTNER_SYNC_LOG. The log can never throw into our callers.
-function createLog(logger) {
-  const warned = new Set()
-  const byEnvironment = !logger && logger !== false
-  const target = logger === false ? {} : logger
-  function write(level, line) {
-    let out = target
-    if (byEnvironment) {
-      const { index, problem } = consoleLevel()
-      if (problem) warnOnce([problem])
-      if (LOG_LEVELS.indexOf(level) > index) return
-      out = consoleLogger
-    }
-    try {
-      if (typeof out[level] === 'function') out[level](line)
-    } catch {
-      // A broken logger must not turn a delivered sync into a failure.
-    }
-  }
-  function warnOnce(warnings) {
-    for (const warning of warnings || []) {
-      if (warned.has(warning)) continue
-      warned.add(warning)
-      write('warn', `${PREFIX} ${warning}`)
-    }
-  }
-  return { info: (line) => write('info', line), warn: (line) => write('warn', line), error: (line) => write('error', line), warnOnce }
-}
 
 function parseResponse(report) {
   if (report.responseText === undefined || report.responseText === null) return undefined

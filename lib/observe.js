@@ -4,7 +4,7 @@
 // OpenTelemetry traces and metrics. Nothing here may change a sync's result or timing:
 // hooks are not awaited, and every call into user or OTel code is guarded.
 
-const PREFIX = '[Partner Sync]'
+const { PREFIX } = require('./log.js')
 const HOOK_BOUND_MS = 1000
 const HOOK_NAMES = ['delivered', 'failed', 'dead', 'superseded']
 const NAME = '@smashcourts/partner-sync'

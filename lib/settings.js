@@ -55,4 +55,4 @@ function resolve(values) {
   }
 }
 
-module.exports = { SCHEMA, createSettingsReader }
+module.exports = { SCHEMA, createSettingsReader, settingProblem: native.settingProblem }

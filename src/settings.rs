@@ -90,8 +90,9 @@ pub const SECRET: Setting = Setting {
     default: None,
     group: Group::Connection,
     placeholder: "secret",
-    summary: "the shared HMAC secret, exactly as smashpartner.online has it; required to send",
-    details: "Never logged. On the command line prefer the variable: flags show up in `ps` and shell history.",
+    summary: "the shared HMAC secret, exactly as smashpartner.online has it; required to send; \
+              prefer the variable to the flag, which shows up in ps and shell history",
+    details: "Never logged.",
 };
 pub const MAX_ATTEMPTS: Setting = Setting {
     option: "maxAttempts",
