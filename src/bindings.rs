@@ -4,7 +4,6 @@
 use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
-use serde::Deserialize;
 use std::collections::HashMap;
 
 use crate::abort::{self, Abort};
@@ -13,6 +12,7 @@ use std::sync::Arc;
 use crate::config::{self, RawSettings, Settings};
 use crate::delivery::{iso8601, AttemptRecord};
 use crate::errors::SyncError;
+use crate::outbox::history::{self, HistoryItem};
 use crate::outbox::{now_ms, BookingMatch, EntryRow};
 use crate::payload::SyncRequest;
 use crate::service::{self, OutboxNote};
@@ -177,25 +177,26 @@ pub struct OutboxAuditNote {
     pub action: String,
 }
 
-/// One item of an entry's history: an attempt, or an audit note when `action` is set.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct StoredItem {
-    at: i64,
-    status: Option<u32>,
-    error_kind: Option<String>,
-    message: Option<String>,
-    #[serde(default)]
-    duration_ms: f64,
-    action: Option<String>,
-    by: Option<String>,
-}
-
 impl From<EntryRow> for OutboxEntry {
     fn from(row: EntryRow) -> Self {
-        let items: Vec<StoredItem> = serde_json::from_str(&row.history).unwrap_or_default();
-        let (notes, attempts): (Vec<_>, Vec<_>) =
-            items.into_iter().partition(|item| item.action.is_some());
+        let mut history = Vec::new();
+        let mut audit = Vec::new();
+        for item in history::parse(&row.history) {
+            match item {
+                HistoryItem::Attempt(a) => history.push(OutboxAttempt {
+                    at: iso8601(a.at),
+                    status: a.status.map(u32::from),
+                    error_kind: a.error_kind,
+                    message: a.message,
+                    duration_ms: a.duration_ms,
+                }),
+                HistoryItem::Audit(note) => audit.push(OutboxAuditNote {
+                    at: iso8601(note.at),
+                    by: note.by,
+                    action: note.action,
+                }),
+            }
+        }
         OutboxEntry {
             last_error: row.last_error.map(|message| SyncErrorInfo {
                 kind: row.last_error_kind.unwrap_or_else(|| "http".into()),
@@ -213,24 +214,8 @@ impl From<EntryRow> for OutboxEntry {
             delivered_at: row.delivered_at_ms.map(iso8601),
             last_status: row.last_status.map(|s| s as u32),
             body: row.body,
-            history: attempts
-                .into_iter()
-                .map(|a| OutboxAttempt {
-                    at: iso8601(a.at),
-                    status: a.status,
-                    error_kind: a.error_kind,
-                    message: a.message,
-                    duration_ms: a.duration_ms,
-                })
-                .collect(),
-            audit: notes
-                .into_iter()
-                .map(|note| OutboxAuditNote {
-                    at: iso8601(note.at),
-                    by: note.by.unwrap_or_default(),
-                    action: note.action.unwrap_or_default(),
-                })
-                .collect(),
+            history,
+            audit,
         }
     }
 }
@@ -419,8 +404,7 @@ impl ResolvedSettings {
                     id: done.entry.id.clone(),
                     booking_id: done.entry.booking_id.clone(),
                     state: done.note.state.map(str::to_string),
-                    attempts: (done.entry.attempts.max(0) as u32)
-                        + done.outcome.attempts.len() as u32,
+                    attempts: done.attempts_so_far(),
                     status: done.outcome.status.map(u32::from),
                     error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
                     next_attempt_at: done.note.next_attempt_at_ms.map(iso8601),

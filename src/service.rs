@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
 use tokio::time::Instant;
 
 use crate::abort::Abort;
@@ -16,9 +15,10 @@ use crate::config::{parse_duration, RetryPolicy, Settings};
 use crate::delivery::{blocked_error, deliver, superseded_error, Delivery, DeliveryOutcome};
 use crate::errors::{ErrorKind, SyncError};
 use crate::lanes::{Blocked, Ticket};
+use crate::outbox::history::{self, AttemptItem, AuditItem, HistoryItem};
 use crate::outbox::{
     self, decide, millis, now_ms, BookingLease, BookingMatch, Decision, Delivered, EntryRow,
-    Finish, NewEntry, Outbox, PageFilter, ScheduleState, Version, HISTORY_LIMIT,
+    Finish, NewEntry, Outbox, PageFilter, ScheduleState, Version,
 };
 use crate::payload::SyncRequest;
 
@@ -102,39 +102,30 @@ async fn deliver_with(
     }
 }
 
-/// Items appended to an entry's JSON history, the last `HISTORY_LIMIT` kept.
-fn append_history(history: &str, new: Vec<serde_json::Value>) -> String {
-    let mut items: Vec<serde_json::Value> = serde_json::from_str(history).unwrap_or_default();
-    items.extend(new);
-    let excess = items.len().saturating_sub(HISTORY_LIMIT);
-    serde_json::Value::Array(items.split_off(excess)).to_string()
-}
-
-/// The attempts of one delivery, appended to an entry's JSON history.
+/// The attempts of one delivery (or its refusal, when it made none), appended to a history.
 fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) -> String {
-    let record = |at: i64, status: Option<u16>, error: Option<&SyncError>, duration_ms: f64| {
-        json!({
-            "at": at,
-            "status": status,
-            "errorKind": error.map(|e| e.kind.as_str()),
-            "message": error.map(|e| e.message.as_str()),
-            "durationMs": duration_ms,
+    let item = |at: i64, status: Option<u16>, error: Option<&SyncError>, duration_ms: f64| {
+        HistoryItem::Attempt(AttemptItem {
+            at,
+            status,
+            error_kind: error.map(|e| e.kind.as_str().to_string()),
+            message: error.map(|e| e.message.clone()),
+            duration_ms,
         })
     };
-    let mut items = Vec::new();
-    if outcome.attempts.is_empty() {
-        items.push(record(started_at_ms, None, outcome.error.as_ref(), 0.0));
-    }
-    for attempt in &outcome.attempts {
-        let at = started_at_ms + attempt.started_ms as i64;
-        items.push(record(
-            at,
+    let refusal = outcome
+        .attempts
+        .is_empty()
+        .then(|| item(started_at_ms, None, outcome.error.as_ref(), 0.0));
+    let attempts = outcome.attempts.iter().map(|attempt| {
+        item(
+            started_at_ms + attempt.started_ms as i64,
             attempt.status,
             attempt.error.as_ref(),
             attempt.duration_ms,
-        ));
-    }
-    append_history(history, items)
+        )
+    });
+    history::append(history, refusal.into_iter().chain(attempts))
 }
 
 /// An entry leased to this worker or request, and its booking once this one sends for it.
@@ -431,6 +422,14 @@ pub struct RedriveEntry {
     pub entry: EntryRow,
     pub note: OutboxNote,
     pub outcome: DeliveryOutcome,
+}
+
+impl RedriveEntry {
+    /// HTTP attempts of the entry so far, this redrive's included.
+    pub fn attempts_so_far(&self) -> u32 {
+        let before = u32::try_from(self.entry.attempts).unwrap_or(0);
+        before + self.outcome.attempts.len() as u32
+    }
 }
 
 pub struct RedriveSummary {
@@ -789,8 +788,12 @@ pub async fn audit(
         let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
             return Ok(false);
         };
-        let note = json!({ "at": now_ms(), "action": action, "by": by });
-        let history = append_history(&entry.history, vec![note]);
+        let note = HistoryItem::Audit(AuditItem {
+            at: now_ms(),
+            action: action.to_string(),
+            by: by.to_string(),
+        });
+        let history = history::append(&entry.history, [note]);
         if outbox
             .set_history(id.clone(), entry.history, history)
             .await
@@ -893,10 +896,10 @@ mod tests {
         };
         let once = extend_history("[]", 1_000, &outcome);
         let twice = extend_history(&once, 2_000, &outcome);
-        let items: Vec<serde_json::Value> = serde_json::from_str(&twice).unwrap();
-        assert_eq!(items.len(), HISTORY_LIMIT);
-        assert_eq!(items.last().unwrap()["at"], 2_150);
-        assert_eq!(items[0]["status"], 503);
+        let items = history::parse(&twice);
+        assert_eq!(items.len(), history::HISTORY_LIMIT);
+        assert!(matches!(items.last(), Some(HistoryItem::Attempt(a)) if a.at == 2_150));
+        assert!(matches!(&items[0], HistoryItem::Attempt(a) if a.status == Some(503)));
         let refused = extend_history(
             "[]",
             5,

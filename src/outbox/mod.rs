@@ -1,6 +1,7 @@
 //! The durable outbox: every sync is written ahead of its first attempt, so a partner outage
 //! or a crash never loses it; `redrive` delivers what is due on the long schedule.
 
+pub mod history;
 mod postgres;
 pub mod schedule;
 mod sql;
@@ -14,9 +15,6 @@ use crate::config::OutboxSettings;
 
 pub use schedule::{decide, millis, Decision, ScheduleState};
 pub use sql::{BookingMatch, PageFilter};
-
-/// Attempt history kept per entry; older attempts are dropped.
-pub const HISTORY_LIMIT: usize = 20;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -79,7 +77,7 @@ pub struct EntryRow {
     pub last_status: Option<i64>,
     pub last_error_kind: Option<String>,
     pub last_error: Option<String>,
-    /// JSON array of the last `HISTORY_LIMIT` attempts.
+    /// JSON array of the last `HISTORY_LIMIT` attempts and audit notes (`history.rs`).
     pub history: String,
     pub version_ms: i64,
     pub seq: i64,
