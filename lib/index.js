@@ -31,6 +31,24 @@ const SETTINGS_FROM_ENV = {
 const NO_OUTBOX_MESSAGE =
   'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
 
+// napi rejects only with its own status codes: the native side names the ErrorKind in the
+// rejection's `cause`, and this moves it to `error.code`, where Node's own errors carry theirs.
+async function coded(pending) {
+  try {
+    return await pending
+  } catch (error) {
+    if (error instanceof Error && error.cause instanceof Error) {
+      error.code = error.cause.message
+      delete error.cause
+    }
+    throw error
+  }
+}
+
+function codedError(code, message) {
+  return Object.assign(new Error(message), { code })
+}
+
 function readSettings(options) {
   const raw = {}
   for (const [key, envName] of Object.entries(SETTINGS_FROM_ENV)) {
@@ -166,7 +184,7 @@ function createPartnerSync(options = {}) {
       // Only a bug could land here (the native side reports delivery problems in `report`).
       const message = `internal error, the sync may not have been sent: ${error && error.message}`
       log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
-      const result = failureResult(bookingId, 'config', message)
+      const result = failureResult(bookingId, 'internal', message)
       observer.afterSync(observed, result, { url: partnerUrl(raw), event: data.event })
       return result
     }
@@ -203,7 +221,7 @@ function createPartnerSync(options = {}) {
     if (!raw.outbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
     const observed = observer.beforeRedrive()
     try {
-      const summary = await native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
+      const summary = await coded(native.redriveOutbox(raw, limit === undefined ? undefined : Math.max(1, Math.floor(limit))))
       observer.afterRedrive(observed, summary, partnerUrl(raw))
       log.warnOnce(summary.warnings)
       for (const entry of summary.entries) {
@@ -249,21 +267,22 @@ function createPartnerSync(options = {}) {
     }
   }
 
-  // Inspect and repair. These reject with a clear error when the outbox is unusable.
+  // Inspect and repair. These reject with a clear error, its `code` the ErrorKind, when the
+  // outbox is unusable or an argument is wrong.
   const requireOutbox = () => {
     const raw = settings()
-    if (!raw.outbox) throw new Error(NO_OUTBOX_MESSAGE)
+    if (!raw.outbox) throw codedError('config', NO_OUTBOX_MESSAGE)
     return raw
   }
   const outbox = {
-    list: async ({ state, limit = 100 } = {}) => native.outboxList(requireOutbox(), state, limit),
+    list: async ({ state, limit = 100 } = {}) => coded(native.outboxList(requireOutbox(), state, limit)),
     page: async ({ state, bookingId, bookingPrefix, cursor, limit } = {}) =>
-      native.outboxPage(requireOutbox(), { state, bookingId, bookingPrefix, cursor, limit }),
-    counts: async () => native.outboxCounts(requireOutbox()),
-    hourly: async () => native.outboxHourly(requireOutbox()),
-    show: async (id) => native.outboxShow(requireOutbox(), String(id)),
-    retry: async (id, { by } = {}) => native.outboxRetry(requireOutbox(), String(id), by === undefined ? undefined : String(by)),
-    purge: async ({ olderThan = '30d' } = {}) => native.outboxPurge(requireOutbox(), String(olderThan)),
+      coded(native.outboxPage(requireOutbox(), { state, bookingId, bookingPrefix, cursor, limit })),
+    counts: async () => coded(native.outboxCounts(requireOutbox())),
+    hourly: async () => coded(native.outboxHourly(requireOutbox())),
+    show: async (id) => coded(native.outboxShow(requireOutbox(), String(id))),
+    retry: async (id, { by } = {}) => coded(native.outboxRetry(requireOutbox(), String(id), by === undefined ? undefined : String(by))),
+    purge: async ({ olderThan = '30d' } = {}) => coded(native.outboxPurge(requireOutbox(), String(olderThan))),
     // The x-pwa-signature a body was sent with, from the configured secret; null without one.
     signatureOf: (body) => {
       const { secret } = settings()
