@@ -158,7 +158,10 @@ fn typed_cause(error: &reqwest::Error) -> Option<NetworkCause> {
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             // rustls reports through io::Error (InvalidData) with its own error inside.
-            if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+            {
                 return Some(NetworkCause::Tls);
             }
             match io.kind() {
@@ -187,7 +190,13 @@ fn cause_in_text(text: &str) -> NetworkCause {
         NetworkCause::Refused
     } else if has(&["dns", "lookup address", "name or service"]) {
         NetworkCause::Dns
-    } else if has(&["certificate", "tls", "handshake", "corrupt message", "alert"]) {
+    } else if has(&[
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "alert",
+    ]) {
         NetworkCause::Tls
     } else if has(&["reset"]) {
         NetworkCause::Reset

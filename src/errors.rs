@@ -65,7 +65,9 @@ impl ErrorKind {
 
     /// The kind a stored name stands for; `None` for a name this version does not know.
     pub fn parse(name: &str) -> Option<ErrorKind> {
-        ErrorKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 

@@ -235,7 +235,12 @@ async fn settle(
         })
     };
     let (state, schedule, next_attempt_at_ms, last_error) = match &decision {
-        None => (EntryState::Superseded, lease.schedule, None, last_error(None)),
+        None => (
+            EntryState::Superseded,
+            lease.schedule,
+            None,
+            last_error(None),
+        ),
         Some(Decision::Delivered) => (EntryState::Delivered, lease.schedule, None, None),
         Some(Decision::Pending {
             next_attempt_at_ms,
@@ -247,12 +252,9 @@ async fn settle(
             Some((*next_attempt_at_ms).max(quiet_until.unwrap_or(0))),
             last_error(None),
         ),
-        Some(Decision::Dead { reason, state }) => (
-            EntryState::Dead,
-            *state,
-            None,
-            last_error(Some(reason)),
-        ),
+        Some(Decision::Dead { reason, state }) => {
+            (EntryState::Dead, *state, None, last_error(Some(reason)))
+        }
     };
     let kept = outbox
         .finish(Finish {
@@ -562,9 +564,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         let owner = uuid::Uuid::new_v4().to_string();
         let lease_until = now_ms() + millis(policy.attempt_timeout + LEASE_MARGIN);
         let wave = (limit - looked_at).min(REDRIVE_CONCURRENCY);
-        let candidates = outbox
-            .due_candidates(now_ms(), quiet_ms, wave)
-            .await?;
+        let candidates = outbox.due_candidates(now_ms(), quiet_ms, wave).await?;
         if candidates.is_empty() {
             break;
         }
@@ -572,8 +572,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
         let mut tasks = tokio::task::JoinSet::new();
         let mut progressed = false;
         for candidate in candidates {
-            let claimed = claim(&outbox, &candidate, &owner, lease_until, quiet_ms)
-                .await?;
+            let claimed = claim(&outbox, &candidate, &owner, lease_until, quiet_ms).await?;
             let (entry, booking) = match claimed {
                 Claim::Send(entry, booking) => (*entry, booking),
                 Claim::Superseded(ids) => {
@@ -636,9 +635,7 @@ pub async fn redrive(raw: &RawSettings, limit: Option<u32>) -> Result<RedriveSum
             break;
         }
     }
-    summary.remaining = outbox
-        .count_due(now_ms(), quiet_ms)
-        .await?;
+    summary.remaining = outbox.count_due(now_ms(), quiet_ms).await?;
     // This call's settings: the open outbox is shared by every client of its location.
     if let Some(retention) = settings.outbox.as_ref().and_then(|o| o.retention) {
         summary.trimmed = delete_finished(
@@ -768,9 +765,7 @@ pub async fn hourly(raw: &RawSettings, now_ms: i64) -> Result<Vec<Hour>, SyncErr
         })
         .collect();
     let (_, _, outbox) = open_configured(raw).await?;
-    let found = outbox
-        .hourly(since, since + 24 * HOUR_MS)
-        .await?;
+    let found = outbox.hourly(since, since + 24 * HOUR_MS).await?;
     for count in found {
         let Some(hour) = usize::try_from(count.hour)
             .ok()
@@ -845,15 +840,10 @@ pub async fn retry(raw: &RawSettings, id: String, by: Option<&str>) -> Result<bo
         let by = entry.superseded_by.as_deref().unwrap_or("a newer sync");
         return refuse(&format!("entry {by}, which superseded it"));
     }
-    if let Some((newer, state)) = outbox
-        .newest_other(id.clone())
-        .await?
-    {
+    if let Some((newer, state)) = outbox.newest_other(id.clone()).await? {
         return refuse(&format!("entry {newer} ({state})"));
     }
-    let retried = outbox
-        .retry(id.clone(), now_ms())
-        .await?;
+    let retried = outbox.retry(id.clone(), now_ms()).await?;
     if let (true, Some(by)) = (retried, by) {
         audit(raw, id, by, "retry").await?;
     }

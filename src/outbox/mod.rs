@@ -53,7 +53,9 @@ impl EntryState {
     }
 
     pub fn parse(name: &str) -> Option<EntryState> {
-        EntryState::ALL.into_iter().find(|state| state.as_str() == name)
+        EntryState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
     }
 }
 
@@ -331,11 +333,20 @@ impl Outbox {
         on_store!(self, count_by_state())
     }
     /// Deliveries, failures and dead entries per hour from `since_ms` until `until_ms`.
-    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, OutboxError> {
+    pub async fn hourly(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HourCount>, OutboxError> {
         on_store!(self, hourly(since_ms, until_ms))
     }
     /// Replaces the history JSON if it is still `old`; false when it changed meanwhile.
-    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, OutboxError> {
+    pub async fn set_history(
+        &self,
+        id: String,
+        old: String,
+        new: String,
+    ) -> Result<bool, OutboxError> {
         on_store!(self, set_history(id, old, new))
     }
     pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {

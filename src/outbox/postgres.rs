@@ -9,8 +9,8 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
-use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::error::describe_postgres;
+use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, safe_location, BookingLease, Delivered, EntryRow, Finish,
     HourCount, NewEntry, OutboxError, Version,
@@ -76,7 +76,10 @@ fn tls(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConne
 async fn connect_client(config: &Config, root_cert: Option<&str>) -> Result<Client, String> {
     // The connection task ends by itself when the client is dropped or the server goes away.
     if config.get_ssl_mode() == SslMode::Disable {
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| describe_postgres(&e))?;
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| describe_postgres(&e))?;
         tokio::spawn(connection);
         Ok(client)
     } else {
@@ -206,10 +209,7 @@ impl PgStore {
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<EntryRow>, OutboxError> {
-        let rows = self
-            .client
-            .query(statement, params)
-            .await?;
+        let rows = self.client.query(statement, params).await?;
         let read = |row: &tokio_postgres::Row| -> Result<EntryRow, tokio_postgres::Error> {
             Ok(entry_from_row!(row, try_get))
         };
@@ -431,14 +431,15 @@ impl PgStore {
     }
 
     pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
-        let rows = self
-            .client
-            .query(&self.sql.count_by_state, &[])
-            .await?;
+        let rows = self.client.query(&self.sql.count_by_state, &[]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, OutboxError> {
+    pub async fn hourly(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HourCount>, OutboxError> {
         let rows = self
             .client
             .query(&self.sql.hourly, &[&since_ms, &until_ms])
@@ -453,7 +454,12 @@ impl PgStore {
             .collect())
     }
 
-    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, OutboxError> {
+    pub async fn set_history(
+        &self,
+        id: String,
+        old: String,
+        new: String,
+    ) -> Result<bool, OutboxError> {
         Ok(self
             .execute(&self.sql.set_history, &[&new, &id, &old])
             .await?

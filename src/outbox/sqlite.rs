@@ -339,7 +339,11 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, OutboxError> {
+    pub async fn hourly(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HourCount>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.hourly)?
                 .query_map([since_ms, until_ms], |r| {
@@ -354,7 +358,12 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, OutboxError> {
+    pub async fn set_history(
+        &self,
+        id: String,
+        old: String,
+        new: String,
+    ) -> Result<bool, OutboxError> {
         self.run(move |c, sql| {
             Ok(c.prepare_cached(&sql.set_history)?
                 .execute(params![new, id, old])?
@@ -389,7 +398,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::ScheduleState;
+    use crate::outbox::{EntryState, ScheduleState};
 
     /// The version 1 schema, as partner-sync 0.1 created it.
     const V1_SCHEMA: &str = "
@@ -554,7 +563,7 @@ mod tests {
 
         // e00 delivered in hour 0, e01 failed and still pending in hour 1, e02 dead in hour 2.
         let hour = 3_600_000;
-        let finish = |id: &str, state: &'static str, at: i64| Finish {
+        let finish = |id: &str, state: EntryState, at: i64| Finish {
             id: id.into(),
             lease_owner: "me".into(),
             state,
@@ -565,21 +574,24 @@ mod tests {
                 started_at_ms: 0,
             },
             next_attempt_at_ms: None,
-            delivered_at_ms: (state == "delivered").then_some(at),
+            delivered_at_ms: (state == EntryState::Delivered).then_some(at),
             last_status: Some(500),
-            last_error_kind: (state != "delivered").then(|| "http".to_string()),
+            last_error_kind: (state != EntryState::Delivered).then(|| "http".to_string()),
             last_error: None,
             history: "[]".into(),
             now_ms: at,
             superseded_by: None,
         };
-        assert!(store.finish(finish("e00", "delivered", 10)).await.unwrap());
         assert!(store
-            .finish(finish("e01", "pending", hour + 10))
+            .finish(finish("e00", EntryState::Delivered, 10))
             .await
             .unwrap());
         assert!(store
-            .finish(finish("e02", "dead", 2 * hour + 10))
+            .finish(finish("e01", EntryState::Pending, hour + 10))
+            .await
+            .unwrap());
+        assert!(store
+            .finish(finish("e02", EntryState::Dead, 2 * hour + 10))
             .await
             .unwrap());
         let mut counts = store.count_by_state().await.unwrap();
