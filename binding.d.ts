@@ -80,6 +80,15 @@ export declare function bodySha256(payload: string | Buffer): string
 /** The partner's production endpoint, used when `SMASHPARTNER_SYNC_URL` is unset. */
 export declare const DEFAULT_URL: string
 
+/** Where an outbox entry stands; `delivered`, `dead` and `superseded` are final until a manual retry. */
+export type EntryState = 'pending' | 'delivered' | 'dead' | 'superseded'
+
+/** Every entry state, in the order operators read them: the one list JS uses too. */
+export declare function entryStates(): Array<EntryState>
+
+/** What went wrong, as the JS `SyncResult.error.kind` and a rejection's `code` name it. */
+export type ErrorKind = 'validation' | 'config' | 'unauthorized' | 'bad_request' | 'not_found' | 'http' | 'network' | 'timeout' | 'deadline' | 'superseded' | 'aborted' | 'outbox' | 'internal'
+
 /**
  * Lowercase hex HMAC-SHA256 of `payload` (UTF-8 for strings) keyed with `secret`:
  * the `x-pwa-signature` the partner expects.
@@ -107,7 +116,7 @@ export interface OutboxAttempt {
   /** ISO 8601. */
   at: string
   status?: number
-  errorKind?: string
+  errorKind?: ErrorKind
   message?: string
   durationMs: number
 }
@@ -136,8 +145,7 @@ export interface OutboxEntry {
   id: string
   bookingId: string
   event: string
-  /** `pending`, `delivered`, `dead` or `superseded`. */
-  state: string
+  state: EntryState
   /** The newer entry of the same booking that replaced this one, when superseded. */
   supersededBy?: string
   /** HTTP attempts so far, in requests and redrives. */
@@ -173,8 +181,7 @@ export interface OutboxHour {
 export interface OutboxNoteInfo {
   /** The entry's stable delivery id. */
   id?: string
-  /** `pending`, `delivered`, `dead` or `superseded`. */
-  state?: string
+  state?: EntryState
   /** ISO 8601, when the entry is pending. */
   nextAttemptAt?: string
   /** The newer entry of the same booking that replaced this one, when superseded. */
@@ -208,17 +215,18 @@ export interface OutboxPageQuery {
 
 /**
  * Raw settings, exactly as found in `process.env` or the client options; each field is the
- * setting of the same name in `settingsSchema()`. Unset fields take their defaults;
- * unparsable ones fall back with a warning.
+ * setting of the same name in `settingsSchema()`. Numbers may be numbers (client options) or
+ * text (environment variables). Unset fields take their defaults; unparsable ones fall back
+ * with a warning.
  */
 export interface RawSettings {
   url?: string
   secret?: string
-  maxAttempts?: NumberOrText
-  attemptTimeoutMs?: NumberOrText
-  deadlineMs?: NumberOrText
-  backoffBaseMs?: NumberOrText
-  backoffMaxMs?: NumberOrText
+  maxAttempts?: number | string
+  attemptTimeoutMs?: number | string
+  deadlineMs?: number | string
+  backoffBaseMs?: number | string
+  backoffMaxMs?: number | string
   quietPeriod?: string
   outbox?: string
   outboxSchedule?: string
@@ -231,11 +239,8 @@ export interface RawSettings {
 export interface RedriveEntryInfo {
   id: string
   bookingId: string
-  /**
-   * `delivered`, `pending` (will be retried), `dead` or `superseded`; absent when the
-   * outbox failed.
-   */
-  state?: string
+  /** Absent when the outbox failed. */
+  state?: EntryState
   /** HTTP attempts so far, this one included. */
   attempts: number
   status?: number
@@ -316,13 +321,11 @@ export interface SupersededEntryInfo {
 
 /** Why a sync failed. */
 export interface SyncErrorInfo {
-  /**
-   * One of `validation`, `config`, `unauthorized`, `bad_request`, `not_found`,
-   * `http`, `network`, `timeout`, `deadline`, `superseded`.
-   */
-  kind: string
+  kind: ErrorKind
   /** What went wrong and what to do about it. Never contains the secret. */
   message: string
+  /** The partner's HTTP status, when the failure is its answer. */
+  status?: number
 }
 
 /** Checks an `x-pwa-signature` in constant time; false for any malformed signature. */

@@ -12,6 +12,7 @@ const os = require('node:os')
 const { Command, Option, InvalidArgumentError, CommanderError } = require('commander')
 const { createOutboxDashboard, createPartnerSync, generateSignature, verifySignature, bodySha256, DEFAULT_URL, SIGNATURE_HEADER } = require('../lib/index.js')
 const { problemsWith, buildBody, EVENTS } = require('../lib/validate.js')
+const { entryStates } = require('../lib/load-native.js')
 const { startMockPartner, HEALTH_RESPONSE } = require('../lib/mock-partner.js')
 const { ms, formatTable, formatPairs, formatAttempts } = require('./output.js')
 const { plural } = require('../lib/plural.js')
@@ -349,12 +350,14 @@ function outboxFailure(message) {
   return new CommandFailure(`outbox: ${message}`)
 }
 
-// The outbox calls reject with a clear message when the outbox is unusable or an argument is wrong.
-async function callOutbox(call) {
+// The outbox calls reject with a clear message and an ErrorKind as `code` when the outbox is
+// unusable or an argument is wrong. `inputCodes`: the codes that mean this command's own
+// arguments are wrong (exit 2); any other rejection is a failed operation (exit 1).
+async function callOutbox(call, inputCodes = []) {
   try {
     return await call()
   } catch (error) {
-    if (/is not a duration/.test(error.message)) throw new InputError(error.message)
+    if (inputCodes.includes(error.code)) throw new InputError(error.message)
     throw outboxFailure(error.message)
   }
 }
@@ -423,7 +426,8 @@ async function outboxRetryCommand(id, opts) {
 
 async function outboxPurgeCommand(opts) {
   requireOutbox(opts)
-  const deleted = await callOutbox(() => createClient(opts).outbox.purge({ olderThan: opts.olderThan }))
+  // A validation error here is --older-than that is not a duration.
+  const deleted = await callOutbox(() => createClient(opts).outbox.purge({ olderThan: opts.olderThan }), ['validation'])
   if (opts.json) printJson({ deleted, olderThan: opts.olderThan })
   else console.log(`Deleted ${plural(deleted, 'delivered entry', 'delivered entries')} older than ${opts.olderThan}.`)
   return EXIT_OK
@@ -665,7 +669,7 @@ Environment (flags override): ${SCHEMA.map((setting) => setting.env).join(', ')}
   const outbox = program.command('outbox').description('Inspect and repair the outbox of syncs that were not delivered at once')
   addSettingOptions(outbox.command('list'), 'outbox')
     .description('List outbox entries, newest first')
-    .addOption(new Option('--state <state>', 'only entries in this state').choices(['pending', 'delivered', 'dead', 'superseded']))
+    .addOption(new Option('--state <state>', 'only entries in this state').choices(entryStates()))
     .option('--limit <n>', 'at most this many, newest first', wholeNumber(1, 1_000_000), 100)
     .addOption(jsonOption('the entries'))
     .action(withExitCode(outboxListCommand))

@@ -6,9 +6,10 @@
 
 const crypto = require('node:crypto')
 const { createPartnerSync } = require('./index.js')
+const { entryStates } = require('./load-native.js')
 
 const { PREFIX } = require('./log.js')
-const STATES = ['pending', 'delivered', 'dead', 'superseded']
+const STATES = entryStates()
 const RETRYABLE = new Set(['pending', 'dead', 'superseded'])
 const FORM_LIMIT_BYTES = 16 * 1024
 const NO_AUTHORIZE =

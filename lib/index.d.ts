@@ -1,7 +1,7 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage } from '../binding'
+import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState } from '../binding'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage }
+export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState }
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -129,20 +129,21 @@ export interface PartnerSyncHooks {
   superseded?: DeliveryHook
 }
 
-export type SyncErrorKind =
-  | 'validation'
-  | 'config'
-  | 'unauthorized'
-  | 'bad_request'
-  | 'not_found'
-  | 'http'
-  | 'network'
-  | 'timeout'
-  | 'deadline'
-  /** A newer sync of the same booking took over; this older body is not sent (again). */
-  | 'superseded'
-  /** The caller's `signal` aborted: no further attempts (an outbox entry stays pending). */
-  | 'aborted'
+/**
+ * What went wrong, in `SyncResult.error.kind` and as the `code` of a rejection: `superseded` when
+ * a newer sync of the same booking took over, `aborted` when the caller's `signal` fired, `outbox`
+ * when the outbox's database failed, `internal` for a bug. Defined once, in the Rust core.
+ */
+export type SyncErrorKind = ErrorKind
+
+/**
+ * How the `outbox` calls reject: `message` says what went wrong and what to do, `code` is the
+ * kind (`config` without a usable outbox, `validation` for a wrong argument or a refused retry,
+ * `outbox` when its database failed).
+ */
+export interface PartnerSyncError extends Error {
+  code: SyncErrorKind
+}
 
 /** Per-call options, after the guide's `data`. */
 export interface SyncCallOptions {
@@ -156,7 +157,7 @@ export interface SyncCallOptions {
 }
 
 /** An outbox entry's state; `delivered`, `dead` and `superseded` are final until a manual retry. */
-export type OutboxState = 'pending' | 'delivered' | 'dead' | 'superseded'
+export type OutboxState = EntryState
 
 export interface OutboxNote {
   /** The entry's stable delivery id. */
@@ -189,7 +190,8 @@ export interface SyncResult {
   elapsedMs: number
   /** The partner's last answer: parsed JSON when it was JSON, else text. */
   response?: unknown
-  error?: { kind: SyncErrorKind; message: string }
+  /** `status`: the partner's HTTP status, when the failure is its answer. */
+  error?: { kind: SyncErrorKind; message: string; status?: number }
   attemptLog: AttemptInfo[]
   /** The exact bytes that were signed and sent. */
   body?: string
@@ -220,6 +222,7 @@ export interface PartnerSyncClient {
   sync(data: SyncData, options?: SyncCallOptions): Promise<SyncResult>
   redrivePending(options?: { limit?: number }): Promise<RedriveResult>
   startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
+  /** Inspect and repair; each call rejects with a `PartnerSyncError` (`code` set) when it cannot run. */
   outbox: {
     list(options?: { state?: OutboxState; limit?: number }): Promise<OutboxEntry[]>
     /**

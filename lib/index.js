@@ -13,6 +13,24 @@ const { PREFIX, createLog } = require('./log.js')
 const NO_OUTBOX_MESSAGE =
   'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
 
+// napi rejects only with its own status codes: the native side names the ErrorKind in the
+// rejection's `cause`, and this moves it to `error.code`, where Node's own errors carry theirs.
+async function coded(pending) {
+  try {
+    return await pending
+  } catch (error) {
+    if (error instanceof Error && error.cause instanceof Error) {
+      error.code = error.cause.message
+      delete error.cause
+    }
+    throw error
+  }
+}
+
+function codedError(code, message) {
+  return Object.assign(new Error(message), { code })
+}
+
 function parseResponse(report) {
   if (report.responseText === undefined || report.responseText === null) return undefined
   if (!report.responseIsJson) return report.responseText
@@ -89,7 +107,7 @@ function createPartnerSync(options = {}) {
       // Only a bug could land here (the native side reports delivery problems in `report`).
       const message = `internal error, the sync may not have been sent: ${error && error.message}`
       log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
-      const result = failureResult(bookingId, 'config', message)
+      const result = failureResult(bookingId, 'internal', message)
       observer.afterSync(observed, result, { url: current.url, event: data.event })
       return result
     }
@@ -125,7 +143,7 @@ function createPartnerSync(options = {}) {
     if (!current.hasOutbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
     const observed = observer.beforeRedrive()
     try {
-      const summary = await current.core.redrive(limit === undefined ? undefined : Math.max(1, Math.floor(limit)))
+      const summary = await coded(current.core.redrive(limit === undefined ? undefined : Math.max(1, Math.floor(limit))))
       observer.afterRedrive(observed, summary, current.url)
       for (const entry of summary.entries) {
         if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking: ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts})`)
@@ -170,21 +188,22 @@ function createPartnerSync(options = {}) {
     }
   }
 
-  // Inspect and repair. These reject with a clear error when the outbox is unusable.
+  // Inspect and repair. These reject with a clear error, its `code` the ErrorKind, when the
+  // outbox is unusable or an argument is wrong.
   const requireOutbox = () => {
     const current = settings()
-    if (!current.hasOutbox) throw new Error(NO_OUTBOX_MESSAGE)
+    if (!current.hasOutbox) throw codedError('config', NO_OUTBOX_MESSAGE)
     return current.core
   }
   const outbox = {
-    list: async ({ state, limit = 100 } = {}) => requireOutbox().outboxList(state, limit),
+    list: async ({ state, limit = 100 } = {}) => coded(requireOutbox().outboxList(state, limit)),
     page: async ({ state, bookingId, bookingPrefix, cursor, limit } = {}) =>
-      requireOutbox().outboxPage({ state, bookingId, bookingPrefix, cursor, limit }),
-    counts: async () => requireOutbox().outboxCounts(),
-    hourly: async () => requireOutbox().outboxHourly(),
-    show: async (id) => requireOutbox().outboxShow(String(id)),
-    retry: async (id, { by } = {}) => requireOutbox().outboxRetry(String(id), by === undefined ? undefined : String(by)),
-    purge: async ({ olderThan = '30d' } = {}) => requireOutbox().outboxPurge(String(olderThan)),
+      coded(requireOutbox().outboxPage({ state, bookingId, bookingPrefix, cursor, limit })),
+    counts: async () => coded(requireOutbox().outboxCounts()),
+    hourly: async () => coded(requireOutbox().outboxHourly()),
+    show: async (id) => coded(requireOutbox().outboxShow(String(id))),
+    retry: async (id, { by } = {}) => coded(requireOutbox().outboxRetry(String(id), by === undefined ? undefined : String(by))),
+    purge: async ({ olderThan = '30d' } = {}) => coded(requireOutbox().outboxPurge(String(olderThan))),
     // The x-pwa-signature a body was sent with, from the configured secret; null without one.
     signatureOf: (body) => {
       const { secret } = settings()

@@ -4,6 +4,7 @@
 // OpenTelemetry traces and metrics. Nothing here may change a sync's result or timing:
 // hooks are not awaited, and every call into user or OTel code is guarded.
 
+const { entryStates } = require('./load-native.js')
 const { PREFIX } = require('./log.js')
 const HOOK_BOUND_MS = 1000
 const HOOK_NAMES = ['delivered', 'failed', 'dead', 'superseded']
@@ -110,7 +111,7 @@ function attemptMetricAttributes(attempt) {
 
 // The gauge's read of the outbox waits at most this long: a slow database never holds an export.
 const COUNTS_TIMEOUT_MS = 2000
-const OUTBOX_STATES = ['pending', 'delivered', 'dead', 'superseded']
+const OUTBOX_STATES = entryStates()
 
 // Until the app registers a provider, the API hands out no-op ones: then skip the work altogether.
 function registered(provider) {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use crate::config::{self, RawSettings, Settings};
 use crate::delivery::{iso8601, AttemptRecord};
-use crate::errors::SyncError;
+use crate::errors::{ErrorKind, SyncError};
 use crate::outbox::history::{self, HistoryItem};
-use crate::outbox::{now_ms, BookingMatch, EntryRow};
+use crate::outbox::{now_ms, BookingMatch, EntryRow, EntryState, OutboxError};
 use crate::payload::SyncRequest;
 use crate::service::{self, OutboxNote};
 use crate::signing;
@@ -21,18 +21,19 @@ use crate::signing;
 /// Why a sync failed.
 #[napi(object)]
 pub struct SyncErrorInfo {
-    /// One of `validation`, `config`, `unauthorized`, `bad_request`, `not_found`,
-    /// `http`, `network`, `timeout`, `deadline`, `superseded`.
-    pub kind: String,
+    pub kind: ErrorKind,
     /// What went wrong and what to do about it. Never contains the secret.
     pub message: String,
+    /// The partner's HTTP status, when the failure is its answer.
+    pub status: Option<u32>,
 }
 
 impl From<&SyncError> for SyncErrorInfo {
     fn from(e: &SyncError) -> Self {
         SyncErrorInfo {
-            kind: e.kind.as_str().to_string(),
+            kind: e.kind,
             message: e.message.clone(),
+            status: e.status.map(u32::from),
         }
     }
 }
@@ -70,8 +71,7 @@ impl From<&AttemptRecord> for AttemptInfo {
 pub struct OutboxNoteInfo {
     /// The entry's stable delivery id.
     pub id: Option<String>,
-    /// `pending`, `delivered`, `dead` or `superseded`.
-    pub state: Option<String>,
+    pub state: Option<EntryState>,
     /// ISO 8601, when the entry is pending.
     pub next_attempt_at: Option<String>,
     /// The newer entry of the same booking that replaced this one, when superseded.
@@ -84,14 +84,29 @@ pub struct OutboxNoteInfo {
 
 impl From<&OutboxNote> for OutboxNoteInfo {
     fn from(note: &OutboxNote) -> Self {
-        OutboxNoteInfo {
-            id: note.id.clone(),
-            state: note.state.map(str::to_string),
-            next_attempt_at: note.next_attempt_at_ms.map(iso8601),
-            superseded_by: note.superseded_by.clone(),
-            error: note.error.clone(),
-            superseded_older: (!note.superseded_older.is_empty())
-                .then(|| note.superseded_older.clone()),
+        match note {
+            OutboxNote::Kept {
+                id,
+                state,
+                next_attempt_at_ms,
+                superseded_by,
+                superseded_older,
+            } => OutboxNoteInfo {
+                id: Some(id.clone()),
+                state: Some(*state),
+                next_attempt_at: next_attempt_at_ms.map(iso8601),
+                superseded_by: superseded_by.clone(),
+                error: None,
+                superseded_older: (!superseded_older.is_empty()).then(|| superseded_older.clone()),
+            },
+            OutboxNote::Failed { id, error } => OutboxNoteInfo {
+                id: id.clone(),
+                state: None,
+                next_attempt_at: None,
+                superseded_by: None,
+                error: Some(error.clone()),
+                superseded_older: None,
+            },
         }
     }
 }
@@ -133,7 +148,7 @@ pub struct OutboxAttempt {
     /// ISO 8601.
     pub at: String,
     pub status: Option<u32>,
-    pub error_kind: Option<String>,
+    pub error_kind: Option<ErrorKind>,
     pub message: Option<String>,
     pub duration_ms: f64,
 }
@@ -145,8 +160,7 @@ pub struct OutboxEntry {
     pub id: String,
     pub booking_id: String,
     pub event: String,
-    /// `pending`, `delivered`, `dead` or `superseded`.
-    pub state: String,
+    pub state: EntryState,
     /// The newer entry of the same booking that replaced this one, when superseded.
     pub superseded_by: Option<String>,
     /// HTTP attempts so far, in requests and redrives.
@@ -177,8 +191,11 @@ pub struct OutboxAuditNote {
     pub action: String,
 }
 
-impl From<EntryRow> for OutboxEntry {
-    fn from(row: EntryRow) -> Self {
+impl TryFrom<EntryRow> for OutboxEntry {
+    type Error = OutboxError;
+
+    fn try_from(row: EntryRow) -> Result<Self, OutboxError> {
+        let state = row.entry_state()?;
         let mut history = Vec::new();
         let mut audit = Vec::new();
         for item in history::parse(&row.history) {
@@ -186,7 +203,7 @@ impl From<EntryRow> for OutboxEntry {
                 HistoryItem::Attempt(a) => history.push(OutboxAttempt {
                     at: iso8601(a.at),
                     status: a.status.map(u32::from),
-                    error_kind: a.error_kind,
+                    error_kind: a.error_kind.as_deref().and_then(ErrorKind::parse),
                     message: a.message,
                     duration_ms: a.duration_ms,
                 }),
@@ -197,27 +214,38 @@ impl From<EntryRow> for OutboxEntry {
                 }),
             }
         }
-        OutboxEntry {
+        let last_status = row.last_status.map(|s| s as u32);
+        Ok(OutboxEntry {
             last_error: row.last_error.map(|message| SyncErrorInfo {
-                kind: row.last_error_kind.unwrap_or_else(|| "http".into()),
+                kind: row
+                    .last_error_kind
+                    .as_deref()
+                    .and_then(ErrorKind::parse)
+                    .unwrap_or(ErrorKind::Http),
                 message,
+                status: last_status,
             }),
             id: row.id,
             booking_id: row.booking_id,
             event: row.event,
-            state: row.state,
+            state,
             superseded_by: row.superseded_by,
             attempts: row.attempts.max(0) as u32,
             created_at: iso8601(row.created_at_ms),
             updated_at: iso8601(row.updated_at_ms),
             next_attempt_at: row.next_attempt_at_ms.map(iso8601),
             delivered_at: row.delivered_at_ms.map(iso8601),
-            last_status: row.last_status.map(|s| s as u32),
+            last_status,
             body: row.body,
             history,
             audit,
-        }
+        })
     }
+}
+
+fn entries(rows: Vec<EntryRow>) -> Result<Vec<OutboxEntry>, SyncError> {
+    let entries = rows.into_iter().map(OutboxEntry::try_from);
+    Ok(entries.collect::<Result<_, _>>()?)
 }
 
 /// What a redrive did to one entry.
@@ -225,9 +253,8 @@ impl From<EntryRow> for OutboxEntry {
 pub struct RedriveEntryInfo {
     pub id: String,
     pub booking_id: String,
-    /// `delivered`, `pending` (will be retried), `dead` or `superseded`; absent when the
-    /// outbox failed.
-    pub state: Option<String>,
+    /// Absent when the outbox failed.
+    pub state: Option<EntryState>,
     /// HTTP attempts so far, this one included.
     pub attempts: u32,
     pub status: Option<u32>,
@@ -271,8 +298,12 @@ fn count(n: i64) -> u32 {
     n.clamp(0, i64::from(u32::MAX)) as u32
 }
 
+/// The rejection JS sees: `message` as it is, and the kind as the `cause`'s message, which
+/// lib/index.js moves to `error.code` (an async export can only reject with napi's own statuses).
 fn rejected(error: SyncError) -> napi::Error {
-    napi::Error::from_reason(error.message)
+    let mut rejection = napi::Error::from_reason(error.message);
+    rejection.set_cause(napi::Error::from_reason(error.kind.as_str()));
+    rejection
 }
 
 /// What one page of `outboxPage` holds.
@@ -400,22 +431,25 @@ impl ResolvedSettings {
             entries: summary
                 .entries
                 .iter()
-                .map(|done| RedriveEntryInfo {
-                    id: done.entry.id.clone(),
-                    booking_id: done.entry.booking_id.clone(),
-                    state: done.note.state.map(str::to_string),
-                    attempts: done.attempts_so_far(),
-                    status: done.outcome.status.map(u32::from),
-                    error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
-                    next_attempt_at: done.note.next_attempt_at_ms.map(iso8601),
-                    outbox_error: done.note.error.clone(),
-                    attempt_log: done
-                        .outcome
-                        .attempts
-                        .iter()
-                        .map(AttemptInfo::from)
-                        .collect(),
-                    delivery_started_at_ms: done.outcome.started_at_ms,
+                .map(|done| {
+                    let note = OutboxNoteInfo::from(&done.note);
+                    RedriveEntryInfo {
+                        id: done.entry.id.clone(),
+                        booking_id: done.entry.booking_id.clone(),
+                        state: note.state,
+                        attempts: done.attempts_so_far(),
+                        status: done.outcome.status.map(u32::from),
+                        error: done.outcome.error.as_ref().map(SyncErrorInfo::from),
+                        next_attempt_at: note.next_attempt_at,
+                        outbox_error: note.error,
+                        attempt_log: done
+                            .outcome
+                            .attempts
+                            .iter()
+                            .map(AttemptInfo::from)
+                            .collect(),
+                        delivery_started_at_ms: done.outcome.started_at_ms,
+                    }
                 })
                 .collect(),
             superseded_entries: summary
@@ -433,17 +467,16 @@ impl ResolvedSettings {
         state: Option<String>,
         limit: Option<u32>,
     ) -> napi::Result<Vec<OutboxEntry>> {
-        let rows = service::list(&self.settings, state, limit.unwrap_or(100))
-            .await
-            .map_err(rejected)?;
-        Ok(rows.into_iter().map(OutboxEntry::from).collect())
+        let rows = service::list(&self.settings, state, limit.unwrap_or(100)).await;
+        rows.and_then(entries).map_err(rejected)
     }
 
     /// One outbox entry with its attempt history, or null.
     #[napi]
     pub async fn outbox_show(&self, id: String) -> napi::Result<Option<OutboxEntry>> {
         let row = service::show(&self.settings, id).await.map_err(rejected)?;
-        Ok(row.map(OutboxEntry::from))
+        let entry = row.map(OutboxEntry::try_from).transpose();
+        entry.map_err(|e| rejected(e.into()))
     }
 
     /// Makes a dead or pending entry due now with a fresh schedule; false when there is none.
@@ -477,7 +510,7 @@ impl ResolvedSettings {
         .await
         .map_err(rejected)?;
         Ok(OutboxPage {
-            entries: page.entries.into_iter().map(OutboxEntry::from).collect(),
+            entries: entries(page.entries).map_err(rejected)?,
             next_cursor: page.next_cursor,
         })
     }
@@ -486,17 +519,17 @@ impl ResolvedSettings {
     #[napi]
     pub async fn outbox_counts(&self) -> napi::Result<OutboxCounts> {
         let counts = service::counts(&self.settings).await.map_err(rejected)?;
-        let of = |state: &str| {
+        let of = |state: EntryState| {
             counts
                 .iter()
                 .find(|(s, _)| *s == state)
                 .map_or(0, |(_, n)| count(*n))
         };
         Ok(OutboxCounts {
-            pending: of("pending"),
-            delivered: of("delivered"),
-            dead: of("dead"),
-            superseded: of("superseded"),
+            pending: of(EntryState::Pending),
+            delivered: of(EntryState::Delivered),
+            dead: of(EntryState::Dead),
+            superseded: of(EntryState::Superseded),
         })
     }
 

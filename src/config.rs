@@ -10,22 +10,20 @@ use napi_derive::napi;
 use crate::errors::SyncError;
 use crate::settings::{self, Kind, Setting, DEFAULT_URL};
 
-/// A number given as a number (a client option) or as text (an environment variable).
-pub type NumberOrText = Either<f64, String>;
-
 /// Raw settings, exactly as found in `process.env` or the client options; each field is the
-/// setting of the same name in `settingsSchema()`. Unset fields take their defaults;
-/// unparsable ones fall back with a warning.
+/// setting of the same name in `settingsSchema()`. Numbers may be numbers (client options) or
+/// text (environment variables). Unset fields take their defaults; unparsable ones fall back
+/// with a warning.
 #[napi(object)]
 #[derive(Default)]
 pub struct RawSettings {
     pub url: Option<String>,
     pub secret: Option<String>,
-    pub max_attempts: Option<NumberOrText>,
-    pub attempt_timeout_ms: Option<NumberOrText>,
-    pub deadline_ms: Option<NumberOrText>,
-    pub backoff_base_ms: Option<NumberOrText>,
-    pub backoff_max_ms: Option<NumberOrText>,
+    pub max_attempts: Option<Either<f64, String>>,
+    pub attempt_timeout_ms: Option<Either<f64, String>>,
+    pub deadline_ms: Option<Either<f64, String>>,
+    pub backoff_base_ms: Option<Either<f64, String>>,
+    pub backoff_max_ms: Option<Either<f64, String>>,
     pub quiet_period: Option<String>,
     pub outbox: Option<String>,
     pub outbox_schedule: Option<String>,
@@ -204,7 +202,7 @@ impl Reader {
         parse(default).expect("defaults parse")
     }
 
-    fn whole_number(&mut self, setting: &Setting, value: &Option<NumberOrText>) -> u64 {
+    fn whole_number(&mut self, setting: &Setting, value: &Option<Either<f64, String>>) -> u64 {
         let range = setting.kind.range().expect("a numeric setting has a range");
         // A number is read as its text: 2.5, -3 and NaN fail as "2.5", "-3" and "NaN" would.
         let text = match value {
@@ -215,7 +213,7 @@ impl Reader {
         self.text(setting, text.as_deref(), |t| parse_whole_number(t, range))
     }
 
-    fn millis(&mut self, setting: &Setting, value: &Option<NumberOrText>) -> Duration {
+    fn millis(&mut self, setting: &Setting, value: &Option<Either<f64, String>>) -> Duration {
         Duration::from_millis(self.whole_number(setting, value))
     }
 }
@@ -308,7 +306,7 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
 mod tests {
     use super::*;
 
-    fn text(value: &str) -> Option<NumberOrText> {
+    fn text(value: &str) -> Option<Either<f64, String>> {
         Some(Either::B(value.to_string()))
     }
 

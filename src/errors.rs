@@ -1,11 +1,14 @@
 //! Error kinds shared by delivery, the outbox and the JS surface.
 
-use std::fmt;
+use napi_derive::napi;
 
-/// What went wrong, as the JS `SyncResult.error.kind` names it.
+/// What went wrong, as the JS `SyncResult.error.kind` and a rejection's `code` name it.
+#[napi(string_enum = "snake_case")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// The data was refused before anything was stored or sent.
     Validation,
+    /// A setting is missing or unusable (the secret, the URL, the outbox location).
     Config,
     Unauthorized,
     BadRequest,
@@ -18,9 +21,30 @@ pub enum ErrorKind {
     Superseded,
     /// The caller's `AbortSignal` fired: no further attempts.
     Aborted,
+    /// The outbox's database failed or did not answer.
+    Outbox,
+    /// A bug or a crashed task inside the library.
+    Internal,
 }
 
 impl ErrorKind {
+    const ALL: [ErrorKind; 13] = [
+        ErrorKind::Validation,
+        ErrorKind::Config,
+        ErrorKind::Unauthorized,
+        ErrorKind::BadRequest,
+        ErrorKind::NotFound,
+        ErrorKind::Http,
+        ErrorKind::Network,
+        ErrorKind::Timeout,
+        ErrorKind::Deadline,
+        ErrorKind::Superseded,
+        ErrorKind::Aborted,
+        ErrorKind::Outbox,
+        ErrorKind::Internal,
+    ];
+
+    /// The name stored in the outbox and seen by JS (napi's `snake_case` of the variant).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Validation => "validation",
@@ -34,15 +58,27 @@ impl ErrorKind {
             ErrorKind::Deadline => "deadline",
             ErrorKind::Superseded => "superseded",
             ErrorKind::Aborted => "aborted",
+            ErrorKind::Outbox => "outbox",
+            ErrorKind::Internal => "internal",
         }
+    }
+
+    /// The kind a stored name stands for; `None` for a name this version does not know.
+    pub fn parse(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 
 /// A failure with a message that says what happened and what to do about it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", kind.as_str())]
 pub struct SyncError {
     pub kind: ErrorKind,
     pub message: String,
+    /// The partner's HTTP status, when the failure is its answer.
+    pub status: Option<u16>,
 }
 
 impl SyncError {
@@ -50,21 +86,19 @@ impl SyncError {
         SyncError {
             kind,
             message: message.into(),
+            status: None,
         }
     }
 
     pub fn config(message: impl Into<String>) -> Self {
         SyncError::new(ErrorKind::Config, message)
     }
-}
 
-impl fmt::Display for SyncError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    /// The same failure with another message (the status and kind kept).
+    pub fn with_message(self, message: String) -> Self {
+        SyncError { message, ..self }
     }
 }
-
-impl std::error::Error for SyncError {}
 
 /// Secrets shorter than this are not searched for: they would match ordinary words.
 const REDACT_MIN_LEN: usize = 6;
@@ -92,5 +126,13 @@ mod tests {
         assert_eq!(redact("nothing here".to_string(), "s3cr3t"), "nothing here");
         assert_eq!(redact("empty secret".to_string(), ""), "empty secret");
         assert_eq!(redact("server error".to_string(), "s"), "server error");
+    }
+
+    #[test]
+    fn every_kind_reads_back_from_its_stored_name() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ErrorKind::parse("Network"), None);
     }
 }

@@ -125,15 +125,12 @@ pub fn next_step(
     }
     let error = failed.error;
     Next::Stop(Some(if failed.maybe_processing {
-        SyncError::new(
-            error.kind,
-            format!(
-                "{}; the partner may have received it and may still be processing it, so booking {booking_id} \
-                 is not sent again for {} (PARTNER_SYNC_QUIET_PERIOD)",
-                error.message,
-                humantime::format_duration(quiet_period)
-            ),
-        )
+        error.clone().with_message(format!(
+            "{}; the partner may have received it and may still be processing it, so booking {booking_id} \
+             is not sent again for {} (PARTNER_SYNC_QUIET_PERIOD)",
+            error.message,
+            humantime::format_duration(quiet_period)
+        ))
     } else {
         let why = match failed.retry_after {
             Some(after) => format!("the partner asked to retry after {} ms", after.as_millis()),

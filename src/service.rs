@@ -18,7 +18,7 @@ use crate::lanes::{Blocked, Ticket};
 use crate::outbox::history::{self, AttemptItem, AuditItem, HistoryItem};
 use crate::outbox::{
     self, decide, millis, now_ms, BookingLease, BookingMatch, Decision, Delivered, EntryRow,
-    Finish, NewEntry, Outbox, PageFilter, ScheduleState, Version,
+    EntryState, Finish, NewEntry, Outbox, OutboxError, PageFilter, ScheduleState, Version,
 };
 use crate::payload::SyncRequest;
 
@@ -37,28 +37,45 @@ const RETENTION_BATCHES_PER_REDRIVE: u32 = 4;
 const BOOKING_POLL_MAX: Duration = Duration::from_millis(200);
 
 async fn bounded<T>(
-    work: impl std::future::Future<Output = Result<T, String>>,
-) -> Result<T, String> {
+    work: impl std::future::Future<Output = Result<T, OutboxError>>,
+) -> Result<T, OutboxError> {
     tokio::time::timeout(OUTBOX_WRITE_TIMEOUT, work)
         .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "the outbox did not answer within {} s",
-                OUTBOX_WRITE_TIMEOUT.as_secs()
-            ))
-        })
+        .unwrap_or(Err(OutboxError::Timeout(OUTBOX_WRITE_TIMEOUT)))
 }
 
-/// What the outbox did with one sync.
-#[derive(Clone, Debug, Default)]
-pub struct OutboxNote {
-    pub id: Option<String>,
-    pub state: Option<&'static str>,
-    pub next_attempt_at_ms: Option<i64>,
-    pub superseded_by: Option<String>,
-    /// Older pending entries of the booking this delivery superseded: their ids.
-    pub superseded_older: Vec<String>,
-    pub error: Option<String>,
+/// What the outbox did with one sync or one redriven entry.
+#[derive(Clone, Debug)]
+pub enum OutboxNote {
+    /// The entry was written with this state.
+    Kept {
+        id: String,
+        state: EntryState,
+        next_attempt_at_ms: Option<i64>,
+        superseded_by: Option<String>,
+        /// Older pending entries of the booking this delivery superseded: their ids.
+        superseded_older: Vec<String>,
+    },
+    /// The outbox could not keep or update the entry (`id` when it had been written).
+    Failed { id: Option<String>, error: String },
+}
+
+impl OutboxNote {
+    pub fn state(&self) -> Option<EntryState> {
+        match self {
+            OutboxNote::Kept { state, .. } => Some(*state),
+            OutboxNote::Failed { .. } => None,
+        }
+    }
+
+    pub fn superseded_older(&self) -> &[String] {
+        match self {
+            OutboxNote::Kept {
+                superseded_older, ..
+            } => superseded_older,
+            OutboxNote::Failed { .. } => &[],
+        }
+    }
 }
 
 pub struct SyncReport {
@@ -161,7 +178,7 @@ async fn settle(
     started_at_ms: i64,
     outcome: &DeliveryOutcome,
     settings: &Settings,
-) -> Result<OutboxNote, String> {
+) -> Result<OutboxNote, OutboxError> {
     let now = now_ms();
     let quiet_until = outcome
         .unanswered
@@ -207,19 +224,26 @@ async fn settle(
         })
     };
     let (state, schedule, next_attempt_at_ms, last_error) = match &decision {
-        None => ("superseded", lease.schedule, None, last_error(None)),
-        Some(Decision::Delivered) => ("delivered", lease.schedule, None, None),
+        None => (
+            EntryState::Superseded,
+            lease.schedule,
+            None,
+            last_error(None),
+        ),
+        Some(Decision::Delivered) => (EntryState::Delivered, lease.schedule, None, None),
         Some(Decision::Pending {
             next_attempt_at_ms,
             state,
         }) => (
-            "pending",
+            EntryState::Pending,
             *state,
             // Not before the partner is done with a body that got no answer.
             Some((*next_attempt_at_ms).max(quiet_until.unwrap_or(0))),
             last_error(None),
         ),
-        Some(Decision::Dead { reason, state }) => ("dead", *state, None, last_error(Some(reason))),
+        Some(Decision::Dead { reason, state }) => {
+            (EntryState::Dead, *state, None, last_error(Some(reason)))
+        }
     };
     let kept = outbox
         .finish(Finish {
@@ -229,7 +253,7 @@ async fn settle(
             attempts_added: outcome.attempts.len() as i64,
             schedule,
             next_attempt_at_ms,
-            delivered_at_ms: (state == "delivered").then_some(now),
+            delivered_at_ms: (state == EntryState::Delivered).then_some(now),
             last_status: outcome.status.map(i64::from),
             last_error_kind: outcome.error.as_ref().map(|e| e.kind.as_str().to_string()),
             last_error,
@@ -238,7 +262,7 @@ async fn settle(
             superseded_by: superseded_by.clone(),
         })
         .await?;
-    let superseded_older = if state == "delivered" {
+    let superseded_older = if state == EntryState::Delivered {
         outbox
             .supersede_older(&lease.booking_id, delivered, now)
             .await?
@@ -249,18 +273,14 @@ async fn settle(
         outbox.release_booking(booking, quiet_until).await?;
     }
     if !kept {
-        return Err(format!(
-            "outbox entry {} was taken over by another worker, or superseded, while this one worked on it; its state there stands",
-            lease.id
-        ));
+        return Err(OutboxError::LeaseLost(lease.id.clone()));
     }
-    Ok(OutboxNote {
-        id: Some(lease.id.clone()),
-        state: Some(state),
+    Ok(OutboxNote::Kept {
+        id: lease.id.clone(),
+        state,
         next_attempt_at_ms,
         superseded_by,
         superseded_older,
-        error: None,
     })
 }
 
@@ -275,12 +295,9 @@ async fn settle_or_note(
 ) -> OutboxNote {
     bounded(settle(outbox, lease, started_at_ms, outcome, settings))
         .await
-        .unwrap_or_else(|error| OutboxNote {
+        .unwrap_or_else(|error| OutboxNote::Failed {
             id: Some(lease.id.clone()),
-            error: Some(format!(
-                "{error}; the entry stays pending and will be redriven"
-            )),
-            ..Default::default()
+            error: format!("{error}; the entry stays pending and will be redriven"),
         })
 }
 
@@ -288,7 +305,7 @@ async fn settle_or_note(
 async fn write_ahead(
     settings: &Settings,
     request: &SyncRequest,
-) -> Result<(Arc<Outbox>, Lease), String> {
+) -> Result<(Arc<Outbox>, Lease), OutboxError> {
     let outbox_settings = settings
         .outbox
         .as_ref()
@@ -381,9 +398,9 @@ pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort
         match bounded(write_ahead(settings, &request)).await {
             Ok(written) => entry = Some(written),
             Err(error) => {
-                note = Some(OutboxNote {
-                    error: Some(error),
-                    ..Default::default()
+                note = Some(OutboxNote::Failed {
+                    id: None,
+                    error: error.to_string(),
                 })
             }
         }
@@ -454,9 +471,7 @@ fn no_outbox() -> SyncError {
 
 async fn open_configured(settings: &Settings) -> Result<Arc<Outbox>, SyncError> {
     let outbox_settings = settings.outbox.as_ref().ok_or_else(no_outbox)?;
-    let outbox = outbox::open(outbox_settings)
-        .await
-        .map_err(SyncError::config)?;
+    let outbox = outbox::open(outbox_settings).await?;
     Ok(outbox)
 }
 
@@ -478,7 +493,7 @@ async fn claim(
     owner: &str,
     lease_until_ms: i64,
     quiet_ms: i64,
-) -> Result<Claim, String> {
+) -> Result<Claim, OutboxError> {
     let booking = BookingLease {
         booking_id: candidate.booking_id.clone(),
         owner: owner.to_string(),
@@ -541,10 +556,7 @@ pub async fn redrive(
         let owner = uuid::Uuid::new_v4().to_string();
         let lease_until = now_ms() + millis(policy.attempt_timeout + LEASE_MARGIN);
         let wave = (limit - looked_at).min(REDRIVE_CONCURRENCY);
-        let candidates = outbox
-            .due_candidates(now_ms(), quiet_ms, wave)
-            .await
-            .map_err(SyncError::config)?;
+        let candidates = outbox.due_candidates(now_ms(), quiet_ms, wave).await?;
         if candidates.is_empty() {
             break;
         }
@@ -552,9 +564,7 @@ pub async fn redrive(
         let mut tasks = tokio::task::JoinSet::new();
         let mut progressed = false;
         for candidate in candidates {
-            let claimed = claim(&outbox, &candidate, &owner, lease_until, quiet_ms)
-                .await
-                .map_err(SyncError::config)?;
+            let claimed = claim(&outbox, &candidate, &owner, lease_until, quiet_ms).await?;
             let (entry, booking) = match claimed {
                 Claim::Send(entry, booking) => (*entry, booking),
                 Claim::Superseded(ids) => {
@@ -595,16 +605,19 @@ pub async fn redrive(
         }
         while let Some(done) = tasks.join_next().await {
             let done = done.map_err(|e| {
-                SyncError::new(ErrorKind::Config, format!("a redrive task failed: {e}"))
+                SyncError::new(
+                    ErrorKind::Internal,
+                    format!("a redrive task failed: {e}; please report it"),
+                )
             })?;
-            summary.superseded += done.note.superseded_older.len() as u32;
+            let older = done.note.superseded_older();
+            summary.superseded += older.len() as u32;
             let booking = &done.entry.booking_id;
-            let older = done.note.superseded_older.iter();
-            let older = older.map(|id| (id.clone(), booking.clone()));
+            let older = older.iter().map(|id| (id.clone(), booking.clone()));
             summary.superseded_entries.extend(older);
-            match done.note.state {
-                Some("delivered") => summary.delivered += 1,
-                Some("dead") => summary.dead += 1,
+            match done.note.state() {
+                Some(EntryState::Delivered) => summary.delivered += 1,
+                Some(EntryState::Dead) => summary.dead += 1,
                 _ => summary.failed += 1,
             }
             summary.entries.push(done);
@@ -614,10 +627,7 @@ pub async fn redrive(
             break;
         }
     }
-    summary.remaining = outbox
-        .count_due(now_ms(), quiet_ms)
-        .await
-        .map_err(SyncError::config)?;
+    summary.remaining = outbox.count_due(now_ms(), quiet_ms).await?;
     // This call's settings: the open outbox is shared by every client of its location.
     if let Some(retention) = settings.outbox.as_ref().and_then(|o| o.retention) {
         summary.trimmed = delete_finished(
@@ -625,18 +635,14 @@ pub async fn redrive(
             now_ms() - millis(retention),
             RETENTION_BATCHES_PER_REDRIVE,
         )
-        .await
-        .map_err(SyncError::config)?;
+        .await?;
     }
     Ok(summary)
 }
 
-/// The states an entry can be in, in the order operators read them.
-pub const STATES: [&str; 4] = ["pending", "delivered", "dead", "superseded"];
-
 fn check_state(state: Option<&str>) -> Result<(), SyncError> {
     match state {
-        Some(state) if !STATES.contains(&state) => Err(SyncError::new(
+        Some(state) if EntryState::parse(state).is_none() => Err(SyncError::new(
             ErrorKind::Validation,
             format!("unknown outbox state {state:?}: use pending, delivered, dead or superseded"),
         )),
@@ -704,8 +710,7 @@ pub async fn page(settings: &Settings, query: PageQuery) -> Result<Page, SyncErr
             // One more tells whether a next page exists.
             limit: limit + 1,
         })
-        .await
-        .map_err(SyncError::config)?;
+        .await?;
     let more = entries.len() as i64 > limit;
     entries.truncate(limit as usize);
     let next_cursor = more.then(|| entries.last().map(cursor_of)).flatten();
@@ -716,17 +721,17 @@ pub async fn page(settings: &Settings, query: PageQuery) -> Result<Page, SyncErr
 }
 
 /// Number of entries in each state, every state present (0 when none).
-pub async fn counts(settings: &Settings) -> Result<Vec<(&'static str, i64)>, SyncError> {
+pub async fn counts(settings: &Settings) -> Result<Vec<(EntryState, i64)>, SyncError> {
     let outbox = open_configured(settings).await?;
-    let found = outbox.count_by_state().await.map_err(SyncError::config)?;
-    Ok(STATES
-        .iter()
+    let found = outbox.count_by_state().await?;
+    Ok(EntryState::ALL
+        .into_iter()
         .map(|state| {
             let n = found
                 .iter()
-                .find(|(s, _)| s == state)
+                .find(|(s, _)| s == state.as_str())
                 .map_or(0, |(_, n)| *n);
-            (*state, n)
+            (state, n)
         })
         .collect())
 }
@@ -752,10 +757,7 @@ pub async fn hourly(settings: &Settings, now_ms: i64) -> Result<Vec<Hour>, SyncE
         })
         .collect();
     let outbox = open_configured(settings).await?;
-    let found = outbox
-        .hourly(since, since + 24 * HOUR_MS)
-        .await
-        .map_err(SyncError::config)?;
+    let found = outbox.hourly(since, since + 24 * HOUR_MS).await?;
     for count in found {
         let Some(hour) = usize::try_from(count.hour)
             .ok()
@@ -785,7 +787,7 @@ pub async fn audit(
 ) -> Result<bool, SyncError> {
     let outbox = open_configured(settings).await?;
     for _ in 0..AUDIT_TRIES {
-        let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
+        let Some(entry) = outbox.get(id.clone()).await? else {
             return Ok(false);
         };
         let note = HistoryItem::Audit(AuditItem {
@@ -796,20 +798,20 @@ pub async fn audit(
         let history = history::append(&entry.history, [note]);
         if outbox
             .set_history(id.clone(), entry.history, history)
-            .await
-            .map_err(SyncError::config)?
+            .await?
         {
             return Ok(true);
         }
     }
-    Err(SyncError::config(format!(
-        "the audit note on outbox entry {id} could not be written: the entry kept changing; try again"
-    )))
+    Err(SyncError::new(
+        ErrorKind::Outbox,
+        format!("the audit note on outbox entry {id} could not be written: the entry kept changing; try again"),
+    ))
 }
 
 pub async fn show(settings: &Settings, id: String) -> Result<Option<EntryRow>, SyncError> {
     let outbox = open_configured(settings).await?;
-    outbox.get(id).await.map_err(SyncError::config)
+    Ok(outbox.get(id).await?)
 }
 
 /// Makes a dead or pending entry due now, with a fresh schedule. Refused for an entry that a
@@ -817,7 +819,7 @@ pub async fn show(settings: &Settings, id: String) -> Result<Option<EntryRow>, S
 /// `by`, when given, is written to the entry's history as an audit note of the retry.
 pub async fn retry(settings: &Settings, id: String, by: Option<&str>) -> Result<bool, SyncError> {
     let outbox = open_configured(settings).await?;
-    let Some(entry) = outbox.get(id.clone()).await.map_err(SyncError::config)? else {
+    let Some(entry) = outbox.get(id.clone()).await? else {
         return Ok(false);
     };
     let refuse = |newer: &str| {
@@ -830,21 +832,14 @@ pub async fn retry(settings: &Settings, id: String, by: Option<&str>) -> Result<
             ),
         ))
     };
-    if entry.state == "superseded" {
+    if entry.state == EntryState::Superseded.as_str() {
         let by = entry.superseded_by.as_deref().unwrap_or("a newer sync");
         return refuse(&format!("entry {by}, which superseded it"));
     }
-    if let Some((newer, state)) = outbox
-        .newest_other(id.clone())
-        .await
-        .map_err(SyncError::config)?
-    {
+    if let Some((newer, state)) = outbox.newest_other(id.clone()).await? {
         return refuse(&format!("entry {newer} ({state})"));
     }
-    let retried = outbox
-        .retry(id.clone(), now_ms())
-        .await
-        .map_err(SyncError::config)?;
+    let retried = outbox.retry(id.clone(), now_ms()).await?;
     if let (true, Some(by)) = (retried, by) {
         audit(settings, id, by, "retry").await?;
     }
@@ -855,13 +850,15 @@ pub async fn retry(settings: &Settings, id: String, by: Option<&str>) -> Result<
 pub async fn purge(settings: &Settings, older_than: &str) -> Result<i64, SyncError> {
     let age = parse_duration(older_than).map_err(|e| SyncError::new(ErrorKind::Validation, e))?;
     let outbox = open_configured(settings).await?;
-    delete_finished(&outbox, now_ms() - millis(age), u32::MAX)
-        .await
-        .map_err(SyncError::config)
+    Ok(delete_finished(&outbox, now_ms() - millis(age), u32::MAX).await?)
 }
 
 /// Deletes finished entries before `before_ms`, one bounded batch at a time, at most `batches`.
-async fn delete_finished(outbox: &Outbox, before_ms: i64, batches: u32) -> Result<i64, String> {
+async fn delete_finished(
+    outbox: &Outbox,
+    before_ms: i64,
+    batches: u32,
+) -> Result<i64, OutboxError> {
     let mut deleted = 0;
     for _ in 0..batches {
         let batch = outbox.purge(before_ms, PURGE_BATCH).await?;

@@ -6,7 +6,10 @@ import {
   syncBookingToPartner,
   verifySignature,
   type DeliveryEvent,
+  type OutboxState,
+  type PartnerSyncError,
   type SyncData,
+  type SyncErrorKind,
   type SyncPayload,
   type SyncResult,
 } from '@smashcourts/partner-sync'
@@ -129,4 +132,24 @@ export async function dashboard(): Promise<void> {
   await outbox.retry('id', { by: 'rina' })
   // @ts-expect-error not a state
   await outbox.page({ state: 'lost' })
+}
+
+export async function kindsAndStates(result: SyncResult): Promise<string | undefined> {
+  // Kinds and states are string unions generated from the Rust enums: literals compare and assign.
+  const kind: SyncErrorKind = 'outbox'
+  const state: OutboxState = 'superseded'
+  if (result.error?.kind === 'http' && result.error.status === 422) return `${kind} ${state}`
+  const { outbox } = createPartnerSync()
+  const entry = await outbox.show('id')
+  if (entry?.state === 'dead' && entry.lastError?.kind === 'not_found') return entry.id
+  try {
+    await outbox.purge({ olderThan: '30d' })
+  } catch (error) {
+    if ((error as PartnerSyncError).code === 'validation') return (error as PartnerSyncError).message
+  }
+  // @ts-expect-error not a kind
+  const notAKind: SyncErrorKind = 'oops'
+  // @ts-expect-error not a state
+  const notAState: OutboxState = 'gone'
+  return `${notAKind} ${notAState}`
 }

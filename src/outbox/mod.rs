@@ -1,6 +1,7 @@
 //! The durable outbox: every sync is written ahead of its first attempt, so a partner outage
 //! or a crash never loses it; `redrive` delivers what is due on the long schedule.
 
+mod error;
 pub mod history;
 mod postgres;
 pub mod schedule;
@@ -11,10 +12,59 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use napi_derive::napi;
+
 use crate::config::OutboxSettings;
 
+pub use error::OutboxError;
 pub use schedule::{decide, millis, Decision, ScheduleState};
 pub use sql::{BookingMatch, PageFilter};
+
+/// Where an outbox entry stands; `delivered`, `dead` and `superseded` are final until a manual retry.
+#[napi(string_enum = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    /// Waiting for its next attempt (or on the wire now).
+    Pending,
+    /// The partner accepted it.
+    Delivered,
+    /// Given up: a person must fix the cause, then retry it.
+    Dead,
+    /// A newer body of its booking replaced it: never sent again.
+    Superseded,
+}
+
+impl EntryState {
+    /// Every state, in the order operators read them.
+    pub const ALL: [EntryState; 4] = [
+        EntryState::Pending,
+        EntryState::Delivered,
+        EntryState::Dead,
+        EntryState::Superseded,
+    ];
+
+    /// The name stored in the `state` column (napi's `lowercase` of the variant).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Pending => "pending",
+            EntryState::Delivered => "delivered",
+            EntryState::Dead => "dead",
+            EntryState::Superseded => "superseded",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<EntryState> {
+        EntryState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == name)
+    }
+}
+
+/// Every entry state, in the order operators read them: the one list JS uses too.
+#[napi]
+pub fn entry_states() -> Vec<EntryState> {
+    EntryState::ALL.to_vec()
+}
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -93,6 +143,14 @@ impl EntryRow {
         }
     }
 
+    /// The stored state, refused when this version does not know it.
+    pub fn entry_state(&self) -> Result<EntryState, OutboxError> {
+        EntryState::parse(&self.state).ok_or_else(|| OutboxError::BadRecord {
+            id: self.id.clone(),
+            state: self.state.clone(),
+        })
+    }
+
     pub fn schedule_state(&self) -> ScheduleState {
         ScheduleState {
             step: self.schedule_step.max(0) as u32,
@@ -160,7 +218,7 @@ pub struct HourCount {
 pub struct Finish {
     pub id: String,
     pub lease_owner: String,
-    pub state: &'static str,
+    pub state: EntryState,
     pub attempts_added: i64,
     pub schedule: ScheduleState,
     pub next_attempt_at_ms: Option<i64>,
@@ -196,7 +254,7 @@ macro_rules! on_store {
 
 impl Outbox {
     /// Stores a new entry; returns its place among its booking's entries.
-    pub async fn insert(&self, entry: NewEntry) -> Result<Version, String> {
+    pub async fn insert(&self, entry: NewEntry) -> Result<Version, OutboxError> {
         on_store!(self, insert(entry))
     }
     /// Becomes the booking's one sender, unless another holds it or the booking is quiet;
@@ -206,7 +264,7 @@ impl Outbox {
         lease: &BookingLease,
         now_ms: i64,
         quiet_ms: i64,
-    ) -> Result<Option<Option<Delivered>>, String> {
+    ) -> Result<Option<Option<Delivered>>, OutboxError> {
         on_store!(self, lease_booking(lease.clone(), now_ms, quiet_ms))
     }
     /// Gives the booking up, quiet until `quiet_until_ms` when a body may still be processed.
@@ -214,14 +272,14 @@ impl Outbox {
         &self,
         lease: &BookingLease,
         quiet_until_ms: Option<i64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         on_store!(self, release_booking(lease.clone(), quiet_until_ms))
     }
     pub async fn record_delivered(
         &self,
         lease: &BookingLease,
         delivered: Delivered,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         on_store!(self, record_delivered(lease.clone(), delivered))
     }
     /// Pending entries of the booking older than `newer` become superseded by it; returns their ids.
@@ -230,11 +288,11 @@ impl Outbox {
         booking_id: &str,
         newer: Delivered,
         now_ms: i64,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, OutboxError> {
         on_store!(self, supersede_older(booking_id.to_string(), newer, now_ms))
     }
     /// The newest entry of the same booking newer than `id` that is not superseded: (id, state).
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
         on_store!(self, newest_other(id))
     }
     /// Leases a candidate entry, if it is still the newest sendable one of its booking.
@@ -244,11 +302,11 @@ impl Outbox {
         owner: String,
         lease_until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<EntryRow>, String> {
+    ) -> Result<Option<EntryRow>, OutboxError> {
         on_store!(self, lease_entry(id, owner, lease_until_ms, now_ms))
     }
     /// False when the lease was lost (another worker took the entry over).
-    pub async fn finish(&self, finish: Finish) -> Result<bool, String> {
+    pub async fn finish(&self, finish: Finish) -> Result<bool, OutboxError> {
         on_store!(self, finish(finish))
     }
     /// Entries a redrive may send now: per booking its newest unfinished one, if due and
@@ -258,36 +316,45 @@ impl Outbox {
         now_ms: i64,
         quiet_ms: i64,
         limit: i64,
-    ) -> Result<Vec<EntryRow>, String> {
+    ) -> Result<Vec<EntryRow>, OutboxError> {
         on_store!(self, due_candidates(now_ms, now_ms - quiet_ms, limit))
     }
-    pub async fn count_due(&self, now_ms: i64, quiet_ms: i64) -> Result<i64, String> {
+    pub async fn count_due(&self, now_ms: i64, quiet_ms: i64) -> Result<i64, OutboxError> {
         on_store!(self, count_due(now_ms, now_ms - quiet_ms))
     }
     /// One page of entries, newest first by (created_at_ms, id).
-    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, String> {
+    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, OutboxError> {
         on_store!(self, page(filter))
     }
     /// (state, number of entries) for each state present.
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, String> {
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
         on_store!(self, count_by_state())
     }
     /// Deliveries, failures and dead entries per hour from `since_ms` until `until_ms`.
-    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, String> {
+    pub async fn hourly(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HourCount>, OutboxError> {
         on_store!(self, hourly(since_ms, until_ms))
     }
     /// Replaces the history JSON if it is still `old`; false when it changed meanwhile.
-    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, String> {
+    pub async fn set_history(
+        &self,
+        id: String,
+        old: String,
+        new: String,
+    ) -> Result<bool, OutboxError> {
         on_store!(self, set_history(id, old, new))
     }
-    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
         on_store!(self, get(id))
     }
-    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
         on_store!(self, retry(id, now_ms))
     }
     /// Deletes up to `limit` delivered and superseded entries finished before `before_ms`.
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, String> {
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
         on_store!(self, purge(before_ms, limit))
     }
 
@@ -312,11 +379,11 @@ pub fn safe_location(location: &str) -> String {
 
 /// The file a `sqlite:` outbox lives in. SQLite takes an empty path or `:memory:` for a private
 /// database that vanishes with its connection: an outbox there would lose every entry silently.
-fn usable_sqlite_path(path: &str) -> Result<String, String> {
+fn usable_sqlite_path(path: &str) -> Result<String, OutboxError> {
     let refuse = |why: &str| {
-        Err(format!(
+        Err(OutboxError::Location(format!(
             "PARTNER_SYNC_OUTBOX = \"sqlite:{path}\" {why}: set it to sqlite:<path of a file>, such as sqlite:/var/lib/app/partner-sync.db"
-        ))
+        )))
     };
     if path.trim().is_empty() {
         return refuse(
@@ -350,7 +417,7 @@ fn cache() -> &'static tokio::sync::Mutex<HashMap<String, Arc<Outbox>>> {
 }
 
 /// Opens (once per process) the outbox the settings name, creating or migrating its schema.
-pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
+pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError> {
     let key = format!("{}\u{0}{}", settings.location, settings.table_prefix);
     let mut open = cache().lock().await;
     if let Some(outbox) = open.get(&key).filter(|outbox| !outbox.is_broken()) {
@@ -365,10 +432,10 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, String> {
             postgres::PgStore::connect(location, &settings.table_prefix).await?,
         ))
     } else {
-        return Err(format!(
+        return Err(OutboxError::Location(format!(
             "PARTNER_SYNC_OUTBOX = {:?} is not an outbox location: use sqlite:<path> or postgres://user:password@host/db",
             safe_location(location)
-        ));
+        )));
     };
     let outbox = Arc::new(Outbox { store });
     open.insert(key, outbox.clone());
@@ -382,7 +449,7 @@ mod tests {
     #[test]
     fn sqlite_paths_that_would_lose_entries_are_refused() {
         for bad in ["", "  ", ":memory:", "file::memory:", " x.db", "/tmp"] {
-            let error = usable_sqlite_path(bad).unwrap_err();
+            let error = usable_sqlite_path(bad).unwrap_err().to_string();
             assert!(
                 error.starts_with("PARTNER_SYNC_OUTBOX = \"sqlite:"),
                 "{error}"
@@ -391,6 +458,14 @@ mod tests {
         let relative = usable_sqlite_path("outbox.db").unwrap();
         assert!(std::path::Path::new(&relative).is_absolute());
         assert!(relative.ends_with("outbox.db"));
+    }
+
+    #[test]
+    fn every_state_reads_back_from_its_stored_name() {
+        for state in EntryState::ALL {
+            assert_eq!(EntryState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(EntryState::parse("lost"), None);
     }
 
     #[test]

@@ -9,10 +9,11 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls, Statement};
 
+use super::error::describe_postgres;
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, safe_location, BookingLease, Delivered, EntryRow, Finish,
-    HourCount, NewEntry, Version,
+    HourCount, NewEntry, OutboxError, Version,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -25,25 +26,6 @@ pub struct PgStore {
     lease_booking: Statement,
     release_booking: Statement,
     finish: Statement,
-}
-
-fn pg_error(e: &tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                text.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            text
-        }
-    }
-}
-
-fn failed(e: &tokio_postgres::Error) -> String {
-    format!("PostgreSQL outbox: {}", pg_error(e))
 }
 
 /// libpq's `sslrootcert=<path>` is not a tokio-postgres option: take it out of the URL, to
@@ -94,14 +76,17 @@ fn tls(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConne
 async fn connect_client(config: &Config, root_cert: Option<&str>) -> Result<Client, String> {
     // The connection task ends by itself when the client is dropped or the server goes away.
     if config.get_ssl_mode() == SslMode::Disable {
-        let (client, connection) = config.connect(NoTls).await.map_err(|e| pg_error(&e))?;
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .map_err(|e| describe_postgres(&e))?;
         tokio::spawn(connection);
         Ok(client)
     } else {
         let (client, connection) = config
             .connect(tls(root_cert)?)
             .await
-            .map_err(|e| pg_error(&e))?;
+            .map_err(|e| describe_postgres(&e))?;
         tokio::spawn(connection);
         Ok(client)
     }
@@ -120,7 +105,7 @@ async fn table_exists(
 /// Creates the schema on first use, under an advisory lock so instances starting together
 /// don't race; refuses tables it did not create or cannot read.
 async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), String> {
-    let db = |e: tokio_postgres::Error| pg_error(&e);
+    let db = |e: tokio_postgres::Error| describe_postgres(&e);
     let tx = client.transaction().await.map_err(db)?;
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
@@ -149,7 +134,7 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
     }
     tx.batch_execute(&sql.probe)
         .await
-        .map_err(|e| sql.missing_columns(&pg_error(&e)))?;
+        .map_err(|e| sql.missing_columns(&describe_postgres(&e)))?;
     for statement in &sql.ensure_indexes {
         tx.batch_execute(statement).await.map_err(db)?;
     }
@@ -157,11 +142,13 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
 }
 
 impl PgStore {
-    pub async fn connect(location: &str, prefix: &str) -> Result<Self, String> {
+    pub async fn connect(location: &str, prefix: &str) -> Result<Self, OutboxError> {
         let shown = safe_location(location);
         let (location, root_cert) = split_root_cert(location);
         let mut config: Config = location.parse().map_err(|e| {
-            format!("PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}")
+            OutboxError::Location(format!(
+                "PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}"
+            ))
         })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -172,7 +159,11 @@ impl PgStore {
             } else {
                 "check the host, port, user, password and database"
             };
-            format!("cannot connect to the PostgreSQL outbox at {shown}: {why}; {what_to_do}")
+            OutboxError::PostgresConnect {
+                location: shown.clone(),
+                why,
+                what_to_do,
+            }
         };
         let connecting = connect_client(&config, root_cert.as_deref());
         let mut client = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
@@ -182,11 +173,15 @@ impl PgStore {
         let sql = Statements::new(prefix, Dialect::Postgres);
         prepare_schema(&mut client, &sql)
             .await
-            .map_err(|e| format!("PostgreSQL outbox at {shown}: {e}"))?;
+            .map_err(|why| OutboxError::Schema {
+                backend: "PostgreSQL",
+                location: shown.clone(),
+                why,
+            })?;
         let prepare = |text: &str| {
             let client = &client;
             let text = text.to_string();
-            async move { client.prepare(&text).await.map_err(|e| failed(&e)) }
+            async move { client.prepare(&text).await }
         };
         // The statements of every sync, prepared once.
         let next_seq = prepare(&sql.next_seq).await?;
@@ -213,38 +208,33 @@ impl PgStore {
         &self,
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<EntryRow>, String> {
-        let rows = self
-            .client
-            .query(statement, params)
-            .await
-            .map_err(|e| failed(&e))?;
+    ) -> Result<Vec<EntryRow>, OutboxError> {
+        let rows = self.client.query(statement, params).await?;
         let read = |row: &tokio_postgres::Row| -> Result<EntryRow, tokio_postgres::Error> {
             Ok(entry_from_row!(row, try_get))
         };
         rows.iter()
             .map(read)
             .collect::<Result<_, _>>()
-            .map_err(|e| failed(&e))
+            .map_err(OutboxError::from)
     }
 
     async fn execute(
         &self,
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, String> {
+    ) -> Result<u64, OutboxError> {
         self.client
             .execute(statement, params)
             .await
-            .map_err(|e| failed(&e))
+            .map_err(OutboxError::from)
     }
 
-    pub async fn insert(&self, e: NewEntry) -> Result<Version, String> {
+    pub async fn insert(&self, e: NewEntry) -> Result<Version, OutboxError> {
         let seq: i64 = self
             .client
             .query_one(&self.next_seq, &[&e.booking_id])
-            .await
-            .map_err(|e| failed(&e))?
+            .await?
             .get(0);
         self.client
             .execute(
@@ -261,8 +251,7 @@ impl PgStore {
                     &seq,
                 ],
             )
-            .await
-            .map_err(|e| failed(&e))?;
+            .await?;
         Ok(Version {
             ms: e.version_ms,
             seq,
@@ -274,7 +263,7 @@ impl PgStore {
         lease: BookingLease,
         now_ms: i64,
         quiet_ms: i64,
-    ) -> Result<Option<Option<Delivered>>, String> {
+    ) -> Result<Option<Option<Delivered>>, OutboxError> {
         let row = self
             .client
             .query_opt(
@@ -287,8 +276,7 @@ impl PgStore {
                     &now_ms,
                 ],
             )
-            .await
-            .map_err(|e| failed(&e))?;
+            .await?;
         Ok(row.map(|r| delivered_of(r.get(0), r.get(1), r.get(2))))
     }
 
@@ -296,7 +284,7 @@ impl PgStore {
         &self,
         lease: BookingLease,
         quiet_until_ms: Option<i64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         self.client
             .execute(
                 &self.release_booking,
@@ -304,14 +292,14 @@ impl PgStore {
             )
             .await
             .map(drop)
-            .map_err(|e| failed(&e))
+            .map_err(OutboxError::from)
     }
 
     pub async fn record_delivered(
         &self,
         lease: BookingLease,
         delivered: Delivered,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         self.execute(
             &self.sql.record_delivered,
             &[
@@ -331,7 +319,7 @@ impl PgStore {
         booking_id: String,
         newer: Delivered,
         now_ms: i64,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, OutboxError> {
         let rows = self
             .client
             .query(
@@ -344,17 +332,15 @@ impl PgStore {
                     &newer.version.seq,
                 ],
             )
-            .await
-            .map_err(|e| failed(&e))?;
+            .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
         let row = self
             .client
             .query_opt(&self.sql.newest_other, &[&id])
-            .await
-            .map_err(|e| failed(&e))?;
+            .await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
@@ -364,7 +350,7 @@ impl PgStore {
         owner: String,
         lease_until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<EntryRow>, String> {
+    ) -> Result<Option<EntryRow>, OutboxError> {
         Ok(self
             .rows(
                 &self.sql.lease_entry,
@@ -375,13 +361,13 @@ impl PgStore {
             .next())
     }
 
-    pub async fn finish(&self, f: Finish) -> Result<bool, String> {
+    pub async fn finish(&self, f: Finish) -> Result<bool, OutboxError> {
         let changed = self
             .client
             .execute(
                 &self.finish,
                 &[
-                    &f.state,
+                    &f.state.as_str(),
                     &f.attempts_added,
                     &i64::from(f.schedule.step),
                     &i64::from(f.schedule.not_found_count),
@@ -397,8 +383,7 @@ impl PgStore {
                     &f.lease_owner,
                 ],
             )
-            .await
-            .map_err(|e| failed(&e))?;
+            .await?;
         Ok(changed == 1)
     }
 
@@ -407,7 +392,7 @@ impl PgStore {
         now_ms: i64,
         lease_expired_before_ms: i64,
         limit: i64,
-    ) -> Result<Vec<EntryRow>, String> {
+    ) -> Result<Vec<EntryRow>, OutboxError> {
         self.rows(
             &self.sql.due_candidates,
             &[&now_ms, &lease_expired_before_ms, &limit],
@@ -419,15 +404,15 @@ impl PgStore {
         &self,
         now_ms: i64,
         lease_expired_before_ms: i64,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, OutboxError> {
         self.client
             .query_one(&self.sql.count_due, &[&now_ms, &lease_expired_before_ms])
             .await
             .map(|row| row.get(0))
-            .map_err(|e| failed(&e))
+            .map_err(OutboxError::from)
     }
 
-    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, String> {
+    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, OutboxError> {
         let (statement, params) = self.sql.page(&filter);
         let values: Vec<Box<dyn ToSql + Sync + Send>> = params
             .into_iter()
@@ -445,21 +430,20 @@ impl PgStore {
         self.rows(&statement, &refs).await
     }
 
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, String> {
-        let rows = self
-            .client
-            .query(&self.sql.count_by_state, &[])
-            .await
-            .map_err(|e| failed(&e))?;
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
+        let rows = self.client.query(&self.sql.count_by_state, &[]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, String> {
+    pub async fn hourly(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HourCount>, OutboxError> {
         let rows = self
             .client
             .query(&self.sql.hourly, &[&since_ms, &until_ms])
-            .await
-            .map_err(|e| failed(&e))?;
+            .await?;
         Ok(rows
             .iter()
             .map(|r| HourCount {
@@ -470,22 +454,27 @@ impl PgStore {
             .collect())
     }
 
-    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, String> {
+    pub async fn set_history(
+        &self,
+        id: String,
+        old: String,
+        new: String,
+    ) -> Result<bool, OutboxError> {
         Ok(self
             .execute(&self.sql.set_history, &[&new, &id, &old])
             .await?
             == 1)
     }
 
-    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
         Ok(self.rows(&self.sql.get, &[&id]).await?.into_iter().next())
     }
 
-    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
         Ok(self.execute(&self.sql.retry, &[&now_ms, &id]).await? == 1)
     }
 
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, String> {
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
         Ok(self.execute(&self.sql.purge, &[&before_ms, &limit]).await? as i64)
     }
 }

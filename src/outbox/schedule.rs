@@ -59,7 +59,7 @@ pub fn decide(
                 state: next,
             };
         }
-        ErrorKind::Http if error.message.starts_with("HTTP 422") => {
+        ErrorKind::Http if error.status == Some(422) => {
             return Decision::Dead {
                 reason:
                     "the partner could not process it (422); fix the data, then retry the entry"
@@ -162,10 +162,11 @@ mod tests {
 
     #[test]
     fn rejected_payloads_go_dead_at_once() {
-        for error in [
-            failure(ErrorKind::BadRequest, "HTTP 400"),
-            failure(ErrorKind::Http, "HTTP 422 \"Unprocessable\""),
-        ] {
+        let unprocessable = SyncError {
+            status: Some(422),
+            ..failure(ErrorKind::Http, "HTTP 422 \"Unprocessable\"")
+        };
+        for error in [failure(ErrorKind::BadRequest, "HTTP 400"), unprocessable] {
             assert!(matches!(
                 decide(Some(&error), start(), &settings(), 10),
                 Decision::Dead { .. }

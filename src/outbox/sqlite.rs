@@ -9,7 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, BookingLease, Delivered, EntryRow, Finish, HourCount, NewEntry,
-    Version,
+    OutboxError, Version,
 };
 
 pub struct SqliteStore {
@@ -78,21 +78,25 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, String> {
-    let explain = |e: &dyn std::fmt::Display| {
-        format!("cannot open the SQLite outbox at {path:?}: {e}; check that its directory exists and is writable and that the file is a SQLite database")
+fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, OutboxError> {
+    let explain = |source| OutboxError::SqliteOpen {
+        path: path.to_string(),
+        source,
     };
-    let mut conn = Connection::open(path).map_err(|e| explain(&e))?;
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(|e| explain(&e))?;
+    let mut conn = Connection::open(path).map_err(explain)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(explain)?;
     let sql = Statements::new(prefix, Dialect::Sqlite);
-    prepare_schema(&mut conn, &sql).map_err(|e| format!("SQLite outbox at {path:?}: {e}"))?;
+    prepare_schema(&mut conn, &sql).map_err(|why| OutboxError::Schema {
+        backend: "SQLite",
+        location: format!("{path:?}"),
+        why,
+    })?;
     // Only now that the file is known to be ours, as WAL rewrites the file's header.
     // WAL lets readers and one writer work at once across processes; FULL syncs each commit
     // to disk, so an entry that was written survives a power cut, not only a crash.
-    use_wal(&conn).map_err(|e| explain(&e))?;
+    use_wal(&conn).map_err(explain)?;
     conn.pragma_update(None, "synchronous", "FULL")
-        .map_err(|e| explain(&e))?;
+        .map_err(explain)?;
     Ok(SqliteStore {
         conn: Arc::new(Mutex::new(conn)),
         sql: Arc::new(sql),
@@ -100,28 +104,34 @@ fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, String> {
 }
 
 impl SqliteStore {
-    pub async fn open(path: &str, prefix: &str) -> Result<Self, String> {
+    pub async fn open(path: &str, prefix: &str) -> Result<Self, OutboxError> {
         let (path, prefix) = (path.to_string(), prefix.to_string());
         tokio::task::spawn_blocking(move || open_blocking(&path, &prefix))
             .await
-            .map_err(|e| format!("opening the SQLite outbox failed: {e}"))?
+            .map_err(|source| OutboxError::Task {
+                what: "opening the SQLite outbox",
+                source,
+            })?
     }
 
     /// Runs blocking SQLite work off the async threads.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<T, OutboxError> {
         let (conn, sql) = (self.conn.clone(), self.sql.clone());
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&conn, &sql).map_err(|e| format!("SQLite outbox: {e}"))
+            work(&conn, &sql).map_err(OutboxError::from)
         })
         .await
-        .map_err(|e| format!("SQLite outbox task failed: {e}"))?
+        .map_err(|source| OutboxError::Task {
+            what: "SQLite outbox task",
+            source,
+        })?
     }
 
-    pub async fn insert(&self, e: NewEntry) -> Result<Version, String> {
+    pub async fn insert(&self, e: NewEntry) -> Result<Version, OutboxError> {
         self.run(move |c, sql| {
             // One transaction: one sync of the file instead of two.
             let tx = c.unchecked_transaction()?;
@@ -153,7 +163,7 @@ impl SqliteStore {
         lease: BookingLease,
         now_ms: i64,
         quiet_ms: i64,
-    ) -> Result<Option<Option<Delivered>>, String> {
+    ) -> Result<Option<Option<Delivered>>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.lease_booking)?
                 .query_row(
@@ -175,7 +185,7 @@ impl SqliteStore {
         &self,
         lease: BookingLease,
         quiet_until_ms: Option<i64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.release_booking)?
                 .execute(params![quiet_until_ms, lease.booking_id, lease.owner])
@@ -188,7 +198,7 @@ impl SqliteStore {
         &self,
         lease: BookingLease,
         delivered: Delivered,
-    ) -> Result<(), String> {
+    ) -> Result<(), OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.record_delivered)?
                 .execute(params![
@@ -208,7 +218,7 @@ impl SqliteStore {
         booking_id: String,
         newer: Delivered,
         now_ms: i64,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.supersede_older)?
                 .query_map(
@@ -226,7 +236,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, String> {
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.newest_other)?
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -241,7 +251,7 @@ impl SqliteStore {
         owner: String,
         lease_until_ms: i64,
         now_ms: i64,
-    ) -> Result<Option<EntryRow>, String> {
+    ) -> Result<Option<EntryRow>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.lease_entry)?
                 .query_row(params![owner, lease_until_ms, id, now_ms], |row| {
@@ -252,10 +262,10 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn finish(&self, f: Finish) -> Result<bool, String> {
+    pub async fn finish(&self, f: Finish) -> Result<bool, OutboxError> {
         self.run(move |c, sql| {
             let changed = c.prepare_cached(&sql.finish)?.execute(params![
-                f.state,
+                f.state.as_str(),
                 f.attempts_added,
                 i64::from(f.schedule.step),
                 i64::from(f.schedule.not_found_count),
@@ -280,7 +290,7 @@ impl SqliteStore {
         now_ms: i64,
         lease_expired_before_ms: i64,
         limit: i64,
-    ) -> Result<Vec<EntryRow>, String> {
+    ) -> Result<Vec<EntryRow>, OutboxError> {
         self.run(move |c, sql| {
             let mut statement = c.prepare_cached(&sql.due_candidates)?;
             let rows = statement
@@ -296,7 +306,7 @@ impl SqliteStore {
         &self,
         now_ms: i64,
         lease_expired_before_ms: i64,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.count_due)?
                 .query_row([now_ms, lease_expired_before_ms], |r| r.get(0))
@@ -304,7 +314,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, String> {
+    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, OutboxError> {
         self.run(move |c, sql| {
             let (statement, params) = sql.page(&filter);
             let values = params.into_iter().map(|param| match param {
@@ -320,7 +330,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, String> {
+    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.count_by_state)?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -329,7 +339,11 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn hourly(&self, since_ms: i64, until_ms: i64) -> Result<Vec<HourCount>, String> {
+    pub async fn hourly(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<HourCount>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.hourly)?
                 .query_map([since_ms, until_ms], |r| {
@@ -344,7 +358,12 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn set_history(&self, id: String, old: String, new: String) -> Result<bool, String> {
+    pub async fn set_history(
+        &self,
+        id: String,
+        old: String,
+        new: String,
+    ) -> Result<bool, OutboxError> {
         self.run(move |c, sql| {
             Ok(c.prepare_cached(&sql.set_history)?
                 .execute(params![new, id, old])?
@@ -353,7 +372,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, String> {
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
         self.run(move |c, sql| {
             c.prepare_cached(&sql.get)?
                 .query_row([id], |row| Ok(entry_from_row!(row, get)))
@@ -362,12 +381,12 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, String> {
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
         self.run(move |c, sql| Ok(c.prepare_cached(&sql.retry)?.execute(params![now_ms, id])? == 1))
             .await
     }
 
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, String> {
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
         self.run(move |c, sql| {
             Ok(c.prepare_cached(&sql.purge)?
                 .execute(params![before_ms, limit])? as i64)
@@ -379,7 +398,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::ScheduleState;
+    use crate::outbox::{EntryState, ScheduleState};
 
     /// The version 1 schema, as partner-sync 0.1 created it.
     const V1_SCHEMA: &str = "
@@ -544,7 +563,7 @@ mod tests {
 
         // e00 delivered in hour 0, e01 failed and still pending in hour 1, e02 dead in hour 2.
         let hour = 3_600_000;
-        let finish = |id: &str, state: &'static str, at: i64| Finish {
+        let finish = |id: &str, state: EntryState, at: i64| Finish {
             id: id.into(),
             lease_owner: "me".into(),
             state,
@@ -555,21 +574,24 @@ mod tests {
                 started_at_ms: 0,
             },
             next_attempt_at_ms: None,
-            delivered_at_ms: (state == "delivered").then_some(at),
+            delivered_at_ms: (state == EntryState::Delivered).then_some(at),
             last_status: Some(500),
-            last_error_kind: (state != "delivered").then(|| "http".to_string()),
+            last_error_kind: (state != EntryState::Delivered).then(|| "http".to_string()),
             last_error: None,
             history: "[]".into(),
             now_ms: at,
             superseded_by: None,
         };
-        assert!(store.finish(finish("e00", "delivered", 10)).await.unwrap());
         assert!(store
-            .finish(finish("e01", "pending", hour + 10))
+            .finish(finish("e00", EntryState::Delivered, 10))
             .await
             .unwrap());
         assert!(store
-            .finish(finish("e02", "dead", 2 * hour + 10))
+            .finish(finish("e01", EntryState::Pending, hour + 10))
+            .await
+            .unwrap());
+        assert!(store
+            .finish(finish("e02", EntryState::Dead, 2 * hour + 10))
             .await
             .unwrap());
         let mut counts = store.count_by_state().await.unwrap();
