@@ -17,8 +17,9 @@ use crate::errors::{ErrorKind, SyncError};
 use crate::lanes::{Blocked, Ticket};
 use crate::outbox::history::{self, AttemptItem, AuditItem, HistoryItem};
 use crate::outbox::{
-    self, decide, millis, now_ms, BookingLease, BookingMatch, Decision, Delivered, EntryRow,
-    EntryState, Finish, NewEntry, Outbox, OutboxError, PageFilter, ScheduleState, Version,
+    self, decide, millis, now_ms, BookingLease, BookingMatch, Claim, Decision, Delivered, EntryRow,
+    EntryState, Finish, NewEntry, Outbox, OutboxError, PageFilter, ScheduleState, Settle, Settled,
+    Version,
 };
 use crate::payload::SyncRequest;
 
@@ -202,13 +203,6 @@ async fn settle(
             now,
         ))
     };
-    let delivered = Delivered {
-        version: lease.version,
-        entry_id: lease.id.clone(),
-    };
-    if let (Some(Decision::Delivered), Some(booking)) = (&decision, &lease.booking) {
-        outbox.record_delivered(booking, delivered.clone()).await?;
-    }
     let superseded_by = if superseded {
         outbox
             .newest_other(lease.id.clone())
@@ -245,33 +239,38 @@ async fn settle(
             (EntryState::Dead, *state, None, last_error(Some(reason)))
         }
     };
-    let kept = outbox
-        .finish(Finish {
-            id: lease.id.clone(),
-            lease_owner: lease.owner.clone(),
-            state,
-            attempts_added: outcome.attempts.len() as i64,
-            schedule,
-            next_attempt_at_ms,
-            delivered_at_ms: (state == EntryState::Delivered).then_some(now),
-            last_status: outcome.status.map(i64::from),
-            last_error_kind: outcome.error.as_ref().map(|e| e.kind.as_str().to_string()),
-            last_error,
-            history: extend_history(&lease.history, started_at_ms, outcome),
-            now_ms: now,
-            superseded_by: superseded_by.clone(),
+    let finish = Finish {
+        id: lease.id.clone(),
+        lease_owner: lease.owner.clone(),
+        state,
+        attempts_added: outcome.attempts.len() as i64,
+        schedule,
+        next_attempt_at_ms,
+        delivered_at_ms: (state == EntryState::Delivered).then_some(now),
+        last_status: outcome.status.map(i64::from),
+        last_error_kind: outcome.error.as_ref().map(|e| e.kind.as_str().to_string()),
+        last_error,
+        history: extend_history(&lease.history, started_at_ms, outcome),
+        now_ms: now,
+        superseded_by: superseded_by.clone(),
+    };
+    // One write: a crash never leaves the booking's watermark, this entry's state and the
+    // older entries it supersedes out of step.
+    let Settled {
+        kept,
+        superseded_older,
+    } = outbox
+        .settle(Settle {
+            finish,
+            booking_id: lease.booking_id.clone(),
+            delivered: (state == EntryState::Delivered).then(|| Delivered {
+                version: lease.version,
+                entry_id: lease.id.clone(),
+            }),
+            booking_owner: lease.booking.as_ref().map(|b| b.owner.clone()),
+            quiet_until_ms: quiet_until,
         })
         .await?;
-    let superseded_older = if state == EntryState::Delivered {
-        outbox
-            .supersede_older(&lease.booking_id, delivered, now)
-            .await?
-    } else {
-        Vec::new()
-    };
-    if let Some(booking) = &lease.booking {
-        outbox.release_booking(booking, quiet_until).await?;
-    }
     if !kept {
         return Err(OutboxError::LeaseLost(lease.id.clone()));
     }
@@ -301,11 +300,21 @@ async fn settle_or_note(
         })
 }
 
-/// Stores the sync before its first attempt, leased to this request for its whole deadline.
+/// A sync written ahead: the entry, and the booking's lease when the write took it.
+struct WrittenAhead {
+    outbox: Arc<Outbox>,
+    lease: Lease,
+    booking: BookingLease,
+    /// `Some(newest body delivered so far)` when this request became the booking's sender.
+    taken: Option<Option<Delivered>>,
+}
+
+/// Stores the sync before its first attempt, leased to this request for its whole deadline,
+/// and in the same write makes it the booking's sender when the booking is free.
 async fn write_ahead(
     settings: &Settings,
     request: &SyncRequest,
-) -> Result<(Arc<Outbox>, Lease), OutboxError> {
+) -> Result<WrittenAhead, OutboxError> {
     let outbox_settings = settings
         .outbox
         .as_ref()
@@ -314,17 +323,23 @@ async fn write_ahead(
     let id = uuid::Uuid::new_v4().to_string();
     let owner = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
-    let version = outbox
-        .insert(NewEntry {
-            id: id.clone(),
-            booking_id: request.booking_id.clone(),
-            event: request.event.clone(),
-            body: request.body.clone(),
-            now_ms: now,
-            lease_until_ms: now + millis(settings.retry.deadline + LEASE_MARGIN),
-            lease_owner: owner.clone(),
-            version_ms: request.version_ms,
-        })
+    let booking = BookingLease {
+        booking_id: request.booking_id.clone(),
+        owner: owner.clone(),
+        until_ms: now + millis(settings.retry.deadline + LEASE_MARGIN),
+    };
+    let entry = NewEntry {
+        id: id.clone(),
+        booking_id: request.booking_id.clone(),
+        event: request.event.clone(),
+        body: request.body.clone(),
+        now_ms: now,
+        lease_until_ms: booking.until_ms,
+        lease_owner: owner.clone(),
+        version_ms: request.version_ms,
+    };
+    let (version, taken) = outbox
+        .write_ahead(entry, millis(settings.quiet_period))
         .await?;
     let lease = Lease {
         id,
@@ -339,49 +354,56 @@ async fn write_ahead(
         history: "[]".into(),
         booking: None,
     };
-    Ok((outbox, lease))
+    Ok(WrittenAhead {
+        outbox,
+        lease,
+        booking,
+        taken,
+    })
 }
 
-/// Waits, until the deadline, to become the booking's one sender across processes.
-/// `Err` says why this sync may not send: superseded, or the booking stayed busy.
+/// Waits, until the deadline, to become the booking's one sender across processes (unless the
+/// write-ahead already did). `Err` says why this sync may not send: superseded, or the booking
+/// stayed busy.
 async fn take_booking(
-    outbox: &Outbox,
-    lease: &mut Lease,
+    ahead: &mut WrittenAhead,
     ticket: &Ticket,
     settings: &Settings,
     deadline: Instant,
 ) -> Result<(), SyncError> {
-    let booking = BookingLease {
-        booking_id: lease.booking_id.clone(),
-        owner: lease.owner.clone(),
-        until_ms: now_ms() + millis(settings.retry.deadline + LEASE_MARGIN),
-    };
+    let WrittenAhead {
+        outbox,
+        lease,
+        booking,
+        taken,
+    } = ahead;
     let quiet_ms = millis(settings.quiet_period);
     let mut poll = Duration::from_millis(5);
     loop {
         let blocked = |b| blocked_error(b, &lease.booking_id, settings.quiet_period);
-        ticket.check().map_err(blocked)?;
-        match bounded(outbox.lease_booking(&booking, now_ms(), quiet_ms)).await {
-            Ok(Some(Some(newer))) if newer.version > lease.version => {
-                lease.booking = Some(booking);
-                return Err(superseded_error(
+        if let Some(delivered) = taken.take() {
+            // Held from here on, whatever follows: the settle gives it back.
+            lease.booking = Some(booking.clone());
+            ticket.check().map_err(blocked)?;
+            return match delivered.filter(|newer| newer.version > lease.version) {
+                Some(newer) => Err(superseded_error(
                     &lease.booking_id,
                     &format!("outbox entry {}, already delivered,", newer.entry_id),
-                ));
-            }
-            Ok(Some(_)) => {
-                lease.booking = Some(booking);
-                return Ok(());
-            }
-            Ok(None) => {}
-            // Outbox trouble never stops the live delivery; this process's lane still orders it.
-            Err(_) => return Ok(()),
+                )),
+                None => Ok(()),
+            };
         }
+        ticket.check().map_err(blocked)?;
         if Instant::now() + poll >= deadline {
             return Err(blocked(Blocked::Busy { quiet_until: None }));
         }
         ticket.wait(poll).await.map_err(blocked)?;
         poll = (poll * 2).min(BOOKING_POLL_MAX);
+        match bounded(outbox.lease_booking(booking, now_ms(), quiet_ms)).await {
+            Ok(attempt) => *taken = attempt,
+            // Outbox trouble never stops the live delivery; this process's lane still orders it.
+            Err(_) => return Ok(()),
+        }
     }
 }
 
@@ -407,7 +429,7 @@ pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort
     }
     let started_at_ms = now_ms();
     let turn = match &mut entry {
-        Some((outbox, lease)) => take_booking(outbox, lease, &ticket, settings, deadline).await,
+        Some(ahead) => take_booking(ahead, &ticket, settings, deadline).await,
         None => Ok(()),
     };
     let outcome = match turn {
@@ -425,7 +447,7 @@ pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort
         }
         Err(not_sent) => DeliveryOutcome::refused(not_sent),
     };
-    if let Some((outbox, lease)) = entry {
+    if let Some(WrittenAhead { outbox, lease, .. }) = entry {
         note = Some(settle_or_note(&outbox, &lease, started_at_ms, &outcome, settings).await);
     }
     SyncReport {
@@ -475,53 +497,6 @@ async fn open_configured(settings: &Settings) -> Result<Arc<Outbox>, SyncError> 
     Ok(outbox)
 }
 
-/// What a redrive may do with a candidate entry.
-enum Claim {
-    /// Leased, with its booking: send it.
-    Send(Box<EntryRow>, BookingLease),
-    /// Older than a body the partner accepted: these entries (ids) were superseded.
-    Superseded(Vec<String>),
-    /// Another worker or a newer entry got there first.
-    Skipped,
-}
-
-/// Becomes the candidate's booking's sender, then leases the entry if it is still the one
-/// to send. One booking lease per booking across processes: never two bodies on the wire.
-async fn claim(
-    outbox: &Outbox,
-    candidate: &EntryRow,
-    owner: &str,
-    lease_until_ms: i64,
-    quiet_ms: i64,
-) -> Result<Claim, OutboxError> {
-    let booking = BookingLease {
-        booking_id: candidate.booking_id.clone(),
-        owner: owner.to_string(),
-        until_ms: lease_until_ms,
-    };
-    let now = now_ms();
-    let Some(delivered) = outbox.lease_booking(&booking, now, quiet_ms).await? else {
-        return Ok(Claim::Skipped);
-    };
-    if let Some(newer) = delivered.filter(|d| d.version > candidate.version()) {
-        let superseded = outbox
-            .supersede_older(&candidate.booking_id, newer, now)
-            .await?;
-        outbox.release_booking(&booking, None).await?;
-        return Ok(Claim::Superseded(superseded));
-    }
-    let leased = outbox
-        .lease_entry(candidate.id.clone(), owner.to_string(), lease_until_ms, now)
-        .await?;
-    match leased {
-        Some(entry) => Ok(Claim::Send(Box::new(entry), booking)),
-        None => {
-            outbox.release_booking(&booking, None).await?;
-            Ok(Claim::Skipped)
-        }
-    }
-}
-
 /// Delivers up to `limit` due entries, one attempt each, several bookings at a time and
 /// at most one entry per booking: the newest.
 pub async fn redrive(
@@ -563,14 +538,16 @@ pub async fn redrive(
         looked_at += candidates.len() as i64;
         let mut tasks = tokio::task::JoinSet::new();
         let mut progressed = false;
-        for candidate in candidates {
-            let claimed = claim(&outbox, &candidate, &owner, lease_until, quiet_ms).await?;
+        let bookings: Vec<String> = candidates.iter().map(|c| c.booking_id.clone()).collect();
+        let claims = outbox
+            .claim(candidates, owner, lease_until, quiet_ms)
+            .await?;
+        for (booking_id, claimed) in bookings.into_iter().zip(claims) {
             let (entry, booking) = match claimed {
                 Claim::Send(entry, booking) => (*entry, booking),
                 Claim::Superseded(ids) => {
                     summary.superseded += ids.len() as u32;
-                    let booking = &candidate.booking_id;
-                    let ids = ids.into_iter().map(|id| (id, booking.clone()));
+                    let ids = ids.into_iter().map(|id| (id, booking_id.clone()));
                     summary.superseded_entries.extend(ids);
                     progressed = true;
                     continue;

@@ -231,6 +231,34 @@ pub struct Finish {
     pub superseded_by: Option<String>,
 }
 
+/// The end of a sender's turn (see `Outbox::settle`).
+pub struct Settle {
+    pub finish: Finish,
+    pub booking_id: String,
+    /// The body the partner accepted, when it did.
+    pub delivered: Option<Delivered>,
+    /// The booking's lease, when this sender holds it; given back, quiet until `quiet_until_ms`.
+    pub booking_owner: Option<String>,
+    pub quiet_until_ms: Option<i64>,
+}
+
+pub struct Settled {
+    /// False when the lease on the entry was lost (another worker took it over).
+    pub kept: bool,
+    /// Older pending entries of the booking the delivered body superseded: their ids.
+    pub superseded_older: Vec<String>,
+}
+
+/// What a redrive may do with a candidate entry.
+pub enum Claim {
+    /// Leased, with its booking: send it.
+    Send(Box<EntryRow>, BookingLease),
+    /// Older than a body the partner accepted: these entries (ids) were superseded.
+    Superseded(Vec<String>),
+    /// Another worker or a newer entry got there first.
+    Skipped,
+}
+
 enum Store {
     Sqlite(sqlite::SqliteStore),
     Postgres(Box<postgres::PgStore>),
@@ -253,9 +281,15 @@ macro_rules! on_store {
 }
 
 impl Outbox {
-    /// Stores a new entry; returns its place among its booking's entries.
-    pub async fn insert(&self, entry: NewEntry) -> Result<Version, OutboxError> {
-        on_store!(self, insert(entry))
+    /// Stores a new entry and, in the same write, makes its request the booking's sender when
+    /// the booking is free (see `lease_booking`): its place among its booking's entries, and
+    /// `Some(newest body delivered so far)` when the lease was taken.
+    pub async fn write_ahead(
+        &self,
+        entry: NewEntry,
+        quiet_ms: i64,
+    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
+        on_store!(self, write_ahead(entry, quiet_ms))
     }
     /// Becomes the booking's one sender, unless another holds it or the booking is quiet;
     /// then returns the newest body of the booking delivered so far.
@@ -267,50 +301,32 @@ impl Outbox {
     ) -> Result<Option<Option<Delivered>>, OutboxError> {
         on_store!(self, lease_booking(lease.clone(), now_ms, quiet_ms))
     }
-    /// Gives the booking up, quiet until `quiet_until_ms` when a body may still be processed.
-    pub async fn release_booking(
-        &self,
-        lease: &BookingLease,
-        quiet_until_ms: Option<i64>,
-    ) -> Result<(), OutboxError> {
-        on_store!(self, release_booking(lease.clone(), quiet_until_ms))
-    }
-    pub async fn record_delivered(
-        &self,
-        lease: &BookingLease,
-        delivered: Delivered,
-    ) -> Result<(), OutboxError> {
-        on_store!(self, record_delivered(lease.clone(), delivered))
-    }
-    /// Pending entries of the booking older than `newer` become superseded by it; returns their ids.
-    pub async fn supersede_older(
-        &self,
-        booking_id: &str,
-        newer: Delivered,
-        now_ms: i64,
-    ) -> Result<Vec<String>, OutboxError> {
-        on_store!(self, supersede_older(booking_id.to_string(), newer, now_ms))
+    /// Writes the end of a leased delivery at once: the entry's state, older pending entries
+    /// superseded by a delivered body, the booking's watermark, the booking's lease released.
+    pub async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
+        on_store!(self, settle(settle))
     }
     /// The newest entry of the same booking newer than `id` that is not superseded: (id, state).
     pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
         on_store!(self, newest_other(id))
     }
-    /// Leases a candidate entry, if it is still the newest sendable one of its booking.
-    pub async fn lease_entry(
+    /// For each candidate: becomes its booking's sender, then leases it if it is still the one
+    /// to send, or supersedes it when the booking holds a newer delivered body. Owned by `owner`
+    /// until `lease_until_ms`; a booking not sent to is released at once.
+    pub async fn claim(
         &self,
-        id: String,
+        candidates: Vec<EntryRow>,
         owner: String,
         lease_until_ms: i64,
-        now_ms: i64,
-    ) -> Result<Option<EntryRow>, OutboxError> {
-        on_store!(self, lease_entry(id, owner, lease_until_ms, now_ms))
-    }
-    /// False when the lease was lost (another worker took the entry over).
-    pub async fn finish(&self, finish: Finish) -> Result<bool, OutboxError> {
-        on_store!(self, finish(finish))
+        quiet_ms: i64,
+    ) -> Result<Vec<Claim>, OutboxError> {
+        on_store!(
+            self,
+            claim(candidates, owner, lease_until_ms, now_ms(), quiet_ms)
+        )
     }
     /// Entries a redrive may send now: per booking its newest unfinished one, if due and
-    /// nobody is sending to that booking. Not claimed: see `lease_booking`, `lease_entry`.
+    /// nobody is sending to that booking. Not claimed: see `claim`.
     pub async fn due_candidates(
         &self,
         now_ms: i64,

@@ -12,8 +12,8 @@ use tokio_postgres::{Client, Config, NoTls, Statement};
 use super::error::describe_postgres;
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
-    delivered_of, entry_from_row, safe_location, BookingLease, Delivered, EntryRow, Finish,
-    HourCount, NewEntry, OutboxError, Version,
+    delivered_of, entry_from_row, safe_location, BookingLease, Claim, Delivered, EntryRow,
+    HourCount, NewEntry, OutboxError, Settle, Settled, Version,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,11 +21,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct PgStore {
     client: Client,
     sql: Statements,
-    next_seq: Statement,
-    insert: Statement,
+    write_ahead: Statement,
     lease_booking: Statement,
+    settle: Statement,
+    claim: Statement,
     release_booking: Statement,
-    finish: Statement,
+}
+
+fn entry_of(row: &tokio_postgres::Row) -> Result<EntryRow, tokio_postgres::Error> {
+    Ok(entry_from_row!(row, try_get))
 }
 
 /// libpq's `sslrootcert=<path>` is not a tokio-postgres option: take it out of the URL, to
@@ -183,20 +187,20 @@ impl PgStore {
             let text = text.to_string();
             async move { client.prepare(&text).await }
         };
-        // The statements of every sync, prepared once.
-        let next_seq = prepare(&sql.next_seq).await?;
-        let insert = prepare(&sql.insert).await?;
+        // The statements of every sync and redrive, prepared once.
+        let write_ahead = prepare(&sql.write_ahead_cte).await?;
         let lease_booking = prepare(&sql.lease_booking).await?;
+        let settle = prepare(&sql.settle_cte).await?;
+        let claim = prepare(&sql.claim_cte).await?;
         let release_booking = prepare(&sql.release_booking).await?;
-        let finish = prepare(&sql.finish).await?;
         Ok(PgStore {
             client,
             sql,
-            next_seq,
-            insert,
+            write_ahead,
             lease_booking,
+            settle,
+            claim,
             release_booking,
-            finish,
         })
     }
 
@@ -210,13 +214,7 @@ impl PgStore {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<EntryRow>, OutboxError> {
         let rows = self.client.query(statement, params).await?;
-        let read = |row: &tokio_postgres::Row| -> Result<EntryRow, tokio_postgres::Error> {
-            Ok(entry_from_row!(row, try_get))
-        };
-        rows.iter()
-            .map(read)
-            .collect::<Result<_, _>>()
-            .map_err(OutboxError::from)
+        Ok(rows.iter().map(entry_of).collect::<Result<_, _>>()?)
     }
 
     async fn execute(
@@ -230,32 +228,35 @@ impl PgStore {
             .map_err(OutboxError::from)
     }
 
-    pub async fn insert(&self, e: NewEntry) -> Result<Version, OutboxError> {
-        let seq: i64 = self
+    pub async fn write_ahead(
+        &self,
+        e: NewEntry,
+        quiet_ms: i64,
+    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
+        let row = self
             .client
-            .query_one(&self.next_seq, &[&e.booking_id])
-            .await?
-            .get(0);
-        self.client
-            .execute(
-                &self.insert,
+            .query_one(
+                &self.write_ahead,
                 &[
-                    &e.id,
                     &e.booking_id,
+                    &e.lease_owner,
+                    &e.lease_until_ms,
+                    &(e.now_ms - quiet_ms),
+                    &e.now_ms,
+                    &e.id,
                     &e.event,
                     &e.body,
-                    &e.now_ms,
-                    &e.lease_until_ms,
-                    &e.lease_owner,
                     &e.version_ms,
-                    &seq,
                 ],
             )
             .await?;
-        Ok(Version {
+        let version = Version {
             ms: e.version_ms,
-            seq,
-        })
+            seq: row.get(0),
+        };
+        let leased: bool = row.get(1);
+        let delivered = delivered_of(row.get(2), row.get(3), row.get(4));
+        Ok((version, leased.then_some(delivered)))
     }
 
     pub async fn lease_booking(
@@ -280,93 +281,20 @@ impl PgStore {
         Ok(row.map(|r| delivered_of(r.get(0), r.get(1), r.get(2))))
     }
 
-    pub async fn release_booking(
-        &self,
-        lease: BookingLease,
-        quiet_until_ms: Option<i64>,
-    ) -> Result<(), OutboxError> {
-        self.client
-            .execute(
-                &self.release_booking,
-                &[&quiet_until_ms, &lease.booking_id, &lease.owner],
-            )
-            .await
-            .map(drop)
-            .map_err(OutboxError::from)
-    }
-
-    pub async fn record_delivered(
-        &self,
-        lease: BookingLease,
-        delivered: Delivered,
-    ) -> Result<(), OutboxError> {
-        self.execute(
-            &self.sql.record_delivered,
-            &[
-                &delivered.version.ms,
-                &delivered.version.seq,
-                &delivered.entry_id,
-                &lease.booking_id,
-                &lease.owner,
-            ],
-        )
-        .await
-        .map(drop)
-    }
-
-    pub async fn supersede_older(
-        &self,
-        booking_id: String,
-        newer: Delivered,
-        now_ms: i64,
-    ) -> Result<Vec<String>, OutboxError> {
-        let rows = self
-            .client
-            .query(
-                &self.sql.supersede_older,
-                &[
-                    &newer.entry_id,
-                    &now_ms,
-                    &booking_id,
-                    &newer.version.ms,
-                    &newer.version.seq,
-                ],
-            )
-            .await?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
-    }
-
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
+    pub async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
+        let f = &settle.finish;
+        let delivered = settle.delivered.as_ref();
+        let (ms, seq) = (
+            delivered.map(|d| d.version.ms),
+            delivered.map(|d| d.version.seq),
+        );
+        let entry_id = delivered.map(|d| d.entry_id.as_str());
         let row = self
             .client
-            .query_opt(&self.sql.newest_other, &[&id])
-            .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
-    }
-
-    pub async fn lease_entry(
-        &self,
-        id: String,
-        owner: String,
-        lease_until_ms: i64,
-        now_ms: i64,
-    ) -> Result<Option<EntryRow>, OutboxError> {
-        Ok(self
-            .rows(
-                &self.sql.lease_entry,
-                &[&owner, &lease_until_ms, &id, &now_ms],
-            )
-            .await?
-            .into_iter()
-            .next())
-    }
-
-    pub async fn finish(&self, f: Finish) -> Result<bool, OutboxError> {
-        let changed = self
-            .client
-            .execute(
-                &self.finish,
+            .query_one(
+                &self.settle,
                 &[
+                    // finish
                     &f.state.as_str(),
                     &f.attempts_added,
                     &i64::from(f.schedule.step),
@@ -381,10 +309,100 @@ impl PgStore {
                     &f.superseded_by,
                     &f.id,
                     &f.lease_owner,
+                    // supersede_older: nothing is older than no delivered body
+                    &entry_id,
+                    &f.now_ms,
+                    &settle.booking_id,
+                    &ms,
+                    &seq,
+                    // settle_booking
+                    &ms,
+                    &seq,
+                    &entry_id,
+                    &settle.quiet_until_ms,
+                    &settle.booking_id,
+                    &settle.booking_owner,
                 ],
             )
             .await?;
-        Ok(changed == 1)
+        Ok(Settled {
+            kept: row.get(0),
+            superseded_older: row.get(1),
+        })
+    }
+
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
+        let row = self
+            .client
+            .query_opt(&self.sql.newest_other, &[&id])
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    pub async fn claim(
+        &self,
+        candidates: Vec<EntryRow>,
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Vec<Claim>, OutboxError> {
+        // Issued together, so the client pipelines them: about one round trip for the wave.
+        let claims = candidates.iter().map(|candidate| {
+            let booking = BookingLease {
+                booking_id: candidate.booking_id.clone(),
+                owner: owner.clone(),
+                until_ms: lease_until_ms,
+            };
+            self.claim_one(candidate, booking, now_ms, quiet_ms)
+        });
+        futures_util::future::try_join_all(claims).await
+    }
+
+    async fn claim_one(
+        &self,
+        candidate: &EntryRow,
+        booking: BookingLease,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Claim, OutboxError> {
+        let row = self
+            .client
+            .query_one(
+                &self.claim,
+                &[
+                    &booking.owner,
+                    &booking.until_ms,
+                    &booking.booking_id,
+                    &(now_ms - quiet_ms),
+                    &now_ms,
+                    &candidate.id,
+                    &candidate.version_ms,
+                    &candidate.seq,
+                ],
+            )
+            .await?;
+        let (leased, newer, superseded): (bool, bool, Vec<String>) =
+            (row.get(20), row.get(21), row.get(22));
+        if row.get::<_, Option<String>>(0).is_some() {
+            let entry = entry_of(&row)?;
+            return Ok(Claim::Send(Box::new(entry), booking));
+        }
+        if leased {
+            // Not sending: the booking is free again at once. A crash before this only keeps
+            // it until its lease and the quiet period run out, as a crash while sending would.
+            self.client
+                .execute(
+                    &self.release_booking,
+                    &[&None::<i64>, &booking.booking_id, &booking.owner],
+                )
+                .await?;
+        }
+        Ok(if newer {
+            Claim::Superseded(superseded)
+        } else {
+            Claim::Skipped
+        })
     }
 
     pub async fn due_candidates(

@@ -132,11 +132,11 @@ pub struct Statements {
     pub version_table: String,
     pub create: Vec<String>,
     pub migrate_from_v1: Vec<String>,
-    pub next_seq: String,
+    pub book: String,
     pub insert: String,
     pub lease_booking: String,
     pub release_booking: String,
-    pub record_delivered: String,
+    pub settle_booking: String,
     pub supersede_older: String,
     pub newest_other: String,
     pub lease_entry: String,
@@ -152,6 +152,12 @@ pub struct Statements {
     pub count_by_state: String,
     pub hourly: String,
     pub set_history: String,
+    /// PostgreSQL runs each step of a sync or a redrive as one statement, its parts joined by
+    /// data-modifying CTEs: one round trip, atomic. SQLite has no such CTEs; it runs the
+    /// parts in one transaction (one fsync).
+    pub write_ahead_cte: String,
+    pub settle_cte: String,
+    pub claim_cte: String,
 }
 
 /// A value bound to a statement built at query time.
@@ -291,65 +297,51 @@ impl Statements {
             format!("INSERT INTO {version_table} (version) VALUES ({SCHEMA_VERSION})"),
         ]);
 
-        Statements {
+        let mut sql = Statements {
             dialect,
             create,
             migrate_from_v1,
-            // Creation order within a booking, atomic per booking row.
-            next_seq: format!(
-                "INSERT INTO {bookings} (booking_id, last_seq) VALUES ($1, 1)
-                 ON CONFLICT (booking_id) DO UPDATE SET last_seq = {bookings}.last_seq + 1
-                 RETURNING last_seq"
+            // The booking row: the next creation order, and the booking's lease when it is free
+            // (see `leasable`); SET reads the row as it was, so each CASE tests the same lease.
+            book: format!(
+                "INSERT INTO {bookings} (booking_id, last_seq, lease_owner, lease_until_ms) VALUES ($1, 1, $2, $3)
+                 ON CONFLICT (booking_id) DO UPDATE SET last_seq = {bookings}.last_seq + 1,
+                    lease_owner = CASE WHEN {free} THEN $2 ELSE {bookings}.lease_owner END,
+                    lease_until_ms = CASE WHEN {free} THEN $3 ELSE {bookings}.lease_until_ms END
+                 RETURNING last_seq, COALESCE(lease_owner = $2, false) AS leased, {DELIVERED_COLUMNS}",
+                free = leasable(&format!("{bookings}."), "$2", "$4", "$5"),
             ),
             insert: format!(
-                "INSERT INTO {entries} (id, booking_id, event, body, state, created_at_ms, updated_at_ms,
-                    schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner, version_ms, seq)
+                "INSERT INTO {entries} ({INSERT_COLUMNS})
                  VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $5, $6, $7, $8, $9)"
             ),
             // The booking's one sender. A lease that ran out is taken over only after the quiet
             // period ($4 = now - quiet): its holder may have died with a request on the wire.
-            lease_booking: format!(
-                "UPDATE {bookings} SET lease_owner = $1, lease_until_ms = $2
-                 WHERE booking_id = $3
-                   AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until_ms < $4)
-                   AND (quiet_until_ms IS NULL OR quiet_until_ms <= $5)
-                 RETURNING delivered_version_ms, delivered_seq, delivered_entry_id"
-            ),
+            lease_booking: lease_booking(&bookings),
             release_booking: format!(
                 "UPDATE {bookings} SET lease_owner = NULL, lease_until_ms = NULL,
                     quiet_until_ms = COALESCE($1, quiet_until_ms)
                  WHERE booking_id = $2 AND lease_owner = $3"
             ),
-            // Written before the entry's own state, so a crash in between never lets an older
-            // body of the booking look sendable.
-            record_delivered: format!(
-                "UPDATE {bookings} SET delivered_version_ms = $1, delivered_seq = $2, delivered_entry_id = $3
-                 WHERE booking_id = $4 AND lease_owner = $5
-                   AND (delivered_version_ms IS NULL OR delivered_version_ms < $1
-                     OR (delivered_version_ms = $1 AND delivered_seq < $2))"
+            // The end of a sender's turn: the body it delivered ($1, $2, $3; NULL when none)
+            // becomes the booking's watermark if newer, and the lease is released.
+            settle_booking: format!(
+                "UPDATE {bookings} SET
+                    delivered_version_ms = CASE WHEN {newer} THEN $1 ELSE delivered_version_ms END,
+                    delivered_seq = CASE WHEN {newer} THEN $2 ELSE delivered_seq END,
+                    delivered_entry_id = CASE WHEN {newer} THEN $3 ELSE delivered_entry_id END,
+                    lease_owner = NULL, lease_until_ms = NULL, quiet_until_ms = COALESCE($4, quiet_until_ms)
+                 WHERE booking_id = $5 AND lease_owner = $6",
+                newer = "CAST($1 AS BIGINT) IS NOT NULL AND (delivered_version_ms IS NULL OR delivered_version_ms < $1
+                    OR (delivered_version_ms = $1 AND delivered_seq < $2))"
             ),
-            supersede_older: format!(
-                "UPDATE {entries} SET state = 'superseded', superseded_by = $1, updated_at_ms = $2,
-                    next_attempt_at_ms = NULL, lease_until_ms = NULL, lease_owner = NULL
-                 WHERE booking_id = $3 AND state = 'pending'
-                   AND (version_ms < $4 OR (version_ms = $4 AND seq < $5))
-                 RETURNING id"
-            ),
+            supersede_older: supersede_older(&entries, "$1", "$2", "$3", ("$4", "$5"), ""),
             newest_other: format!(
                 "SELECT n.id, n.state FROM {entries} n JOIN {entries} e ON e.id = $1
                  WHERE n.booking_id = e.booking_id AND n.state <> 'superseded' AND {NEWER}
                  ORDER BY n.version_ms DESC, n.seq DESC LIMIT 1"
             ),
-            // Under the booking's lease: the entry is still the newest one that may be sent.
-            lease_entry: format!(
-                "UPDATE {entries} SET lease_owner = $1, lease_until_ms = $2
-                 WHERE id = $3 AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < $4)
-                   AND NOT EXISTS (SELECT 1 FROM {entries} n WHERE n.booking_id = {entries}.booking_id
-                     AND n.state IN ('pending', 'dead')
-                     AND (n.version_ms > {entries}.version_ms
-                       OR (n.version_ms = {entries}.version_ms AND n.seq > {entries}.seq)))
-                 RETURNING {ENTRY_COLUMNS}"
-            ),
+            lease_entry: lease_entry(&entries, ["$1", "$2", "$3", "$4"], ""),
             // Only the lease holder may finish a pending entry: a claimer whose lease expired loses.
             finish: format!(
                 "UPDATE {entries} SET state = $1, attempts = attempts + $2, schedule_step = $3,
@@ -400,10 +392,154 @@ impl Statements {
             ),
             // Compare-and-set: a delivery that wrote the history meanwhile wins, the note is retried.
             set_history: format!("UPDATE {entries} SET history = $1 WHERE id = $2 AND history = $3"),
+            write_ahead_cte: String::new(),
+            settle_cte: String::new(),
+            claim_cte: String::new(),
             entries,
             version_table,
-        }
+        };
+        sql.write_ahead_cte = sql.write_ahead_cte();
+        sql.settle_cte = sql.settle_cte();
+        sql.claim_cte = sql.claim_cte(&bookings);
+        sql
     }
+
+    /// `book` then `insert` ($1 booking, $2 owner, $3 lease until, $4 now - quiet, $5 now,
+    /// $6 id, $7 event, $8 body, $9 version): the entry takes the creation order `book` returns.
+    fn write_ahead_cte(&self) -> String {
+        format!(
+            "WITH b AS ({book}),
+                e AS (INSERT INTO {entries} ({INSERT_COLUMNS})
+                    SELECT $6, $1, $7, $8, 'pending', $5, $5, $5, $5, $3, $2, $9, last_seq FROM b)
+             SELECT last_seq, leased, {DELIVERED_COLUMNS} FROM b",
+            book = self.book,
+            entries = self.entries,
+        )
+    }
+
+    /// `finish`, `supersede_older` and `settle_booking`, their parameters one after the other
+    /// (14, 5, 6); returns whether the entry was finished and the ids superseded.
+    fn settle_cte(&self) -> String {
+        format!(
+            "WITH f AS ({finish} RETURNING id), s AS ({supersede}), b AS ({booking})
+             SELECT EXISTS (SELECT 1 FROM f), ARRAY(SELECT id FROM s)",
+            finish = self.finish,
+            supersede = shift_params(&self.supersede_older, 14),
+            booking = shift_params(&self.settle_booking, 19),
+        )
+    }
+
+    /// A redrive's claim of a candidate: `lease_booking` ($1..$5); then, when the booking holds
+    /// a delivered body newer than the candidate ($6 id, $7 version, $8 seq), its older pending
+    /// entries superseded, else `lease_entry`. Returns the leased entry's columns (NULL when
+    /// none), whether the booking was leased, whether a newer body was found, the superseded ids.
+    fn claim_cte(&self, bookings: &str) -> String {
+        let newer = ("newer.delivered_version_ms", "newer.delivered_seq");
+        format!(
+            "WITH b AS ({lease}),
+                newer AS (SELECT {DELIVERED_COLUMNS} FROM b WHERE delivered_version_ms > $7
+                    OR (delivered_version_ms = $7 AND delivered_seq > $8)),
+                s AS ({supersede}),
+                e AS ({lease_entry})
+             SELECT e.*, EXISTS (SELECT 1 FROM b), EXISTS (SELECT 1 FROM newer), ARRAY(SELECT id FROM s)
+             FROM (SELECT 1) one LEFT JOIN e ON true",
+            lease = lease_booking(bookings),
+            supersede = supersede_older(
+                &self.entries,
+                "newer.delivered_entry_id",
+                "$5",
+                "$3",
+                newer,
+                "FROM newer"
+            ),
+            lease_entry = lease_entry(
+                &self.entries,
+                ["$1", "$2", "$6", "$5"],
+                "AND EXISTS (SELECT 1 FROM b) AND NOT EXISTS (SELECT 1 FROM newer)"
+            ),
+        )
+    }
+}
+
+/// The columns a new entry is written with.
+const INSERT_COLUMNS: &str = "id, booking_id, event, body, state, created_at_ms, updated_at_ms, \
+     schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner, version_ms, seq";
+
+/// A booking's delivered watermark, as `delivered_of` reads it.
+const DELIVERED_COLUMNS: &str = "delivered_version_ms, delivered_seq, delivered_entry_id";
+
+/// The booking row (columns prefixed by `row`) may be leased by `owner`: nobody holds it, or
+/// `owner` does, or its holder's lease ran out before `expired_before`; and it is not quiet at `now`.
+fn leasable(row: &str, owner: &str, expired_before: &str, now: &str) -> String {
+    format!(
+        "({row}lease_owner IS NULL OR {row}lease_owner = {owner} OR {row}lease_until_ms < {expired_before})
+         AND ({row}quiet_until_ms IS NULL OR {row}quiet_until_ms <= {now})"
+    )
+}
+
+/// $1 owner, $2 until, $3 booking, $4 now - quiet period, $5 now.
+fn lease_booking(bookings: &str) -> String {
+    format!(
+        "UPDATE {bookings} SET lease_owner = $1, lease_until_ms = $2
+         WHERE booking_id = $3 AND {free}
+         RETURNING {DELIVERED_COLUMNS}",
+        free = leasable("", "$1", "$4", "$5")
+    )
+}
+
+/// Pending entries of `booking` older than `newer` (version, seq) become superseded by `by`.
+fn supersede_older(
+    entries: &str,
+    by: &str,
+    now: &str,
+    booking: &str,
+    newer: (&str, &str),
+    from: &str,
+) -> String {
+    let (ms, seq) = newer;
+    format!(
+        "UPDATE {entries} SET state = 'superseded', superseded_by = {by}, updated_at_ms = {now},
+            next_attempt_at_ms = NULL, lease_until_ms = NULL, lease_owner = NULL
+         {from}
+         WHERE booking_id = {booking} AND state = 'pending'
+           AND (version_ms < {ms} OR (version_ms = {ms} AND seq < {seq}))
+         RETURNING id"
+    )
+}
+
+/// Under the booking's lease: the entry is still the newest one that may be sent.
+/// Parameters: owner, lease until, entry id, now; `and` adds conditions.
+fn lease_entry(entries: &str, [owner, until, id, now]: [&str; 4], and: &str) -> String {
+    format!(
+        "UPDATE {entries} SET lease_owner = {owner}, lease_until_ms = {until}
+         WHERE id = {id} AND state = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms < {now})
+           AND NOT EXISTS (SELECT 1 FROM {entries} n WHERE n.booking_id = {entries}.booking_id
+             AND n.state IN ('pending', 'dead')
+             AND (n.version_ms > {entries}.version_ms
+               OR (n.version_ms = {entries}.version_ms AND n.seq > {entries}.seq)))
+           {and}
+         RETURNING {ENTRY_COLUMNS}"
+    )
+}
+
+/// The statement with every `$k` written `$(k + by)`, to follow another's parameters.
+fn shift_params(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        match rest[..digits].parse::<usize>() {
+            Ok(k) => out.push_str(&(k + by).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Statements {

@@ -8,8 +8,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
-    delivered_of, entry_from_row, BookingLease, Delivered, EntryRow, Finish, HourCount, NewEntry,
-    OutboxError, Version,
+    delivered_of, entry_from_row, BookingLease, Claim, Delivered, EntryRow, HourCount, NewEntry,
+    OutboxError, Settle, Settled, Version,
 };
 
 pub struct SqliteStore {
@@ -103,6 +103,88 @@ fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, OutboxError> {
     })
 }
 
+fn lease_booking(
+    c: &Connection,
+    sql: &Statements,
+    lease: &BookingLease,
+    now_ms: i64,
+    quiet_ms: i64,
+) -> rusqlite::Result<Option<Option<Delivered>>> {
+    c.prepare_cached(&sql.lease_booking)?
+        .query_row(
+            params![
+                lease.owner,
+                lease.until_ms,
+                lease.booking_id,
+                now_ms - quiet_ms,
+                now_ms
+            ],
+            |r| Ok(delivered_of(r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+}
+
+fn supersede_older(
+    c: &Connection,
+    sql: &Statements,
+    booking_id: &str,
+    newer: &Delivered,
+    now_ms: i64,
+) -> rusqlite::Result<Vec<String>> {
+    c.prepare_cached(&sql.supersede_older)?
+        .query_map(
+            params![
+                newer.entry_id,
+                now_ms,
+                booking_id,
+                newer.version.ms,
+                newer.version.seq
+            ],
+            |row| row.get(0),
+        )?
+        .collect()
+}
+
+/// One candidate of a redrive's claim, inside the claim's transaction.
+fn claim(
+    c: &Connection,
+    sql: &Statements,
+    candidate: &EntryRow,
+    booking: BookingLease,
+    now_ms: i64,
+    quiet_ms: i64,
+) -> rusqlite::Result<Claim> {
+    let Some(delivered) = lease_booking(c, sql, &booking, now_ms, quiet_ms)? else {
+        return Ok(Claim::Skipped);
+    };
+    let release = |c: &Connection| {
+        c.prepare_cached(&sql.release_booking)?.execute(params![
+            None::<i64>,
+            booking.booking_id,
+            booking.owner
+        ])
+    };
+    if let Some(newer) = delivered.filter(|d| d.version > candidate.version()) {
+        let superseded = supersede_older(c, sql, &candidate.booking_id, &newer, now_ms)?;
+        release(c)?;
+        return Ok(Claim::Superseded(superseded));
+    }
+    let leased = c
+        .prepare_cached(&sql.lease_entry)?
+        .query_row(
+            params![booking.owner, booking.until_ms, candidate.id, now_ms],
+            |row| Ok(entry_from_row!(row, get)),
+        )
+        .optional()?;
+    match leased {
+        Some(entry) => Ok(Claim::Send(Box::new(entry), booking)),
+        None => {
+            release(c)?;
+            Ok(Claim::Skipped)
+        }
+    }
+}
+
 impl SqliteStore {
     pub async fn open(path: &str, prefix: &str) -> Result<Self, OutboxError> {
         let (path, prefix) = (path.to_string(), prefix.to_string());
@@ -131,13 +213,27 @@ impl SqliteStore {
         })?
     }
 
-    pub async fn insert(&self, e: NewEntry) -> Result<Version, OutboxError> {
+    pub async fn write_ahead(
+        &self,
+        e: NewEntry,
+        quiet_ms: i64,
+    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
         self.run(move |c, sql| {
-            // One transaction: one sync of the file instead of two.
+            // One transaction: one sync of the file for the booking row and the entry.
             let tx = c.unchecked_transaction()?;
-            let seq: i64 = tx
-                .prepare_cached(&sql.next_seq)?
-                .query_row([&e.booking_id], |r| r.get(0))?;
+            let (seq, leased, delivered) = tx.prepare_cached(&sql.book)?.query_row(
+                params![
+                    e.booking_id,
+                    e.lease_owner,
+                    e.lease_until_ms,
+                    e.now_ms - quiet_ms,
+                    e.now_ms
+                ],
+                |r| {
+                    let delivered = delivered_of(r.get(2)?, r.get(3)?, r.get(4)?);
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, delivered))
+                },
+            )?;
             tx.prepare_cached(&sql.insert)?.execute(params![
                 e.id,
                 e.booking_id,
@@ -150,10 +246,11 @@ impl SqliteStore {
                 seq
             ])?;
             tx.commit()?;
-            Ok(Version {
+            let version = Version {
                 ms: e.version_ms,
                 seq,
-            })
+            };
+            Ok((version, leased.then_some(delivered)))
         })
         .await
     }
@@ -164,107 +261,15 @@ impl SqliteStore {
         now_ms: i64,
         quiet_ms: i64,
     ) -> Result<Option<Option<Delivered>>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.lease_booking)?
-                .query_row(
-                    params![
-                        lease.owner,
-                        lease.until_ms,
-                        lease.booking_id,
-                        now_ms - quiet_ms,
-                        now_ms
-                    ],
-                    |r| Ok(delivered_of(r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-        })
-        .await
+        self.run(move |c, sql| lease_booking(c, sql, &lease, now_ms, quiet_ms))
+            .await
     }
 
-    pub async fn release_booking(
-        &self,
-        lease: BookingLease,
-        quiet_until_ms: Option<i64>,
-    ) -> Result<(), OutboxError> {
+    pub async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
         self.run(move |c, sql| {
-            c.prepare_cached(&sql.release_booking)?
-                .execute(params![quiet_until_ms, lease.booking_id, lease.owner])
-                .map(drop)
-        })
-        .await
-    }
-
-    pub async fn record_delivered(
-        &self,
-        lease: BookingLease,
-        delivered: Delivered,
-    ) -> Result<(), OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.record_delivered)?
-                .execute(params![
-                    delivered.version.ms,
-                    delivered.version.seq,
-                    delivered.entry_id,
-                    lease.booking_id,
-                    lease.owner
-                ])
-                .map(drop)
-        })
-        .await
-    }
-
-    pub async fn supersede_older(
-        &self,
-        booking_id: String,
-        newer: Delivered,
-        now_ms: i64,
-    ) -> Result<Vec<String>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.supersede_older)?
-                .query_map(
-                    params![
-                        newer.entry_id,
-                        now_ms,
-                        booking_id,
-                        newer.version.ms,
-                        newer.version.seq
-                    ],
-                    |row| row.get(0),
-                )?
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.newest_other)?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .await
-    }
-
-    pub async fn lease_entry(
-        &self,
-        id: String,
-        owner: String,
-        lease_until_ms: i64,
-        now_ms: i64,
-    ) -> Result<Option<EntryRow>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.lease_entry)?
-                .query_row(params![owner, lease_until_ms, id, now_ms], |row| {
-                    Ok(entry_from_row!(row, get))
-                })
-                .optional()
-        })
-        .await
-    }
-
-    pub async fn finish(&self, f: Finish) -> Result<bool, OutboxError> {
-        self.run(move |c, sql| {
-            let changed = c.prepare_cached(&sql.finish)?.execute(params![
+            let tx = c.unchecked_transaction()?;
+            let f = &settle.finish;
+            let finished = tx.prepare_cached(&sql.finish)?.execute(params![
                 f.state.as_str(),
                 f.attempts_added,
                 i64::from(f.schedule.step),
@@ -280,7 +285,63 @@ impl SqliteStore {
                 f.id,
                 f.lease_owner
             ])?;
-            Ok(changed == 1)
+            let superseded_older = match &settle.delivered {
+                Some(newer) => supersede_older(&tx, sql, &settle.booking_id, newer, f.now_ms)?,
+                None => Vec::new(),
+            };
+            if let Some(owner) = &settle.booking_owner {
+                let delivered = settle.delivered.as_ref();
+                tx.prepare_cached(&sql.settle_booking)?.execute(params![
+                    delivered.map(|d| d.version.ms),
+                    delivered.map(|d| d.version.seq),
+                    delivered.map(|d| &d.entry_id),
+                    settle.quiet_until_ms,
+                    settle.booking_id,
+                    owner
+                ])?;
+            }
+            tx.commit()?;
+            Ok(Settled {
+                kept: finished == 1,
+                superseded_older,
+            })
+        })
+        .await
+    }
+
+    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
+        self.run(move |c, sql| {
+            c.prepare_cached(&sql.newest_other)?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .await
+    }
+
+    pub async fn claim(
+        &self,
+        candidates: Vec<EntryRow>,
+        owner: String,
+        lease_until_ms: i64,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Vec<Claim>, OutboxError> {
+        self.run(move |c, sql| {
+            // The whole wave in one transaction: one sync of the file, not three per entry.
+            let tx = c.unchecked_transaction()?;
+            let claims = candidates
+                .iter()
+                .map(|candidate| {
+                    let booking = BookingLease {
+                        booking_id: candidate.booking_id.clone(),
+                        owner: owner.clone(),
+                        until_ms: lease_until_ms,
+                    };
+                    claim(&tx, sql, candidate, booking, now_ms, quiet_ms)
+                })
+                .collect::<rusqlite::Result<_>>()?;
+            tx.commit()?;
+            Ok(claims)
         })
         .await
     }
@@ -398,7 +459,7 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{EntryState, ScheduleState};
+    use crate::outbox::{EntryState, Finish, ScheduleState};
 
     /// The version 1 schema, as partner-sync 0.1 created it.
     const V1_SCHEMA: &str = "
@@ -451,17 +512,20 @@ mod tests {
             ("pending", 200, 3)
         );
         assert_eq!(get("other").await.unwrap().unwrap().state, "dead");
-        let next = store
-            .insert(NewEntry {
-                id: "new".into(),
-                booking_id: "a".into(),
-                event: "booking.updated".into(),
-                body: "{}".into(),
-                now_ms: 300,
-                lease_until_ms: 400,
-                lease_owner: "me".into(),
-                version_ms: 300,
-            })
+        let (next, _) = store
+            .write_ahead(
+                NewEntry {
+                    id: "new".into(),
+                    booking_id: "a".into(),
+                    event: "booking.updated".into(),
+                    body: "{}".into(),
+                    now_ms: 300,
+                    lease_until_ms: 400,
+                    lease_owner: "me".into(),
+                    version_ms: 300,
+                },
+                0,
+            )
             .await
             .unwrap();
         assert_eq!(next, Version { ms: 300, seq: 4 });
@@ -504,11 +568,11 @@ mod tests {
             let created = if i == 24 { 23 * 60_000 } else { i * 60_000 };
             let id = format!("e{i:02}");
             store
-                .insert(entry(&id, &format!("b-{i:02}"), created))
+                .write_ahead(entry(&id, &format!("b-{i:02}"), created), 0)
                 .await
                 .unwrap();
         }
-        store.insert(entry("x1", "other", 5)).await.unwrap();
+        store.write_ahead(entry("x1", "other", 5), 0).await.unwrap();
         let page = |filter: PageFilter| store.page(filter);
         // Pages of 10, newest first, following the cursor, cover every entry once.
         let mut seen = Vec::new();
@@ -563,37 +627,38 @@ mod tests {
 
         // e00 delivered in hour 0, e01 failed and still pending in hour 1, e02 dead in hour 2.
         let hour = 3_600_000;
-        let finish = |id: &str, state: EntryState, at: i64| Finish {
-            id: id.into(),
-            lease_owner: "me".into(),
-            state,
-            attempts_added: 1,
-            schedule: ScheduleState {
-                step: 0,
-                not_found_count: 0,
-                started_at_ms: 0,
+        let finish = |id: &str, state: EntryState, at: i64| Settle {
+            booking_id: String::new(),
+            delivered: None,
+            booking_owner: None,
+            quiet_until_ms: None,
+            finish: Finish {
+                id: id.into(),
+                lease_owner: "me".into(),
+                state,
+                attempts_added: 1,
+                schedule: ScheduleState {
+                    step: 0,
+                    not_found_count: 0,
+                    started_at_ms: 0,
+                },
+                next_attempt_at_ms: None,
+                delivered_at_ms: (state == EntryState::Delivered).then_some(at),
+                last_status: Some(500),
+                last_error_kind: (state != EntryState::Delivered).then(|| "http".to_string()),
+                last_error: None,
+                history: "[]".into(),
+                now_ms: at,
+                superseded_by: None,
             },
-            next_attempt_at_ms: None,
-            delivered_at_ms: (state == EntryState::Delivered).then_some(at),
-            last_status: Some(500),
-            last_error_kind: (state != EntryState::Delivered).then(|| "http".to_string()),
-            last_error: None,
-            history: "[]".into(),
-            now_ms: at,
-            superseded_by: None,
         };
-        assert!(store
-            .finish(finish("e00", EntryState::Delivered, 10))
-            .await
-            .unwrap());
-        assert!(store
-            .finish(finish("e01", EntryState::Pending, hour + 10))
-            .await
-            .unwrap());
-        assert!(store
-            .finish(finish("e02", EntryState::Dead, 2 * hour + 10))
-            .await
-            .unwrap());
+        for (id, state, at) in [
+            ("e00", EntryState::Delivered, 10),
+            ("e01", EntryState::Pending, hour + 10),
+            ("e02", EntryState::Dead, 2 * hour + 10),
+        ] {
+            assert!(store.settle(finish(id, state, at)).await.unwrap().kept);
+        }
         let mut counts = store.count_by_state().await.unwrap();
         counts.sort();
         let counts: Vec<(&str, i64)> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
