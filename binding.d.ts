@@ -111,6 +111,9 @@ export interface NativeSyncReport {
   deliveryStartedAtMs: number
 }
 
+/** What the outbox operations say when no outbox is configured. */
+export declare const NO_OUTBOX_MESSAGE: string
+
 /** One attempt in an outbox entry's history. */
 export interface OutboxAttempt {
   /** ISO 8601. */

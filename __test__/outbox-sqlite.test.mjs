@@ -293,7 +293,7 @@ describe('configuration trouble', () => {
     expect(summary).toMatchObject(ZERO)
     expect(summary.message).toMatch(/No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres:/)
     await client.startOutboxWorker({ intervalMs: 10 }).stop()
-    await expect(client.outbox.list()).rejects.toThrow(/No outbox is configured/)
+    await expect(client.outbox.list()).rejects.toMatchObject({ code: 'config', message: expect.stringMatching(/No outbox is configured/) })
     const result = await client.sync(booking('sq-no-outbox'))
     expect(result.ok).toBe(true)
     expect(result.outbox).toBeUndefined()

@@ -7,23 +7,14 @@ import { startReceiver } from './helpers/receiver.mjs'
 
 const require = createRequire(import.meta.url)
 const { createPartnerSync } = require('../lib/index.js')
+const { seededRandom } = require('../lib/mock-partner.js')
 
 const SECRET = 'fuzz-secret-2b7e151628aed2a6'
 const CASES = 300
 const SEED = 0x5eed
 
-// mulberry32: small, fast, and the same sequence on every run.
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-const random = prng(SEED)
+// The mock partner's mulberry32: the same sequence on every run.
+const random = seededRandom(SEED)
 const pick = (items) => items[Math.floor(random() * items.length)]
 const int = (max) => Math.floor(random() * max)
 

@@ -10,8 +10,7 @@ const { createObserver } = require('./observe.js')
 const { createSettingsReader } = require('./settings.js')
 const { PREFIX, createLog } = require('./log.js')
 
-const NO_OUTBOX_MESSAGE =
-  'No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option) to keep undelivered syncs'
+const { NO_OUTBOX_MESSAGE } = native
 
 // napi rejects only with its own status codes: the native side names the ErrorKind in the
 // rejection's `cause`, and this moves it to `error.code`, where Node's own errors carry theirs.

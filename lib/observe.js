@@ -37,12 +37,13 @@ function createHooks(on, log) {
   const failed = (name, error) => log.error(`${PREFIX} hook '${name}' failed: ${describe(error)}`)
   // Called now (so that an async hook starts before a serverless handler returns), never awaited;
   // a throw or a rejection is logged, and so is a promise still unsettled after HOOK_BOUND_MS.
+  // `payload` is a function: nothing is built for an event nobody listens to.
   return function fire(name, payload) {
     const hook = hooks[name]
     if (typeof hook !== 'function') return
     let returned
     try {
-      returned = hook(Object.freeze(payload))
+      returned = hook(Object.freeze(payload()))
     } catch (error) {
       failed(name, error)
       return
@@ -281,8 +282,8 @@ function createObserver(options, log, outboxCounts) {
     if (handle && handle.started) guarded(log, () => tracing.endSync(handle.started, { ...result, event }, url, deliveryStartedAtMs ?? Date.now()))
     if (countingOn()) guarded(log, () => tracing.countSync(result))
     const outcome = syncOutcome(result)
-    fire(outcome, payloadOf({ ...result, entryId: result.outbox ? result.outbox.id : undefined }))
-    for (const id of (result.outbox && result.outbox.supersededOlder) || []) fire('superseded', supersededPayload(result.bookingId, id))
+    fire(outcome, () => payloadOf({ ...result, entryId: result.outbox ? result.outbox.id : undefined }))
+    for (const id of (result.outbox && result.outbox.supersededOlder) || []) fire('superseded', () => supersededPayload(result.bookingId, id))
   }
 
   function beforeRedrive() {
@@ -293,9 +294,9 @@ function createObserver(options, log, outboxCounts) {
     if (started) guarded(log, () => tracing.endRedrive(started, summary, url))
     if (countingOn()) guarded(log, () => tracing.countRedrive(summary))
     for (const entry of summary.entries) {
-      fire(redriveOutcome(entry), payloadOf({ bookingId: entry.bookingId, entryId: entry.id, attempts: entry.attempts, status: entry.status, error: entry.error }))
+      fire(redriveOutcome(entry), () => payloadOf({ bookingId: entry.bookingId, entryId: entry.id, attempts: entry.attempts, status: entry.status, error: entry.error }))
     }
-    for (const { id, bookingId } of summary.supersededEntries || []) fire('superseded', supersededPayload(bookingId, id))
+    for (const { id, bookingId } of summary.supersededEntries || []) fire('superseded', () => supersededPayload(bookingId, id))
   }
 
   function redriveFailed(started, message) {

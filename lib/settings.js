@@ -19,8 +19,10 @@ const hasOwn = (object, key) => Object.prototype.hasOwnProperty.call(object, key
 function createSettingsReader(options, onResolved) {
   const cache = new Map()
   const values = new Array(SCHEMA.length)
+  let last
+  let lastValues = []
   return function currentSettings() {
-    let key = ''
+    let same = last !== undefined
     for (let i = 0; i < SCHEMA.length; i++) {
       const { option, env, kind } = SCHEMA[i]
       let value = hasOwn(options, option) ? options[option] : process.env[env]
@@ -28,6 +30,12 @@ function createSettingsReader(options, onResolved) {
       if (value === undefined || value === null || value === false) value = undefined
       else if (typeof value !== 'number' || !NUMERIC_KINDS.has(kind)) value = String(value)
       values[i] = value
+      if (same && value !== lastValues[i]) same = false
+    }
+    // Almost every call sees the values of the call before: no key to build then.
+    if (same) return last
+    let key = ''
+    for (const value of values) {
       // Length-prefixed, so that no two different sets of values make the same key.
       key += value === undefined ? '-' : typeof value === 'number' ? `n${value};` : `${value.length}:${value}`
     }
@@ -38,6 +46,8 @@ function createSettingsReader(options, onResolved) {
       cache.set(key, settings)
       onResolved(settings)
     }
+    last = settings
+    lastValues = values.slice()
     return settings
   }
 }

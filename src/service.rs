@@ -486,9 +486,7 @@ pub struct RedriveSummary {
 }
 
 fn no_outbox() -> SyncError {
-    SyncError::config(
-        "no outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres://... (or the outbox option)",
-    )
+    SyncError::config(crate::settings::NO_OUTBOX_MESSAGE)
 }
 
 async fn open_configured(settings: &Settings) -> Result<Arc<Outbox>, SyncError> {

@@ -8,6 +8,12 @@ use napi_derive::napi;
 #[napi]
 pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync";
 
+/// What the outbox operations say when no outbox is configured.
+#[napi]
+pub const NO_OUTBOX_MESSAGE: &str =
+    "No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or \
+     postgres://... (or the outbox option) to keep undelivered syncs";
+
 /// Millisecond settings go up to a day: more would outlive any request or redrive.
 const DAY_MS: u64 = 24 * 3_600_000;
 
