@@ -217,24 +217,46 @@ export interface OutboxPageQuery {
 }
 
 /**
- * Raw settings, exactly as found in `process.env` or the client options; each field is the
- * setting of the same name in `settingsSchema()`. Numbers may be numbers (client options) or
- * text (environment variables). Unset fields take their defaults; unparsable ones fall back
- * with a warning.
+ * The settings, exactly as found in `process.env` or the client options: each field is the
+ * setting of the same name in `settingsSchema()` (a test checks that its doc names the same
+ * variable and default). Numbers may be numbers (options) or text (environment variables).
+ * Unset fields take their defaults; unparsable ones fall back with a warning.
  */
 export interface RawSettings {
+  /** `SMASHPARTNER_SYNC_URL`; default `https://smashpartner.online/api/webhooks/pwa-sync`. */
   url?: string
+  /** `PWA_WEBHOOK_SECRET`; required to send. Never logged. */
   secret?: string
+  /** `PARTNER_SYNC_MAX_ATTEMPTS`; default 5, the first attempt included. */
   maxAttempts?: number | string
+  /** `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`; default 5000. */
   attemptTimeoutMs?: number | string
+  /** `PARTNER_SYNC_DEADLINE_MS`; default 10000, the bound on all in-request attempts. */
   deadlineMs?: number | string
+  /** `PARTNER_SYNC_BACKOFF_BASE_MS`; default 250. */
   backoffBaseMs?: number | string
+  /** `PARTNER_SYNC_BACKOFF_MAX_MS`; default 4000. */
   backoffMaxMs?: number | string
+  /**
+   * `PARTNER_SYNC_QUIET_PERIOD`; default `5m`. After an attempt that got no answer (a timeout,
+   * a connection lost after sending), nothing more of that booking is sent for this long: the
+   * partner may still be processing it, and two requests of one booking at once count its
+   * payment twice there.
+   */
   quietPeriod?: string
+  /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; unset, no outbox. */
   outbox?: string
+  /** `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats. */
   outboxSchedule?: string
+  /** `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`. */
   outboxMaxAge?: string
+  /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`. */
   outboxTablePrefix?: string
+  /**
+   * `PARTNER_SYNC_OUTBOX_RETENTION`; default `30d`. Delivered and superseded entries (which hold
+   * the body, with the customer's name and phone) older than this are deleted by redrives and
+   * the worker, in small batches; `'0'` keeps everything. Dead entries are kept until a person acts.
+   */
   outboxRetention?: string
 }
 

@@ -30,14 +30,15 @@ describe('one declaration per setting', () => {
     expect(fields.sort()).toEqual(SCHEMA.map((setting) => setting.option).sort())
   })
 
-  it('each option of PartnerSyncOptions names its variable and its default', () => {
-    const options = read('../lib/index.d.ts').match(/export interface PartnerSyncOptions \{([\s\S]*?)\n\}/)[1]
+  it('each documented option names its variable and its default, and PartnerSyncOptions takes them all', () => {
+    const raw = read('../binding.d.ts').match(/export interface RawSettings \{([\s\S]*?)\n\}/)[1]
     for (const setting of SCHEMA) {
-      const doc = options.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*${setting.option}\\?:`))
+      const doc = raw.match(new RegExp(`/\\*\\*((?:(?!\\*/)[\\s\\S])*)\\*/\\s*${setting.option}\\?:`))
       expect(doc, setting.option).not.toBeNull()
       expect(doc[1], setting.option).toContain(setting.env)
       if (setting.default) expect(doc[1], setting.option).toContain(setting.default)
     }
+    expect(read('../lib/index.d.ts')).toMatch(/export interface PartnerSyncOptions extends Omit<RawSettings, 'outbox'>/)
   })
 
   it('every setting is a flag of send, with its variable and default in the help', () => {

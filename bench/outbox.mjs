@@ -81,7 +81,7 @@ async function redrive(location, tablePrefix) {
 }
 
 function dropPostgresTables(url, prefixes) {
-  const tables = prefixes.flatMap((prefix) => [`${prefix}entries`, `${prefix}schema_version`])
+  const tables = prefixes.flatMap((prefix) => [`${prefix}entries`, `${prefix}bookings`, `${prefix}schema_version`])
   const dropped = spawnSync('psql', [url, '-q', '-c', `DROP TABLE IF EXISTS ${tables.join(', ')}`], { stdio: 'ignore', timeout: 10_000 })
   if (dropped.status !== 0) progress(`could not drop the bench tables ${tables.join(', ')} (psql missing or failed); drop them by hand`)
 }

@@ -1,7 +1,7 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState } from '../binding'
+import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings } from '../binding'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState }
+export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings }
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -44,45 +44,13 @@ export interface PartnerSyncLogger {
 }
 
 /**
- * Every option falls back to its environment variable, read at each call.
+ * Every setting option (`url`, `secret`, `maxAttempts`, ... as `RawSettings` documents them, from the
+ * Rust core's declarations) falls back to its environment variable, read at each call.
  * Numbers may be given as numbers or strings.
  */
-export interface PartnerSyncOptions {
-  /** `SMASHPARTNER_SYNC_URL`; default `https://smashpartner.online/api/webhooks/pwa-sync`. */
-  url?: string
-  /** `PWA_WEBHOOK_SECRET`; required. Never logged. */
-  secret?: string
-  /** `PARTNER_SYNC_MAX_ATTEMPTS`; default 5, the first attempt included. */
-  maxAttempts?: number | string
-  /** `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`; default 5000. */
-  attemptTimeoutMs?: number | string
-  /** `PARTNER_SYNC_DEADLINE_MS`; default 10000, the bound on all in-request attempts. */
-  deadlineMs?: number | string
-  /** `PARTNER_SYNC_BACKOFF_BASE_MS`; default 250. */
-  backoffBaseMs?: number | string
-  /** `PARTNER_SYNC_BACKOFF_MAX_MS`; default 4000. */
-  backoffMaxMs?: number | string
-  /**
-   * `PARTNER_SYNC_QUIET_PERIOD`; default `5m`. After an attempt that got no answer (a timeout,
-   * a connection lost after sending), nothing more of that booking is sent for this long: the
-   * partner may still be processing it, and two requests of one booking at once count its
-   * payment twice there.
-   */
-  quietPeriod?: string
+export interface PartnerSyncOptions extends Omit<RawSettings, 'outbox'> {
   /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; `false` turns it off. */
   outbox?: string | false
-  /** `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats. */
-  outboxSchedule?: string
-  /** `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`. */
-  outboxMaxAge?: string
-  /** `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`. */
-  outboxTablePrefix?: string
-  /**
-   * `PARTNER_SYNC_OUTBOX_RETENTION`; default `30d`. Delivered and superseded entries (which hold the
-   * body, with the customer's name and phone) older than this are deleted by redrives and the
-   * worker, in small batches; `'0'` keeps everything. Dead entries are kept until a person acts.
-   */
-  outboxRetention?: string
   /**
    * Default: `console`, filtered by `PARTNER_SYNC_LOG` (`silent`, `error`, `warn`, `info`) read at each call.
    * `false` for silence; or your own `{ info, warn, error }` (pino, winston), which `PARTNER_SYNC_LOG` does not filter.

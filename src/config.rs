@@ -10,25 +10,43 @@ use napi_derive::napi;
 use crate::errors::SyncError;
 use crate::settings::{self, Kind, Setting, DEFAULT_URL};
 
-/// Raw settings, exactly as found in `process.env` or the client options; each field is the
-/// setting of the same name in `settingsSchema()`. Numbers may be numbers (client options) or
-/// text (environment variables). Unset fields take their defaults; unparsable ones fall back
-/// with a warning.
+/// The settings, exactly as found in `process.env` or the client options: each field is the
+/// setting of the same name in `settingsSchema()` (a test checks that its doc names the same
+/// variable and default). Numbers may be numbers (options) or text (environment variables).
+/// Unset fields take their defaults; unparsable ones fall back with a warning.
 #[napi(object)]
 #[derive(Default)]
 pub struct RawSettings {
+    /// `SMASHPARTNER_SYNC_URL`; default `https://smashpartner.online/api/webhooks/pwa-sync`.
     pub url: Option<String>,
+    /// `PWA_WEBHOOK_SECRET`; required to send. Never logged.
     pub secret: Option<String>,
+    /// `PARTNER_SYNC_MAX_ATTEMPTS`; default 5, the first attempt included.
     pub max_attempts: Option<Either<f64, String>>,
+    /// `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`; default 5000.
     pub attempt_timeout_ms: Option<Either<f64, String>>,
+    /// `PARTNER_SYNC_DEADLINE_MS`; default 10000, the bound on all in-request attempts.
     pub deadline_ms: Option<Either<f64, String>>,
+    /// `PARTNER_SYNC_BACKOFF_BASE_MS`; default 250.
     pub backoff_base_ms: Option<Either<f64, String>>,
+    /// `PARTNER_SYNC_BACKOFF_MAX_MS`; default 4000.
     pub backoff_max_ms: Option<Either<f64, String>>,
+    /// `PARTNER_SYNC_QUIET_PERIOD`; default `5m`. After an attempt that got no answer (a timeout,
+    /// a connection lost after sending), nothing more of that booking is sent for this long: the
+    /// partner may still be processing it, and two requests of one booking at once count its
+    /// payment twice there.
     pub quiet_period: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; unset, no outbox.
     pub outbox: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats.
     pub outbox_schedule: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`.
     pub outbox_max_age: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`.
     pub outbox_table_prefix: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_RETENTION`; default `30d`. Delivered and superseded entries (which hold
+    /// the body, with the customer's name and phone) older than this are deleted by redrives and
+    /// the worker, in small batches; `'0'` keeps everything. Dead entries are kept until a person acts.
     pub outbox_retention: Option<String>,
 }
 
@@ -182,13 +200,13 @@ impl Reader {
     fn text<T>(
         &mut self,
         setting: &Setting,
-        value: Option<&str>,
+        value: &Option<String>,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> T {
         let default = setting
             .default
             .expect("a setting read with a default has one");
-        if let Some(text) = value.filter(|v| !v.trim().is_empty()) {
+        if let Some(text) = value.as_deref().filter(|v| !v.trim().is_empty()) {
             match parse(text) {
                 Ok(value) => return value,
                 Err(why) => self.warnings.push(format!(
@@ -210,7 +228,7 @@ impl Reader {
             Some(Either::B(text)) => Some(text.clone()),
             None => None,
         };
-        self.text(setting, text.as_deref(), |t| parse_whole_number(t, range))
+        self.text(setting, &text, |t| parse_whole_number(t, range))
     }
 
     fn millis(&mut self, setting: &Setting, value: &Option<Either<f64, String>>) -> Duration {
@@ -253,30 +271,26 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
             location: location.to_string(),
             schedule: read.text(
                 &settings::OUTBOX_SCHEDULE,
-                raw.outbox_schedule.as_deref(),
+                &raw.outbox_schedule,
                 parse_schedule,
             ),
             max_age: read.text(
                 &settings::OUTBOX_MAX_AGE,
-                raw.outbox_max_age.as_deref(),
+                &raw.outbox_max_age,
                 parse_duration,
             ),
             table_prefix: read.text(
                 &settings::OUTBOX_TABLE_PREFIX,
-                raw.outbox_table_prefix.as_deref(),
+                &raw.outbox_table_prefix,
                 parse_table_prefix,
             ),
             retention: read.text(
                 &settings::OUTBOX_RETENTION,
-                raw.outbox_retention.as_deref(),
+                &raw.outbox_retention,
                 parse_retention,
             ),
         });
-    let quiet_period = read.text(
-        &settings::QUIET_PERIOD,
-        raw.quiet_period.as_deref(),
-        parse_duration,
-    );
+    let quiet_period = read.text(&settings::QUIET_PERIOD, &raw.quiet_period, parse_duration);
     let url = parse_url(
         raw.url
             .as_deref()

@@ -18,8 +18,8 @@ use crate::lanes::{Blocked, Ticket};
 use crate::outbox::history::{self, AttemptItem, AuditItem, HistoryItem};
 use crate::outbox::{
     self, decide, millis, now_ms, BookingLease, BookingMatch, Claim, Decision, Delivered, EntryRow,
-    EntryState, Finish, NewEntry, Outbox, OutboxError, PageFilter, ScheduleState, Settle, Settled,
-    Version,
+    EntryState, Finish, HistoryChange, NewEntry, Outbox, OutboxError, PageFilter, ScheduleState,
+    Settle, Settled, Version,
 };
 use crate::payload::SyncRequest;
 
@@ -505,6 +505,8 @@ pub async fn redrive(
     // Claim nothing we could not send: the entries would only wait out a lease.
     settings.require_url()?;
     settings.require_secret()?;
+    // Only a cost: a redrive with stale statistics is slower, never wrong.
+    let _ = outbox.refresh_statistics().await;
     let policy = RetryPolicy {
         max_attempts: 1,
         deadline: settings.retry.attempt_timeout,
@@ -772,7 +774,11 @@ pub async fn audit(
         });
         let history = history::append(&entry.history, [note]);
         if outbox
-            .set_history(id.clone(), entry.history, history)
+            .set_history(HistoryChange {
+                id: id.clone(),
+                old: entry.history,
+                new: history,
+            })
             .await?
         {
             return Ok(true);

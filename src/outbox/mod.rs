@@ -73,6 +73,13 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// An entry's history rewritten, unless another writer changed it since it was read.
+pub struct HistoryChange {
+    pub id: String,
+    pub old: String,
+    pub new: String,
+}
+
 /// A new entry, leased to the request that writes it until its in-request attempts end.
 pub struct NewEntry {
     pub id: String,
@@ -335,6 +342,13 @@ impl Outbox {
     ) -> Result<Vec<EntryRow>, OutboxError> {
         on_store!(self, due_candidates(now_ms, now_ms - quiet_ms, limit))
     }
+    /// Keeps PostgreSQL's plan of the due query fast after a sudden backlog; SQLite needs nothing.
+    pub async fn refresh_statistics(&self) -> Result<(), OutboxError> {
+        match &self.store {
+            Store::Sqlite(_) => Ok(()),
+            Store::Postgres(s) => s.refresh_statistics().await,
+        }
+    }
     pub async fn count_due(&self, now_ms: i64, quiet_ms: i64) -> Result<i64, OutboxError> {
         on_store!(self, count_due(now_ms, now_ms - quiet_ms))
     }
@@ -354,14 +368,9 @@ impl Outbox {
     ) -> Result<Vec<HourCount>, OutboxError> {
         on_store!(self, hourly(since_ms, until_ms))
     }
-    /// Replaces the history JSON if it is still `old`; false when it changed meanwhile.
-    pub async fn set_history(
-        &self,
-        id: String,
-        old: String,
-        new: String,
-    ) -> Result<bool, OutboxError> {
-        on_store!(self, set_history(id, old, new))
+    /// Replaces the history JSON if it is still the one read; false when it changed meanwhile.
+    pub async fn set_history(&self, change: HistoryChange) -> Result<bool, OutboxError> {
+        on_store!(self, set_history(change))
     }
     pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
         on_store!(self, get(id))

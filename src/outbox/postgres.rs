@@ -2,7 +2,7 @@
 //! `FOR UPDATE SKIP LOCKED` plus a lease, so no two workers deliver one entry at once.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use tokio_postgres::config::SslMode;
@@ -13,7 +13,7 @@ use super::error::describe_postgres;
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, safe_location, BookingLease, Claim, Delivered, EntryRow,
-    HourCount, NewEntry, OutboxError, Settle, Settled, Version,
+    HistoryChange, HourCount, NewEntry, OutboxError, Settle, Settled, Version,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,7 +26,12 @@ pub struct PgStore {
     settle: Statement,
     claim: Statement,
     release_booking: Statement,
+    /// When this process last refreshed the planner's statistics of the outbox's tables.
+    analyzed_at: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How often a redrive may refresh the planner's statistics (autovacuum does it too, later).
+const ANALYZE_INTERVAL: Duration = Duration::from_secs(300);
 
 fn entry_of(row: &tokio_postgres::Row) -> Result<EntryRow, tokio_postgres::Error> {
     Ok(entry_from_row!(row, try_get))
@@ -201,6 +206,7 @@ impl PgStore {
             settle,
             claim,
             release_booking,
+            analyzed_at: std::sync::Mutex::new(None),
         })
     }
 
@@ -472,12 +478,23 @@ impl PgStore {
             .collect())
     }
 
-    pub async fn set_history(
-        &self,
-        id: String,
-        old: String,
-        new: String,
-    ) -> Result<bool, OutboxError> {
+    /// A backlog written faster than autovacuum analyzes (about once a minute) leaves the
+    /// planner thinking the table is nearly empty: it then reads and sorts every pending entry
+    /// for each wave of 16 (12 ms at 2,000 entries, 0.6 ms with fresh statistics). A redrive
+    /// refreshes them first, at most every `ANALYZE_INTERVAL`.
+    pub async fn refresh_statistics(&self) -> Result<(), OutboxError> {
+        {
+            let mut analyzed_at = self.analyzed_at.lock().expect("not poisoned");
+            if analyzed_at.is_some_and(|at| at.elapsed() < ANALYZE_INTERVAL) {
+                return Ok(());
+            }
+            *analyzed_at = Some(Instant::now());
+        }
+        Ok(self.client.batch_execute(&self.sql.analyze).await?)
+    }
+
+    pub async fn set_history(&self, change: HistoryChange) -> Result<bool, OutboxError> {
+        let HistoryChange { id, old, new } = change;
         Ok(self
             .execute(&self.sql.set_history, &[&new, &id, &old])
             .await?

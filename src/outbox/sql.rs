@@ -152,6 +152,8 @@ pub struct Statements {
     pub count_by_state: String,
     pub hourly: String,
     pub set_history: String,
+    /// PostgreSQL plans the due query from table statistics; see `PgStore::refresh_statistics`.
+    pub analyze: String,
     /// PostgreSQL runs each step of a sync or a redrive as one statement, its parts joined by
     /// data-modifying CTEs: one round trip, atomic. SQLite has no such CTEs; it runs the
     /// parts in one transaction (one fsync).
@@ -392,6 +394,7 @@ impl Statements {
             ),
             // Compare-and-set: a delivery that wrote the history meanwhile wins, the note is retried.
             set_history: format!("UPDATE {entries} SET history = $1 WHERE id = $2 AND history = $3"),
+            analyze: format!("ANALYZE {entries}, {bookings}"),
             write_ahead_cte: String::new(),
             settle_cte: String::new(),
             claim_cte: String::new(),

@@ -8,8 +8,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
-    delivered_of, entry_from_row, BookingLease, Claim, Delivered, EntryRow, HourCount, NewEntry,
-    OutboxError, Settle, Settled, Version,
+    delivered_of, entry_from_row, BookingLease, Claim, Delivered, EntryRow, HistoryChange,
+    HourCount, NewEntry, OutboxError, Settle, Settled, Version,
 };
 
 pub struct SqliteStore {
@@ -419,12 +419,8 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn set_history(
-        &self,
-        id: String,
-        old: String,
-        new: String,
-    ) -> Result<bool, OutboxError> {
+    pub async fn set_history(&self, change: HistoryChange) -> Result<bool, OutboxError> {
+        let HistoryChange { id, old, new } = change;
         self.run(move |c, sql| {
             Ok(c.prepare_cached(&sql.set_history)?
                 .execute(params![new, id, old])?
@@ -678,11 +674,19 @@ mod tests {
 
         // The history is replaced only while it is what the caller read.
         assert!(store
-            .set_history("e02".into(), "[]".into(), "[1]".into())
+            .set_history(HistoryChange {
+                id: "e02".into(),
+                old: "[]".into(),
+                new: "[1]".into(),
+            })
             .await
             .unwrap());
         assert!(!store
-            .set_history("e02".into(), "[]".into(), "[2]".into())
+            .set_history(HistoryChange {
+                id: "e02".into(),
+                old: "[]".into(),
+                new: "[2]".into(),
+            })
             .await
             .unwrap());
         assert_eq!(
