@@ -16,6 +16,10 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare class ResolvedSettings {
   constructor(raw: RawSettings)
+  /** The partner endpoint these settings send to, as configured (for traces and logs). */
+  get url(): string
+  /** Whether an outbox is configured (opening it may still fail). */
+  get hasOutbox(): boolean
   /** Settings that fell back to their defaults, to be logged once as warnings. */
   get warnings(): Array<string>
   /**

@@ -16,7 +16,7 @@ const { entryStates } = require('../lib/load-native.js')
 const { startMockPartner, HEALTH_RESPONSE } = require('../lib/mock-partner.js')
 const { ms, formatTable, formatPairs, formatAttempts } = require('./output.js')
 const { plural } = require('../lib/plural.js')
-const { SCHEMA, settingProblem } = require('../lib/settings.js')
+const { SCHEMA, isNumeric, settingProblem } = require('../lib/settings.js')
 const { runDemo } = require('./demo.js')
 const cliProgress = require('cli-progress')
 const { version } = require('../package.json')
@@ -102,11 +102,10 @@ const effectiveUrl = (opts) => opts.url || process.env.SMASHPARTNER_SYNC_URL || 
 function settingOption(name) {
   const setting = SCHEMA.find((candidate) => candidate.option === name)
   const flag = setting.option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
-  const numeric = setting.min !== null && setting.min !== undefined
   const parse = (text) => {
     const problem = settingProblem(setting.option, text)
     if (problem) throw new InvalidArgumentError(`${problem}.`)
-    return numeric ? Number(text) : text
+    return isNumeric(setting) ? Number(text) : text
   }
   const origin = setting.default ? `env ${setting.env}; default ${setting.default}` : `env ${setting.env}`
   return new Option(`--${flag} <${setting.placeholder}>`, `${setting.summary} (${origin})`).argParser(parse)

@@ -9,6 +9,8 @@ const native = require('./load-native.js')
 
 const SCHEMA = native.settingsSchema()
 const NUMERIC_KINDS = new Set(['count', 'millis'])
+// Numbers may be given as numbers; the core reads them either way.
+const isNumeric = (setting) => NUMERIC_KINDS.has(setting.kind)
 // Enough for any real set of configurations; a test that changes the environment on every
 // call only rebuilds its settings.
 const CACHE_LIMIT = 32
@@ -24,11 +26,11 @@ function createSettingsReader(options, onResolved) {
   return function currentSettings() {
     let same = last !== undefined
     for (let i = 0; i < SCHEMA.length; i++) {
-      const { option, env, kind } = SCHEMA[i]
+      const { option, env } = SCHEMA[i]
       let value = hasOwn(options, option) ? options[option] : process.env[env]
       // outbox: false switches the outbox off even when the environment sets one.
       if (value === undefined || value === null || value === false) value = undefined
-      else if (typeof value !== 'number' || !NUMERIC_KINDS.has(kind)) value = String(value)
+      else if (typeof value !== 'number' || !isNumeric(SCHEMA[i])) value = String(value)
       values[i] = value
       if (same && value !== lastValues[i]) same = false
     }
@@ -57,12 +59,9 @@ function resolve(values) {
   SCHEMA.forEach(({ option }, i) => {
     if (values[i] !== undefined) raw[option] = values[i]
   })
-  return {
-    core: new native.ResolvedSettings(raw),
-    url: raw.url || native.DEFAULT_URL,
-    secret: raw.secret,
-    hasOutbox: Boolean(raw.outbox && raw.outbox.trim()),
-  }
+  const core = new native.ResolvedSettings(raw)
+  // Read once here: the core decides what the raw values mean.
+  return { core, url: core.url, secret: raw.secret, hasOutbox: core.hasOutbox }
 }
 
-module.exports = { SCHEMA, createSettingsReader, settingProblem: native.settingProblem }
+module.exports = { SCHEMA, createSettingsReader, isNumeric, settingProblem: native.settingProblem }

@@ -358,6 +358,7 @@ pub struct OutboxHour {
 pub struct ResolvedSettings {
     settings: Arc<Settings>,
     warnings: Vec<String>,
+    endpoint: String,
 }
 
 #[napi]
@@ -368,7 +369,20 @@ impl ResolvedSettings {
         ResolvedSettings {
             settings: Arc::new(settings),
             warnings,
+            endpoint: config::endpoint(&raw).trim().to_string(),
         }
+    }
+
+    /// The partner endpoint these settings send to, as configured (for traces and logs).
+    #[napi(getter)]
+    pub fn url(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    /// Whether an outbox is configured (opening it may still fail).
+    #[napi(getter)]
+    pub fn has_outbox(&self) -> bool {
+        self.settings.outbox.is_some()
     }
 
     /// Settings that fell back to their defaults, to be logged once as warnings.

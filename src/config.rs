@@ -172,12 +172,17 @@ fn problem_with(setting: &Setting, text: &str) -> Option<String> {
         Kind::Url => return parse_url(text).err().map(|e| e.message),
         Kind::Secret | Kind::Location => None,
     }?;
-    Some(format!(
+    Some(described(setting, text, &problem))
+}
+
+/// A problem with a setting's value, naming the variable and the option.
+fn described(setting: &Setting, text: &str, problem: &str) -> String {
+    format!(
         "{} / {} = {:?} {problem}",
         setting.env,
         setting.option,
         text.trim()
-    ))
+    )
 }
 
 /// Why `value` is not a valid value of the setting named `option`, in the words of the warning
@@ -210,10 +215,8 @@ impl Reader {
             match parse(text) {
                 Ok(value) => return value,
                 Err(why) => self.warnings.push(format!(
-                    "{} / {} = {:?} {why}; using the default {default}",
-                    setting.env,
-                    setting.option,
-                    text.trim()
+                    "{}; using the default {default}",
+                    described(setting, text, &why)
                 )),
             }
         }
@@ -234,6 +237,14 @@ impl Reader {
     fn millis(&mut self, setting: &Setting, value: &Option<Either<f64, String>>) -> Duration {
         Duration::from_millis(self.whole_number(setting, value))
     }
+}
+
+/// The partner endpoint as configured: the `url` setting, or the production endpoint.
+pub fn endpoint(raw: &RawSettings) -> &str {
+    raw.url
+        .as_deref()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or(DEFAULT_URL)
 }
 
 /// Loopback, private networks and `localhost`: where a plain-http partner is a local one.
@@ -291,12 +302,7 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
             ),
         });
     let quiet_period = read.text(&settings::QUIET_PERIOD, &raw.quiet_period, parse_duration);
-    let url = parse_url(
-        raw.url
-            .as_deref()
-            .filter(|v| !v.trim().is_empty())
-            .unwrap_or(DEFAULT_URL),
-    );
+    let url = parse_url(endpoint(raw));
     if let Ok(url) = &url {
         if url.scheme() == "http" && !is_local_host(url) {
             read.warnings.push(format!(
