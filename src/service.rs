@@ -621,7 +621,10 @@ fn check_state(state: Option<&str>) -> Result<(), SyncError> {
     match state {
         Some(state) if EntryState::parse(state).is_none() => Err(SyncError::new(
             ErrorKind::Validation,
-            format!("unknown outbox state {state:?}: use pending, delivered, dead or superseded"),
+            format!(
+                "unknown outbox state {state:?}: use one of {}",
+                EntryState::ALL.map(EntryState::as_str).join(", ")
+            ),
         )),
         _ => Ok(()),
     }
