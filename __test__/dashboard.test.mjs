@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { QUICK, SECRET, booking, createPartnerSync, refusedUrl, startPartner, tempDir } from './helpers/outbox-harness.mjs'
+import { POSTGRES_TARGETS, QUICK, SECRET, booking, createPartnerSync, refusedUrl, startPartner, tempDir } from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
 const require = createRequire(import.meta.url)
@@ -50,7 +50,7 @@ afterAll(() => {
 })
 const backends = [
   ['SQLite', () => ({ outbox: `sqlite:${store.file(`o-${prefixes++}.db`)}` })],
-  ...(PG ? [['PostgreSQL', () => ({ outbox: PG, outboxTablePrefix: freshPrefix() })]] : []),
+  ...POSTGRES_TARGETS.map(([name, url]) => [name, () => ({ outbox: url, outboxTablePrefix: freshPrefix() })]),
 ]
 
 const settingsFor = (where, extra = {}) => ({ url: partner.url, secret: SECRET, ...QUICK, outboxSchedule: '1h', outboxMaxAge: '1d', logger: false, ...where, ...extra })

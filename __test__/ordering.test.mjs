@@ -6,10 +6,9 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ONE_ATTEMPT, SECRET, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
+import { ONE_ATTEMPT, POSTGRES_TARGETS, SECRET, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
-const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
 const nowMs = () => performance.timeOrigin + performance.now()
 
 const payment = (id, status, paidAmount, event = 'booking.paid') => ({ event, booking_id: id, status, paid_amount: paidAmount, payment_method: 'QRIS' })
@@ -60,7 +59,7 @@ function overlapping(requests) {
 }
 
 const backends = [['SQLite', (store) => `sqlite:${store.file('ordering.db')}`]]
-if (PG) backends.push(['PostgreSQL', () => PG])
+for (const [name, url] of POSTGRES_TARGETS) backends.push([name, () => url])
 
 describe.each(backends)('with a %s outbox', (_name, location) => {
   let partner
@@ -152,7 +151,7 @@ describe.each(backends)('with a %s outbox', (_name, location) => {
   })
 })
 
-describe.skipIf(!PG)('two worker processes on one PostgreSQL outbox', () => {
+describe.each(POSTGRES_TARGETS)('two worker processes on one outbox through %s', (name, PG) => {
   let partner
   beforeAll(async () => {
     partner = await startPartner()
@@ -162,7 +161,7 @@ describe.skipIf(!PG)('two worker processes on one PostgreSQL outbox', () => {
   it('200 bookings × 3 versions pending, redriven by two processes at once: each booking ends with its newest body, never two at once', { timeout: 90_000 }, async () => {
     const BOOKINGS = 200
     const VERSIONS = ['DP', 'DP2', 'LUNAS']
-    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: `ord_workers_${process.pid}_${Date.now().toString(36)}_`, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, quietPeriod: '200ms' }
+    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: `ord_workers_${process.pid}_${Date.now().toString(36)}_${name.replace(/\W+/g, '_').toLowerCase()}_`, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, quietPeriod: '200ms' }
     const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
     const ids = Array.from({ length: BOOKINGS }, (_, i) => `ord-workers-${i}`)
     for (let batch = 0; batch < BOOKINGS; batch += 50) {

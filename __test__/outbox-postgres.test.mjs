@@ -1,19 +1,24 @@
 // The PostgreSQL outbox against a real server: PARTNER_SYNC_TEST_POSTGRES=postgres://... (.ci/run
-// starts one on loopback). Each test uses its own table prefix, so tests and runs never meet.
+// starts one on loopback), and through PgBouncer in transaction mode in front of it
+// (PARTNER_SYNC_TEST_PGBOUNCER), as serverless apps reach Supabase. Each test uses its own table
+// prefix, so tests and runs never meet.
 
 import { execFileSync, spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { QUICK, SECRET, booking, createPartnerSync, refusedUrl, runChild, seededRandom, startPartner } from './helpers/outbox-harness.mjs'
-import { liveDeliveryDespiteOutbox, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
+import { POSTGRES_TARGETS, QUICK, SECRET, booking, createPartnerSync, recordingLogger, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner } from './helpers/outbox-harness.mjs'
+import { ZERO, liveDeliveryDespiteOutbox, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
+import { startPgBouncer } from './helpers/pgbouncer.mjs'
 
 const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
 const REQUIRED = process.env.PARTNER_SYNC_REQUIRE_POSTGRES === '1'
 const HOW =
   'Set PARTNER_SYNC_TEST_POSTGRES=postgres://user@127.0.0.1:PORT/db to a throwaway database (.ci/run installs and starts one on loopback)'
 
-if (!PG && REQUIRED) {
+if ((!PG || !process.env.PARTNER_SYNC_TEST_PGBOUNCER) && REQUIRED) {
   it('PostgreSQL tests must run here', () => {
-    throw new Error(`PARTNER_SYNC_REQUIRE_POSTGRES=1 but PARTNER_SYNC_TEST_POSTGRES is not set, so the PostgreSQL outbox tests cannot run. ${HOW}.`)
+    throw new Error(
+      `PARTNER_SYNC_REQUIRE_POSTGRES=1 but PARTNER_SYNC_TEST_POSTGRES or PARTNER_SYNC_TEST_PGBOUNCER is not set, so the PostgreSQL outbox tests cannot run. ${HOW}, and PARTNER_SYNC_TEST_PGBOUNCER to PgBouncer in transaction mode in front of it.`,
+    )
   })
 } else if (!PG) {
   console.warn(
@@ -34,13 +39,14 @@ function freshPrefix() {
   return prefix
 }
 
-describe.skipIf(!PG)('PostgreSQL outbox', () => {
-  let partner
+/** A partner for a block of tests; their tables are dropped after them. */
+function partnerForBlock() {
+  const holder = {}
   beforeAll(async () => {
-    partner = await startPartner()
+    holder.partner = await startPartner()
   })
   afterAll(async () => {
-    await partner?.close()
+    await holder.partner?.close()
     // Best effort: the CI database is thrown away anyway.
     try {
       psql("SET client_min_messages TO warning; " + prefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}bookings, ${p}schema_version;`).join(' '))
@@ -48,22 +54,13 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
       console.warn(`could not drop the test tables: ${error.message}`)
     }
   })
+  return holder
+}
 
+describe.skipIf(!PG)('PostgreSQL outbox that cannot be used', () => {
+  const block = partnerForBlock()
   const clientOn = (options = {}) =>
-    createPartnerSync({ url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false, ...options })
-
-  it('partner down for the whole in-request window: pending, then one redrive delivers the same bytes', async () => {
-    await partnerDownThenBack({ partner, client: clientOn(), id: 'pg-down' })
-  })
-
-  it('a 400 goes dead at once; after retry(id) the next redrive delivers it', async () => {
-    const client = clientOn()
-    const { result } = await rejectedGoesDead({ partner, client, id: 'pg-400' })
-    partner.plan('pg-400', 200)
-    expect(await client.outbox.retry(result.outbox.id)).toBe(true)
-    expect(await client.redrivePending()).toEqual({ delivered: 1, failed: 0, dead: 0, superseded: 0, remaining: 0 })
-    expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'delivered', attempts: 2 })
-  })
+    createPartnerSync({ url: block.partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false, ...options })
 
   const PASSWORD = 'Sup3r-s3cret-pg-passw0rd'
   const server = PG && new URL(PG)
@@ -73,7 +70,7 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     const port = new URL(await refusedUrl()).port
     const outbox = `postgres://app:${PASSWORD}@127.0.0.1:${port}/app`
     await liveDeliveryDespiteOutbox({
-      partner,
+      partner: block.partner,
       id: 'pg-unreachable',
       makeClient: (options) => clientOn({ outbox, ...options }),
       explains: new RegExp(`cannot connect to the PostgreSQL outbox at postgres://app:\\*\\*\\*@127\\.0\\.0\\.1:${port}/app: .*refused.*; check the host, port, user, password and database`),
@@ -88,12 +85,36 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     ['an unknown database', () => withCredentials(server.username || 'postgres', 'no_such_database_x'), /database "no_such_database_x" does not exist/],
   ])('%s: the live delivery still happens; the error is clear and hides the password', async (what, outbox, explains) => {
     await liveDeliveryDespiteOutbox({
-      partner,
+      partner: block.partner,
       id: `pg-refused-${what.replaceAll(' ', '-')}`,
       makeClient: (options) => clientOn({ outbox: outbox(), ...options }),
       explains: new RegExp(`cannot connect to the PostgreSQL outbox at postgres://[a-z_]+:\\*\\*\\*@.*${explains.source}`),
       hidden: PASSWORD,
     })
+  })
+
+})
+
+describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) => {
+  let partner
+  const block = partnerForBlock()
+  beforeAll(() => {
+    partner = block.partner
+  })
+  const clientOn = (options = {}) =>
+    createPartnerSync({ url: partner.url, secret: SECRET, outbox: TARGET, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false, ...options })
+
+  it('partner down for the whole in-request window: pending, then one redrive delivers the same bytes', async () => {
+    await partnerDownThenBack({ partner, client: clientOn(), id: 'pg-down' })
+  })
+
+  it('a 400 goes dead at once; after retry(id) the next redrive delivers it', async () => {
+    const client = clientOn()
+    const { result } = await rejectedGoesDead({ partner, client, id: 'pg-400' })
+    partner.plan('pg-400', 200)
+    expect(await client.outbox.retry(result.outbox.id)).toBe(true)
+    expect(await client.redrivePending()).toEqual({ delivered: 1, failed: 0, dead: 0, superseded: 0, remaining: 0 })
+    expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'delivered', attempts: 2 })
   })
 
   it('a foreign table is reported and left as it was; the live delivery still happens', async () => {
@@ -172,7 +193,7 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
   it('two worker processes drain 1000 entries: every booking delivered, never twice at once, both did work', { timeout: 60_000 }, async () => {
     const ENTRIES = 1000
     const prefix = freshPrefix()
-    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: prefix, outboxSchedule: '100ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000 }
+    const settings = { url: partner.url, secret: SECRET, outbox: TARGET, outboxTablePrefix: prefix, outboxSchedule: '100ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000 }
     const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
     const filled = Date.now()
     for (let batch = 0; batch < ENTRIES; batch += 100) {
@@ -215,6 +236,57 @@ describe.skipIf(!PG)('PostgreSQL outbox', () => {
     expect(await inspect.outbox.list({ state: 'delivered', limit: 2 * ENTRIES })).toHaveLength(ENTRIES)
     expect(await inspect.outbox.list({ state: 'pending' })).toEqual([])
     expect(await inspect.outbox.list({ state: 'dead' })).toEqual([])
+  })
+
+  // The run that lost 100 of 300 bookings through PgBouncer before statements went unnamed.
+  it('three processes make 100 syncs each, 20 at a time, while every third request gets a 503: every sync is kept, two redrivers deliver the rest', { timeout: 90_000 }, async () => {
+    const prefix = freshPrefix()
+    const settings = { url: partner.url, secret: SECRET, outbox: TARGET, outboxTablePrefix: prefix, outboxSchedule: '100ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000 }
+    const planned = partner.answer
+    let answered = 0
+    partner.answer = () => (++answered % 3 === 0 ? 503 : 200)
+    try {
+      const makers = [0, 1, 2].map((n) => runChild({ task: 'syncs', options: settings, bookingPrefix: `pg-burst-${n}-`, count: 100, concurrency: 20 }, { timeoutMs: 60_000 }))
+      const made = await Promise.all(makers.map((m) => m.exited))
+      const ends = made.flatMap((m) => m.lines.filter((line) => line.startsWith('end ')))
+      for (const m of made) expect({ code: m.code, stderr: m.stderr }).toEqual({ code: 0, stderr: '' })
+      expect(ends).toHaveLength(300)
+      // Kept: delivered, or pending for a redrive. Never "the outbox could not keep it".
+      expect(ends.filter((line) => !/ (ok delivered|failed pending)$/.test(line))).toEqual([])
+      const pending = ends.filter((line) => line.endsWith('failed pending')).length
+      expect(pending).toBeGreaterThan(50)
+
+      partner.answer = planned
+      const redrivers = [0, 1].map(() => runChild({ task: 'drain', options: settings, limit: 25, timeoutMs: 30_000 }, { timeoutMs: 35_000 }))
+      const drained = await Promise.all(redrivers.map((r) => r.exited))
+      for (const d of drained) expect({ code: d.code, stderr: d.stderr, last: d.lines.at(-1).split(' ')[0] }).toEqual({ code: 0, stderr: '', last: 'done' })
+      const totals = drained.map((d) => JSON.parse(d.lines.at(-1).replace(/^done /, '')))
+      expect(totals[0].delivered + totals[1].delivered).toBe(pending)
+
+      const sent = partner.requests.filter((r) => r.bookingId?.startsWith('pg-burst-'))
+      const bookings = new Set(sent.map((r) => r.bookingId))
+      expect(bookings.size).toBe(300)
+      for (const id of bookings) expect(sent.some((r) => r.bookingId === id && r.status === 200 && r.verified)).toBe(true)
+      const inspect = createPartnerSync({ ...settings, logger: false })
+      expect(await inspect.outbox.counts()).toMatchObject({ pending: 0, delivered: 300, dead: 0 })
+    } finally {
+      partner.answer = planned
+    }
+  })
+
+  it('processes that start together on an empty database create the schema once and keep every sync', { timeout: 60_000 }, async () => {
+    const prefix = freshPrefix()
+    const settings = { url: partner.url, secret: SECRET, outbox: TARGET, outboxTablePrefix: prefix, outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK }
+    const starters = [0, 1, 2, 3].map((n) => runChild({ task: 'syncs', options: settings, bookingPrefix: `pg-start-${n}-`, count: 5, concurrency: 5, waitForGo: true }, { timeoutMs: 30_000 }))
+    for (const starter of starters) await waitForLine(starter, 'ready')
+    for (const starter of starters) starter.child.stdin.write('go\n')
+    const results = await Promise.all(starters.map((s) => s.exited))
+    for (const result of results) expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+    const ends = results.flatMap((r) => r.lines.filter((line) => line.startsWith('end ')))
+    expect(ends).toHaveLength(20)
+    expect(ends.filter((line) => !line.endsWith(' ok delivered'))).toEqual([])
+    expect(psql(`SELECT COUNT(*) FROM ${prefix}schema_version`)).toBe('1')
+    expect(psql(`SELECT COUNT(*) FROM ${prefix}entries WHERE state = 'delivered'`)).toBe('20')
   })
 })
 
@@ -265,5 +337,34 @@ describe.skipIf(!(PG_TLS && PG_CA))('PostgreSQL outbox over TLS', () => {
       explains: /cannot connect to the PostgreSQL outbox at .*certificate.*; if the server's certificate comes from your provider's own CA .*add sslrootcert=/,
       hidden: 'no password in this URL',
     })
+  })
+})
+
+// A pooler restart (or Supabase's idle timeout, or a serverless function thawed after minutes)
+// closes the outbox's connection: the next sync reconnects and still writes its entry ahead.
+describe.skipIf(!PG)('PostgreSQL outbox through a pooler that restarts', () => {
+  let pooler
+  const block = partnerForBlock()
+  beforeAll(async () => {
+    pooler = await startPgBouncer(PG)
+  })
+  afterAll(() => pooler?.stop())
+
+  it('a sync after a PgBouncer restart reconnects, keeps its entry, and a redrive delivers it', { timeout: 30_000 }, async () => {
+    const { partner } = block
+    const log = recordingLogger()
+    const client = createPartnerSync({ url: partner.url, secret: SECRET, outbox: pooler.url, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: log })
+    expect(await client.sync(booking('pg-restart-before'))).toMatchObject({ ok: true, outbox: { state: 'delivered' } })
+
+    await pooler.restart()
+    partner.plan('pg-restart-after', 503, 503, 503, 200)
+    const after = await client.sync(booking('pg-restart-after'))
+    expect(after).toMatchObject({ ok: false, outbox: { state: 'pending', id: expect.any(String) } })
+    expect(log.lines.filter((line) => line.includes('Outbox unavailable'))).toEqual([])
+    expect(await redriveWhenDue(client)).toEqual({ ...ZERO, delivered: 1 })
+
+    // The inspection calls reconnect too.
+    await pooler.restart()
+    expect(await client.outbox.show(after.outbox.id)).toMatchObject({ state: 'delivered', attempts: 4 })
   })
 })

@@ -97,6 +97,15 @@ export async function startPartner() {
   return partner
 }
 
+/**
+ * The PostgreSQL servers the outbox scenarios run on, as [label, url]: the server itself, and
+ * PgBouncer in transaction mode in front of it, as serverless apps reach Supabase (.ci/run starts both).
+ */
+export const POSTGRES_TARGETS = [
+  ['PostgreSQL', process.env.PARTNER_SYNC_TEST_POSTGRES],
+  ['PgBouncer in transaction mode', process.env.PARTNER_SYNC_TEST_PGBOUNCER],
+].filter(([, url]) => url)
+
 /** A URL on 127.0.0.1 where nothing listens. */
 export async function refusedUrl() {
   const server = http.createServer()

@@ -382,13 +382,6 @@ impl Outbox {
     pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
         on_store!(self, purge(before_ms, limit))
     }
-
-    fn is_broken(&self) -> bool {
-        match &self.store {
-            Store::Sqlite(_) => false,
-            Store::Postgres(s) => s.is_closed(),
-        }
-    }
 }
 
 /// The location with any password hidden, for messages.
@@ -445,7 +438,8 @@ fn cache() -> &'static tokio::sync::Mutex<HashMap<String, Arc<Outbox>>> {
 pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError> {
     let key = format!("{}\u{0}{}", settings.location, settings.table_prefix);
     let mut open = cache().lock().await;
-    if let Some(outbox) = open.get(&key).filter(|outbox| !outbox.is_broken()) {
+    // A PostgreSQL outbox replaces a lost connection itself: an open outbox stays usable.
+    if let Some(outbox) = open.get(&key) {
         return Ok(outbox.clone());
     }
     let location = settings.location.as_str();

@@ -1,39 +1,86 @@
 //! The PostgreSQL backend, for apps on several instances: entries are claimed with
 //! `FOR UPDATE SKIP LOCKED` plus a lease, so no two workers deliver one entry at once.
+//!
+//! Every statement goes unnamed, with its parameters' types given (`query_typed`): one round
+//! trip, and nothing kept on the server between transactions, so a transaction-mode pooler
+//! (Supabase's on port 6543, Neon's, PgBouncer) works as well as a direct connection.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use tokio_postgres::config::SslMode;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Config, NoTls, Row};
 
 use super::error::describe_postgres;
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
-    delivered_of, entry_from_row, safe_location, BookingLease, Claim, Delivered, EntryRow,
+    delivered_of, entry_from_row, now_ms, safe_location, BookingLease, Claim, Delivered, EntryRow,
     HistoryChange, HourCount, NewEntry, OutboxError, Settle, Settled, Version,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A connection unused for longer is replaced before its next statement: poolers and NATs drop
+/// idle connections, often without a word, and a serverless function may have been frozen.
+const IDLE_REPLACE_MS: i64 = 60_000;
+
+/// A statement parameter and the type PostgreSQL is told it has.
+type Arg<'a> = (&'a (dyn ToSql + Sync), Type);
+
+/// The parameter types the outbox binds: every number a BIGINT, every string TEXT.
+trait Typed: ToSql + Sync {
+    const TYPE: Type;
+}
+impl Typed for i64 {
+    const TYPE: Type = Type::INT8;
+}
+impl Typed for Option<i64> {
+    const TYPE: Type = Type::INT8;
+}
+impl Typed for String {
+    const TYPE: Type = Type::TEXT;
+}
+impl Typed for &str {
+    const TYPE: Type = Type::TEXT;
+}
+impl Typed for Option<String> {
+    const TYPE: Type = Type::TEXT;
+}
+impl Typed for Option<&str> {
+    const TYPE: Type = Type::TEXT;
+}
+
+fn arg<T: Typed>(value: &T) -> Arg<'_> {
+    (value, T::TYPE)
+}
+
+/// How to open a connection again: the parsed URL and the extra CA it names.
+struct Connector {
+    config: Config,
+    root_cert: Option<String>,
+    shown: String,
+}
+
 pub struct PgStore {
-    client: Client,
+    connector: Connector,
+    /// The connection in use; replaced when it was lost or sat idle too long.
+    client: Mutex<Arc<Client>>,
+    /// Held while replacing the connection, so that statements failing together reconnect once.
+    reconnecting: tokio::sync::Mutex<()>,
+    last_used_ms: AtomicI64,
     sql: Statements,
-    write_ahead: Statement,
-    lease_booking: Statement,
-    settle: Statement,
-    claim: Statement,
-    release_booking: Statement,
     /// When this process last refreshed the planner's statistics of the outbox's tables.
-    analyzed_at: std::sync::Mutex<Option<Instant>>,
+    analyzed_at: Mutex<Option<Instant>>,
 }
 
 /// How often a redrive may refresh the planner's statistics (autovacuum does it too, later).
 const ANALYZE_INTERVAL: Duration = Duration::from_secs(300);
 
-fn entry_of(row: &tokio_postgres::Row) -> Result<EntryRow, tokio_postgres::Error> {
+fn entry_of(row: &Row) -> Result<EntryRow, tokio_postgres::Error> {
     Ok(entry_from_row!(row, try_get))
 }
 
@@ -101,24 +148,65 @@ async fn connect_client(config: &Config, root_cert: Option<&str>) -> Result<Clie
     }
 }
 
+impl Connector {
+    fn new(location: &str) -> Result<Self, OutboxError> {
+        let shown = safe_location(location);
+        let (location, root_cert) = split_root_cert(location);
+        let mut config: Config = location.parse().map_err(|e| {
+            OutboxError::Location(format!(
+                "PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}"
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        Ok(Connector {
+            config,
+            root_cert,
+            shown,
+        })
+    }
+
+    async fn connect(&self) -> Result<Client, OutboxError> {
+        let unreachable = |why: String| {
+            let what_to_do = if why.contains("certificate") {
+                "if the server's certificate comes from your provider's own CA (Supabase's does), add sslrootcert=<path to that CA file> to the URL"
+            } else {
+                "check the host, port, user, password and database"
+            };
+            OutboxError::PostgresConnect {
+                location: self.shown.clone(),
+                why,
+                what_to_do,
+            }
+        };
+        let connecting = connect_client(&self.config, self.root_cert.as_deref());
+        tokio::time::timeout(CONNECT_TIMEOUT, connecting)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
+            .map_err(unreachable)
+    }
+}
+
 async fn table_exists(
     tx: &tokio_postgres::Transaction<'_>,
     name: &str,
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(tx
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+        .query_typed_one("SELECT to_regclass($1) IS NOT NULL", &[arg(&name)])
         .await?
         .get(0))
 }
 
-/// Creates the schema on first use, under an advisory lock so instances starting together
-/// don't race; refuses tables it did not create or cannot read.
+/// Creates the schema on first use, under a transaction's advisory lock (a pooler keeps no
+/// session locks) so instances starting together don't race; refuses tables it did not create
+/// or cannot read.
 async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), String> {
     let db = |e: tokio_postgres::Error| describe_postgres(&e);
     let tx = client.transaction().await.map_err(db)?;
-    tx.execute(
+    tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[&sql.entries],
+        &[arg(&sql.entries)],
     )
     .await
     .map_err(db)?;
@@ -132,7 +220,7 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
         }
         SchemaState::Ours => {
             let version = tx
-                .query_one(&sql.read_version(), &[])
+                .query_typed_one(&sql.read_version(), &[])
                 .await
                 .map(|row| row.get(0))
                 .map_err(db);
@@ -152,86 +240,96 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
 
 impl PgStore {
     pub async fn connect(location: &str, prefix: &str) -> Result<Self, OutboxError> {
-        let shown = safe_location(location);
-        let (location, root_cert) = split_root_cert(location);
-        let mut config: Config = location.parse().map_err(|e| {
-            OutboxError::Location(format!(
-                "PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}"
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        let unreachable = |why: String| {
-            let what_to_do = if why.contains("certificate") {
-                "if the server's certificate comes from your provider's own CA (Supabase's does), add sslrootcert=<path to that CA file> to the URL"
-            } else {
-                "check the host, port, user, password and database"
-            };
-            OutboxError::PostgresConnect {
-                location: shown.clone(),
-                why,
-                what_to_do,
-            }
-        };
-        let connecting = connect_client(&config, root_cert.as_deref());
-        let mut client = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(unreachable)?;
+        let connector = Connector::new(location)?;
+        let mut client = connector.connect().await?;
         let sql = Statements::new(prefix, Dialect::Postgres);
         prepare_schema(&mut client, &sql)
             .await
             .map_err(|why| OutboxError::Schema {
                 backend: "PostgreSQL",
-                location: shown.clone(),
+                location: connector.shown.clone(),
                 why,
             })?;
-        let prepare = |text: &str| {
-            let client = &client;
-            let text = text.to_string();
-            async move { client.prepare(&text).await }
-        };
-        // The statements of every sync and redrive, prepared once.
-        let write_ahead = prepare(&sql.write_ahead_cte).await?;
-        let lease_booking = prepare(&sql.lease_booking).await?;
-        let settle = prepare(&sql.settle_cte).await?;
-        let claim = prepare(&sql.claim_cte).await?;
-        let release_booking = prepare(&sql.release_booking).await?;
         Ok(PgStore {
-            client,
+            connector,
+            client: Mutex::new(Arc::new(client)),
+            reconnecting: tokio::sync::Mutex::new(()),
+            last_used_ms: AtomicI64::new(now_ms()),
             sql,
-            write_ahead,
-            lease_booking,
-            settle,
-            claim,
-            release_booking,
-            analyzed_at: std::sync::Mutex::new(None),
+            analyzed_at: Mutex::new(None),
         })
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+    fn current(&self) -> Arc<Client> {
+        self.client.lock().expect("not poisoned").clone()
+    }
+
+    /// A new connection in place of `broken`, unless another statement already replaced it.
+    async fn replace(&self, broken: &Arc<Client>) -> Result<Arc<Client>, OutboxError> {
+        let _one_at_a_time = self.reconnecting.lock().await;
+        let current = self.current();
+        if !Arc::ptr_eq(&current, broken) {
+            return Ok(current);
+        }
+        let fresh = Arc::new(self.connector.connect().await?);
+        *self.client.lock().expect("not poisoned") = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// Runs `work` on the connection; a connection that sat idle too long is replaced first,
+    /// and one found lost is replaced and `work` run once more. Every step is one statement
+    /// that checks what it changes (a lease, a state), so running it again is safe.
+    async fn on_connection<T, Work, Fut>(&self, work: Work) -> Result<T, OutboxError>
+    where
+        Work: Fn(Arc<Client>) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let now = now_ms();
+        let idle_ms = now - self.last_used_ms.swap(now, Ordering::Relaxed);
+        let mut client = self.current();
+        if client.is_closed() || idle_ms > IDLE_REPLACE_MS {
+            client = self.replace(&client).await?;
+        }
+        match work(client.clone()).await {
+            Err(e) if e.is_closed() || client.is_closed() => {
+                let fresh = self.replace(&client).await?;
+                Ok(work(fresh).await?)
+            }
+            done => Ok(done?),
+        }
+    }
+
+    async fn query(&self, statement: &str, params: &[Arg<'_>]) -> Result<Vec<Row>, OutboxError> {
+        self.on_connection(|client| async move { client.query_typed(statement, params).await })
+            .await
+    }
+
+    async fn query_one(&self, statement: &str, params: &[Arg<'_>]) -> Result<Row, OutboxError> {
+        self.on_connection(|client| async move { client.query_typed_one(statement, params).await })
+            .await
+    }
+
+    async fn query_opt(
+        &self,
+        statement: &str,
+        params: &[Arg<'_>],
+    ) -> Result<Option<Row>, OutboxError> {
+        self.on_connection(|client| async move { client.query_typed_opt(statement, params).await })
+            .await
+    }
+
+    async fn execute(&self, statement: &str, params: &[Arg<'_>]) -> Result<u64, OutboxError> {
+        self.on_connection(|client| async move { client.execute_typed(statement, params).await })
+            .await
     }
 
     async fn rows(
         &self,
         statement: &str,
-        params: &[&(dyn ToSql + Sync)],
+        params: &[Arg<'_>],
     ) -> Result<Vec<EntryRow>, OutboxError> {
-        let rows = self.client.query(statement, params).await?;
+        let rows = self.query(statement, params).await?;
         Ok(rows.iter().map(entry_of).collect::<Result<_, _>>()?)
-    }
-
-    async fn execute(
-        &self,
-        statement: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64, OutboxError> {
-        self.client
-            .execute(statement, params)
-            .await
-            .map_err(OutboxError::from)
     }
 
     pub async fn write_ahead(
@@ -240,19 +338,18 @@ impl PgStore {
         quiet_ms: i64,
     ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
         let row = self
-            .client
             .query_one(
-                &self.write_ahead,
+                &self.sql.write_ahead_cte,
                 &[
-                    &e.booking_id,
-                    &e.lease_owner,
-                    &e.lease_until_ms,
-                    &(e.now_ms - quiet_ms),
-                    &e.now_ms,
-                    &e.id,
-                    &e.event,
-                    &e.body,
-                    &e.version_ms,
+                    arg(&e.booking_id),
+                    arg(&e.lease_owner),
+                    arg(&e.lease_until_ms),
+                    arg(&(e.now_ms - quiet_ms)),
+                    arg(&e.now_ms),
+                    arg(&e.id),
+                    arg(&e.event),
+                    arg(&e.body),
+                    arg(&e.version_ms),
                 ],
             )
             .await?;
@@ -272,15 +369,14 @@ impl PgStore {
         quiet_ms: i64,
     ) -> Result<Option<Option<Delivered>>, OutboxError> {
         let row = self
-            .client
             .query_opt(
-                &self.lease_booking,
+                &self.sql.lease_booking,
                 &[
-                    &lease.owner,
-                    &lease.until_ms,
-                    &lease.booking_id,
-                    &(now_ms - quiet_ms),
-                    &now_ms,
+                    arg(&lease.owner),
+                    arg(&lease.until_ms),
+                    arg(&lease.booking_id),
+                    arg(&(now_ms - quiet_ms)),
+                    arg(&now_ms),
                 ],
             )
             .await?;
@@ -295,39 +391,43 @@ impl PgStore {
             delivered.map(|d| d.version.seq),
         );
         let entry_id = delivered.map(|d| d.entry_id.as_str());
+        let (step, not_found) = (
+            i64::from(f.schedule.step),
+            i64::from(f.schedule.not_found_count),
+        );
+        let state = f.state.as_str();
         let row = self
-            .client
             .query_one(
-                &self.settle,
+                &self.sql.settle_cte,
                 &[
                     // finish
-                    &f.state.as_str(),
-                    &f.attempts_added,
-                    &i64::from(f.schedule.step),
-                    &i64::from(f.schedule.not_found_count),
-                    &f.next_attempt_at_ms,
-                    &f.delivered_at_ms,
-                    &f.last_status,
-                    &f.last_error_kind,
-                    &f.last_error,
-                    &f.history,
-                    &f.now_ms,
-                    &f.superseded_by,
-                    &f.id,
-                    &f.lease_owner,
+                    arg(&state),
+                    arg(&f.attempts_added),
+                    arg(&step),
+                    arg(&not_found),
+                    arg(&f.next_attempt_at_ms),
+                    arg(&f.delivered_at_ms),
+                    arg(&f.last_status),
+                    arg(&f.last_error_kind),
+                    arg(&f.last_error),
+                    arg(&f.history),
+                    arg(&f.now_ms),
+                    arg(&f.superseded_by),
+                    arg(&f.id),
+                    arg(&f.lease_owner),
                     // supersede_older: nothing is older than no delivered body
-                    &entry_id,
-                    &f.now_ms,
-                    &settle.booking_id,
-                    &ms,
-                    &seq,
+                    arg(&entry_id),
+                    arg(&f.now_ms),
+                    arg(&settle.booking_id),
+                    arg(&ms),
+                    arg(&seq),
                     // settle_booking
-                    &ms,
-                    &seq,
-                    &entry_id,
-                    &settle.quiet_until_ms,
-                    &settle.booking_id,
-                    &settle.booking_owner,
+                    arg(&ms),
+                    arg(&seq),
+                    arg(&entry_id),
+                    arg(&settle.quiet_until_ms),
+                    arg(&settle.booking_id),
+                    arg(&settle.booking_owner),
                 ],
             )
             .await?;
@@ -338,10 +438,7 @@ impl PgStore {
     }
 
     pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
-        let row = self
-            .client
-            .query_opt(&self.sql.newest_other, &[&id])
-            .await?;
+        let row = self.query_opt(&self.sql.newest_other, &[arg(&id)]).await?;
         Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
@@ -373,18 +470,17 @@ impl PgStore {
         quiet_ms: i64,
     ) -> Result<Claim, OutboxError> {
         let row = self
-            .client
             .query_one(
-                &self.claim,
+                &self.sql.claim_cte,
                 &[
-                    &booking.owner,
-                    &booking.until_ms,
-                    &booking.booking_id,
-                    &(now_ms - quiet_ms),
-                    &now_ms,
-                    &candidate.id,
-                    &candidate.version_ms,
-                    &candidate.seq,
+                    arg(&booking.owner),
+                    arg(&booking.until_ms),
+                    arg(&booking.booking_id),
+                    arg(&(now_ms - quiet_ms)),
+                    arg(&now_ms),
+                    arg(&candidate.id),
+                    arg(&candidate.version_ms),
+                    arg(&candidate.seq),
                 ],
             )
             .await?;
@@ -397,12 +493,15 @@ impl PgStore {
         if leased {
             // Not sending: the booking is free again at once. A crash before this only keeps
             // it until its lease and the quiet period run out, as a crash while sending would.
-            self.client
-                .execute(
-                    &self.release_booking,
-                    &[&None::<i64>, &booking.booking_id, &booking.owner],
-                )
-                .await?;
+            self.execute(
+                &self.sql.release_booking,
+                &[
+                    arg(&None::<i64>),
+                    arg(&booking.booking_id),
+                    arg(&booking.owner),
+                ],
+            )
+            .await?;
         }
         Ok(if newer {
             Claim::Superseded(superseded)
@@ -419,7 +518,7 @@ impl PgStore {
     ) -> Result<Vec<EntryRow>, OutboxError> {
         self.rows(
             &self.sql.due_candidates,
-            &[&now_ms, &lease_expired_before_ms, &limit],
+            &[arg(&now_ms), arg(&lease_expired_before_ms), arg(&limit)],
         )
         .await
     }
@@ -429,33 +528,29 @@ impl PgStore {
         now_ms: i64,
         lease_expired_before_ms: i64,
     ) -> Result<i64, OutboxError> {
-        self.client
-            .query_one(&self.sql.count_due, &[&now_ms, &lease_expired_before_ms])
-            .await
-            .map(|row| row.get(0))
-            .map_err(OutboxError::from)
+        let row = self
+            .query_one(
+                &self.sql.count_due,
+                &[arg(&now_ms), arg(&lease_expired_before_ms)],
+            )
+            .await?;
+        Ok(row.get(0))
     }
 
     pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, OutboxError> {
         let (statement, params) = self.sql.page(&filter);
-        let values: Vec<Box<dyn ToSql + Sync + Send>> = params
-            .into_iter()
-            .map(|param| -> Box<dyn ToSql + Sync + Send> {
-                match param {
-                    Param::Int(n) => Box::new(n),
-                    Param::Text(text) => Box::new(text),
-                }
+        let args: Vec<Arg<'_>> = params
+            .iter()
+            .map(|param| match param {
+                Param::Int(n) => arg(n),
+                Param::Text(text) => arg(text),
             })
             .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = values
-            .iter()
-            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
-            .collect();
-        self.rows(&statement, &refs).await
+        self.rows(&statement, &args).await
     }
 
     pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
-        let rows = self.client.query(&self.sql.count_by_state, &[]).await?;
+        let rows = self.query(&self.sql.count_by_state, &[]).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -465,8 +560,7 @@ impl PgStore {
         until_ms: i64,
     ) -> Result<Vec<HourCount>, OutboxError> {
         let rows = self
-            .client
-            .query(&self.sql.hourly, &[&since_ms, &until_ms])
+            .query(&self.sql.hourly, &[arg(&since_ms), arg(&until_ms)])
             .await?;
         Ok(rows
             .iter()
@@ -490,27 +584,39 @@ impl PgStore {
             }
             *analyzed_at = Some(Instant::now());
         }
-        Ok(self.client.batch_execute(&self.sql.analyze).await?)
+        let analyze = self.sql.analyze.as_str();
+        self.on_connection(|client| async move { client.batch_execute(analyze).await })
+            .await
     }
 
     pub async fn set_history(&self, change: HistoryChange) -> Result<bool, OutboxError> {
         let HistoryChange { id, old, new } = change;
+        let changed = self
+            .execute(&self.sql.set_history, &[arg(&new), arg(&id), arg(&old)])
+            .await?;
+        Ok(changed == 1)
+    }
+
+    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
         Ok(self
-            .execute(&self.sql.set_history, &[&new, &id, &old])
+            .rows(&self.sql.get, &[arg(&id)])
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
+        Ok(self
+            .execute(&self.sql.retry, &[arg(&now_ms), arg(&id)])
             .await?
             == 1)
     }
 
-    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
-        Ok(self.rows(&self.sql.get, &[&id]).await?.into_iter().next())
-    }
-
-    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
-        Ok(self.execute(&self.sql.retry, &[&now_ms, &id]).await? == 1)
-    }
-
     pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
-        Ok(self.execute(&self.sql.purge, &[&before_ms, &limit]).await? as i64)
+        let purged = self
+            .execute(&self.sql.purge, &[arg(&before_ms), arg(&limit)])
+            .await?;
+        Ok(purged as i64)
     }
 }
 
