@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { POSTGRES_TARGETS, QUICK, SECRET, booking, createPartnerSync, refusedUrl, startPartner, tempDir } from './helpers/outbox-harness.mjs'
+import { POSTGRES_TARGETS, QUICK, SECRET, booking, createPartnerSync, recordingLogger, refusedUrl, startPartner, tempDir } from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
 const require = createRequire(import.meta.url)
@@ -273,10 +273,11 @@ describe('pagination', () => {
 })
 
 describe.each(backends)('actions on %s', (_name, where) => {
-  it('retry a dead entry (with an audit note), redrive it delivered, refuse an older entry, purge', async () => {
+  it('retry a dead entry (with an audit note), redrive it delivered, refuse an older entry, purge (each audited)', async () => {
     const at = where()
     const client = createPartnerSync(settingsFor(at))
-    const dashboard = dashboardOn(at)
+    const log = recordingLogger()
+    const dashboard = dashboardOn(at, { logger: log })
     const id = `act-${prefixes}-${Date.now()}`
 
     partner.plan(id, 400)
@@ -300,6 +301,10 @@ describe.each(backends)('actions on %s', (_name, where) => {
     const redriven = await follow(dashboard, (await post(dashboard, 'redrive', { csrf, back: dead.outbox.id })).response)
     expect(noticeOf(redriven.html)).toMatch(/Redrive by ann: 1 delivered, 0 failed \(will be retried\), 0 dead, 0 superseded; 0 still due\./)
     expect(redriven.html).toContain('data-state>delivered<')
+    expect((await client.outbox.show(dead.outbox.id)).audit).toEqual([
+      { at: expect.any(String), action: 'retry', by: 'ann' },
+      { at: expect.any(String), action: 'redrive', by: 'ann' },
+    ])
 
     // An older body of a booking whose newer body was delivered: the core refuses, the page says why.
     const older = `${id}-older`
@@ -320,5 +325,8 @@ describe.each(backends)('actions on %s', (_name, where) => {
     expect(noticeOf(purged.html)).toMatch(/Purge by ann: 3 delivered or superseded entries older than 0s deleted\./)
     expect(purged.html).toContain('<b data-count="delivered">0</b>')
     expect(await client.outbox.show(dead.outbox.id)).toBeNull()
+    // The entries are gone: their audit notes are log lines.
+    expect(log.lines.filter((line) => line.startsWith('info: [Partner Sync] Audit: outbox entry ') && line.endsWith(' purged by ann'))).toHaveLength(3)
+    expect(log.lines).toContain(`info: [Partner Sync] Audit: outbox entry ${dead.outbox.id} of booking ${id} purged by ann`)
   })
 })

@@ -151,7 +151,7 @@ describe.each(backends)('with a %s outbox', (_name, location) => {
   })
 })
 
-describe.each(POSTGRES_TARGETS)('two worker processes on one outbox through %s', (name, PG) => {
+describe.each(POSTGRES_TARGETS)('two worker processes on one outbox through %s', (_name, PG, tag) => {
   let partner
   beforeAll(async () => {
     partner = await startPartner()
@@ -161,7 +161,7 @@ describe.each(POSTGRES_TARGETS)('two worker processes on one outbox through %s',
   it('200 bookings × 3 versions pending, redriven by two processes at once: each booking ends with its newest body, never two at once', { timeout: 90_000 }, async () => {
     const BOOKINGS = 200
     const VERSIONS = ['DP', 'DP2', 'LUNAS']
-    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: `ord_workers_${process.pid}_${Date.now().toString(36)}_${name.replace(/\W+/g, '_').toLowerCase()}_`, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, quietPeriod: '200ms' }
+    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: `ord_workers_${tag}_${process.pid}_${Date.now().toString(36)}_`, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, quietPeriod: '200ms' }
     const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
     const ids = Array.from({ length: BOOKINGS }, (_, i) => `ord-workers-${i}`)
     for (let batch = 0; batch < BOOKINGS; batch += 50) {

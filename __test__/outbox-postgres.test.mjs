@@ -5,7 +5,7 @@
 
 import { execFileSync, spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { POSTGRES_TARGETS, QUICK, SECRET, booking, createPartnerSync, recordingLogger, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner } from './helpers/outbox-harness.mjs'
+import { POSTGRES_TARGETS, QUICK, SECRET, booking, createPartnerSync, recordingLogger, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner, waitForLine } from './helpers/outbox-harness.mjs'
 import { ZERO, liveDeliveryDespiteOutbox, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
 import { startPgBouncer } from './helpers/pgbouncer.mjs'
 
@@ -289,21 +289,6 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
     expect(psql(`SELECT COUNT(*) FROM ${prefix}entries WHERE state = 'delivered'`)).toBe('20')
   })
 })
-
-/** Resolves when a child has printed `line`; rejects if it exits first. */
-function waitForLine({ lines, exited, child }, line) {
-  return new Promise((resolve, reject) => {
-    if (lines.includes(line)) return resolve()
-    const onData = () => {
-      if (lines.includes(line)) {
-        child.stdout.off('data', onData)
-        resolve()
-      }
-    }
-    child.stdout.on('data', onData)
-    exited.then((result) => reject(new Error(`the child exited before printing ${line}: ${JSON.stringify(result)}`)))
-  })
-}
 
 // .ci/run also starts a server that speaks TLS with a certificate from a throwaway CA, as hosted
 // databases (Supabase) do: the outbox must verify it against `sslrootcert`, and refuse it without.

@@ -309,14 +309,14 @@ function createOutboxDashboard(options = {}) {
     }
     if (action === 'redrive') {
       const back = form.get('back') ? `/entries/${encodeURIComponent(form.get('back'))}` : '/'
-      const done = await client.redrivePending()
+      const done = await client.redrivePending({ by: who })
       if (done.error || done.message) return go(back, 'error', done.error || done.message)
       return go(back, 'ok', `Redrive by ${who}: ${done.delivered} delivered, ${done.failed} failed (will be retried), ${done.dead} dead, ${done.superseded} superseded; ${done.remaining} still due.`)
     }
     if (action === 'purge') {
       const olderThan = (form.get('olderThan') || '').trim()
       try {
-        const deleted = await client.outbox.purge({ olderThan })
+        const deleted = await client.outbox.purge({ olderThan, by: who })
         return go('/', 'ok', `Purge by ${who}: ${deleted} delivered or superseded ${deleted === 1 ? 'entry' : 'entries'} older than ${olderThan} deleted.`)
       } catch (error) {
         return go('/', 'error', `Nothing purged: ${error.message}`)

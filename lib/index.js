@@ -137,12 +137,14 @@ function createPartnerSync(options = {}) {
     return result
   }
 
-  async function redrivePending({ limit } = {}) {
+  // A redrive, or with `catchUp` the short one after a request's answer. Never rejects.
+  async function redrive({ limit, by, catchUp = false }) {
     const current = settings()
     if (!current.hasOutbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
     const observed = observer.beforeRedrive()
     try {
-      const summary = await coded(current.core.redrive(limit === undefined ? undefined : Math.max(1, Math.floor(limit))))
+      const options = { limit: limit === undefined ? undefined : Math.max(1, Math.floor(limit)), catchUp, by: by === undefined ? undefined : String(by) }
+      const summary = await coded(current.core.redrive(options))
       observer.afterRedrive(observed, summary, current.url)
       for (const entry of summary.entries) {
         if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking: ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts})`)
@@ -162,6 +164,9 @@ function createPartnerSync(options = {}) {
       return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, error: message }
     }
   }
+
+  const redrivePending = ({ limit, by } = {}) => redrive({ limit, by })
+  const catchUp = ({ limit } = {}) => redrive({ limit, catchUp: true })
 
   function startOutboxWorker({ intervalMs = 30_000, limit } = {}) {
     let running = null
@@ -202,7 +207,12 @@ function createPartnerSync(options = {}) {
     hourly: async () => coded(requireOutbox().outboxHourly()),
     show: async (id) => coded(requireOutbox().outboxShow(String(id))),
     retry: async (id, { by } = {}) => coded(requireOutbox().outboxRetry(String(id), by === undefined ? undefined : String(by))),
-    purge: async ({ olderThan = '30d' } = {}) => coded(requireOutbox().outboxPurge(String(olderThan))),
+    purge: async ({ olderThan = '30d', by } = {}) => {
+      const purged = await coded(requireOutbox().outboxPurge(String(olderThan)))
+      // The entries are gone, so the audit note of each is a log line.
+      if (by !== undefined) for (const entry of purged) log.info(`${PREFIX} Audit: outbox entry ${entry.id} of booking ${entry.bookingId} purged by ${by}`)
+      return purged.length
+    },
     // The x-pwa-signature a body was sent with, from the configured secret; null without one.
     signatureOf: (body) => {
       const { secret } = settings()
@@ -210,7 +220,7 @@ function createPartnerSync(options = {}) {
     },
   }
 
-  return { sync, redrivePending, startOutboxWorker, outbox }
+  return { sync, redrivePending, catchUp, startOutboxWorker, outbox }
 }
 
 const defaultClient = createPartnerSync()
@@ -251,6 +261,7 @@ module.exports = {
   verifySignature,
   bodySha256: native.bodySha256,
   redrivePending: (options) => defaultClient.redrivePending(options),
+  catchUp: (options) => defaultClient.catchUp(options),
   startOutboxWorker: (options) => defaultClient.startOutboxWorker(options),
   SIGNATURE_HEADER: native.SIGNATURE_HEADER,
   DEFAULT_URL: native.DEFAULT_URL,

@@ -15,7 +15,7 @@ use crate::errors::{ErrorKind, SyncError};
 use crate::outbox::history::{self, HistoryItem};
 use crate::outbox::{now_ms, BookingMatch, EntryRow, EntryState, OutboxError};
 use crate::payload::SyncRequest;
-use crate::service::{self, OutboxNote};
+use crate::service::{self, OutboxNote, RedriveRun};
 use crate::signing;
 
 /// Why a sync failed.
@@ -268,6 +268,26 @@ pub struct RedriveEntryInfo {
     pub delivery_started_at_ms: f64,
 }
 
+/// How a redrive runs.
+#[napi(object)]
+#[derive(Default)]
+pub struct RedriveOptions {
+    /// Entries looked at, at most: 100 by default, 10 for a catch-up.
+    pub limit: Option<u32>,
+    /// A catch-up after a request's answer: a few entries, no retention work; when the partner
+    /// has just accepted a body, entries that failed on its side are due at once.
+    pub catch_up: Option<bool>,
+    /// The operator who asked: an audit note on each entry handled.
+    pub by: Option<String>,
+}
+
+/// An entry a purge deleted.
+#[napi(object)]
+pub struct PurgedEntry {
+    pub id: String,
+    pub booking_id: String,
+}
+
 /// An entry a redrive superseded without sending it.
 #[napi(object)]
 pub struct SupersededEntryInfo {
@@ -428,11 +448,17 @@ impl ResolvedSettings {
         }
     }
 
-    /// Delivers up to `limit` (default 100) due outbox entries, one attempt each.
-    /// Rejects only when the outbox or the settings are unusable.
+    /// Delivers up to `limit` (default 100, 10 for a catch-up) due outbox entries, one attempt
+    /// each. Rejects only when the outbox or the settings are unusable.
     #[napi]
-    pub async fn redrive(&self, limit: Option<u32>) -> napi::Result<RedriveReport> {
-        let summary = service::redrive(self.settings.clone(), limit)
+    pub async fn redrive(&self, options: Option<RedriveOptions>) -> napi::Result<RedriveReport> {
+        let options = options.unwrap_or_default();
+        let run = RedriveRun {
+            limit: options.limit,
+            catch_up: options.catch_up.unwrap_or(false),
+            by: options.by,
+        };
+        let summary = service::redrive(self.settings.clone(), run)
             .await
             .map_err(rejected)?;
         Ok(RedriveReport {
@@ -564,13 +590,20 @@ impl ResolvedSettings {
             .collect())
     }
 
-    /// Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count.
+    /// Deletes delivered and superseded entries older than a duration such as `30d`, with the
+    /// booking rows nothing needs any more; resolves with the entries deleted.
     #[napi]
-    pub async fn outbox_purge(&self, older_than: String) -> napi::Result<u32> {
+    pub async fn outbox_purge(&self, older_than: String) -> napi::Result<Vec<PurgedEntry>> {
         let purged = service::purge(&self.settings, &older_than)
             .await
             .map_err(rejected)?;
-        Ok(count(purged))
+        Ok(purged
+            .into_iter()
+            .map(|entry| PurgedEntry {
+                id: entry.id,
+                booking_id: entry.booking_id,
+            })
+            .collect())
     }
 }
 

@@ -18,8 +18,8 @@ use crate::lanes::{Blocked, Ticket};
 use crate::outbox::history::{self, AttemptItem, AuditItem, HistoryItem};
 use crate::outbox::{
     self, decide, millis, now_ms, BookingLease, BookingMatch, Claim, Decision, Delivered, EntryRow,
-    EntryState, Finish, HistoryChange, NewEntry, Outbox, OutboxError, PageFilter, ScheduleState,
-    Settle, Settled, Version,
+    EntryState, Finish, HistoryChange, NewEntry, Outbox, OutboxError, PageFilter, Purged,
+    ScheduleState, Settle, Settled, Version,
 };
 use crate::payload::SyncRequest;
 
@@ -447,6 +447,9 @@ pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort
         }
         Err(not_sent) => DeliveryOutcome::refused(not_sent),
     };
+    if outcome.ok() {
+        note_accepted(settings);
+    }
     if let Some(WrittenAhead { outbox, lease, .. }) = entry {
         note = Some(settle_or_note(&outbox, &lease, started_at_ms, &outcome, settings).await);
     }
@@ -495,11 +498,48 @@ async fn open_configured(settings: &Settings) -> Result<Arc<Outbox>, SyncError> 
     Ok(outbox)
 }
 
+/// How a redrive runs.
+#[derive(Clone, Debug, Default)]
+pub struct RedriveRun {
+    /// Entries looked at, at most (default `DEFAULT_REDRIVE_LIMIT`, or `CATCH_UP_LIMIT` for a catch-up).
+    pub limit: Option<u32>,
+    /// A catch-up after a request's answer: a few entries, no retention work, and when the
+    /// partner has just accepted a body, entries that failed on its side are due at once.
+    pub catch_up: bool,
+    /// Who asked (the ops page's operator): an audit note on each entry handled.
+    pub by: Option<String>,
+}
+
+/// Entries a catch-up looks at by default: a few, so the work after a request stays short.
+const CATCH_UP_LIMIT: i64 = 10;
+/// A 2xx from the partner this recent means it is up: a catch-up brings failed entries forward.
+const PARTNER_BACK_WITHIN: Duration = Duration::from_secs(120);
+
+/// When the partner last accepted a body, per URL, in this process.
+fn accepted_at() -> &'static std::sync::Mutex<std::collections::HashMap<String, Instant>> {
+    static ACCEPTED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Instant>>,
+    > = std::sync::OnceLock::new();
+    ACCEPTED.get_or_init(Default::default)
+}
+
+fn note_accepted(settings: &Settings) {
+    let mut accepted = accepted_at().lock().expect("not poisoned");
+    accepted.insert(lane_url(settings).to_string(), Instant::now());
+}
+
+fn partner_is_back(settings: &Settings) -> bool {
+    let accepted = accepted_at().lock().expect("not poisoned");
+    accepted
+        .get(lane_url(settings))
+        .is_some_and(|at| at.elapsed() < PARTNER_BACK_WITHIN)
+}
+
 /// Delivers up to `limit` due entries, one attempt each, several bookings at a time and
 /// at most one entry per booking: the newest.
 pub async fn redrive(
     settings: Arc<Settings>,
-    limit: Option<u32>,
+    run: RedriveRun,
 ) -> Result<RedriveSummary, SyncError> {
     let outbox = open_configured(&settings).await?;
     // Claim nothing we could not send: the entries would only wait out a lease.
@@ -513,7 +553,13 @@ pub async fn redrive(
         ..settings.retry.clone()
     };
     let quiet_ms = millis(settings.quiet_period);
-    let limit = limit.map_or(DEFAULT_REDRIVE_LIMIT, i64::from);
+    let default_limit = if run.catch_up {
+        CATCH_UP_LIMIT
+    } else {
+        DEFAULT_REDRIVE_LIMIT
+    };
+    let limit = run.limit.map_or(default_limit, i64::from);
+    let mut expedited = false;
     let mut summary = RedriveSummary {
         delivered: 0,
         failed: 0,
@@ -531,6 +577,10 @@ pub async fn redrive(
         let owner = uuid::Uuid::new_v4().to_string();
         let lease_until = now_ms() + millis(policy.attempt_timeout + LEASE_MARGIN);
         let wave = (limit - looked_at).min(REDRIVE_CONCURRENCY);
+        if run.catch_up && !expedited && (summary.delivered > 0 || partner_is_back(&settings)) {
+            outbox.expedite(now_ms(), limit - looked_at).await?;
+            expedited = true;
+        }
         let candidates = outbox.due_candidates(now_ms(), quiet_ms, wave).await?;
         if candidates.is_empty() {
             break;
@@ -592,6 +642,9 @@ pub async fn redrive(
             let booking = &done.entry.booking_id;
             let older = older.iter().map(|id| (id.clone(), booking.clone()));
             summary.superseded_entries.extend(older);
+            if let Some(by) = &run.by {
+                audit(&settings, done.entry.id.clone(), by, "redrive").await?;
+            }
             match done.note.state() {
                 Some(EntryState::Delivered) => summary.delivered += 1,
                 Some(EntryState::Dead) => summary.dead += 1,
@@ -605,14 +658,19 @@ pub async fn redrive(
         }
     }
     summary.remaining = outbox.count_due(now_ms(), quiet_ms).await?;
+    if run.catch_up {
+        // Retention is the cron's or the worker's: a catch-up stays short.
+        return Ok(summary);
+    }
     // This call's settings: the open outbox is shared by every client of its location.
     if let Some(retention) = settings.outbox.as_ref().and_then(|o| o.retention) {
-        summary.trimmed = delete_finished(
+        let trimmed = delete_finished(
             &outbox,
             now_ms() - millis(retention),
             RETENTION_BATCHES_PER_REDRIVE,
         )
         .await?;
+        summary.trimmed = trimmed.len() as i64;
     }
     Ok(summary)
 }
@@ -830,8 +888,8 @@ pub async fn retry(settings: &Settings, id: String, by: Option<&str>) -> Result<
     Ok(retried)
 }
 
-/// Deletes delivered and superseded entries older than `older_than` (such as `30d`); returns how many.
-pub async fn purge(settings: &Settings, older_than: &str) -> Result<i64, SyncError> {
+/// Deletes delivered and superseded entries older than `older_than` (such as `30d`); returns them.
+pub async fn purge(settings: &Settings, older_than: &str) -> Result<Vec<Purged>, SyncError> {
     let age = parse_duration(older_than).map_err(|e| SyncError::new(ErrorKind::Validation, e))?;
     let outbox = open_configured(settings).await?;
     Ok(delete_finished(&outbox, now_ms() - millis(age), u32::MAX).await?)
@@ -842,12 +900,13 @@ async fn delete_finished(
     outbox: &Outbox,
     before_ms: i64,
     batches: u32,
-) -> Result<i64, OutboxError> {
-    let mut deleted = 0;
+) -> Result<Vec<Purged>, OutboxError> {
+    let mut deleted = Vec::new();
     for _ in 0..batches {
         let batch = outbox.purge(before_ms, PURGE_BATCH).await?;
-        deleted += batch;
-        if batch < PURGE_BATCH {
+        let full = batch.len() as i64 == PURGE_BATCH;
+        deleted.extend(batch);
+        if !full {
             break;
         }
     }

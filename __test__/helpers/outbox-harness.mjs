@@ -98,12 +98,13 @@ export async function startPartner() {
 }
 
 /**
- * The PostgreSQL servers the outbox scenarios run on, as [label, url]: the server itself, and
- * PgBouncer in transaction mode in front of it, as serverless apps reach Supabase (.ci/run starts both).
+ * The PostgreSQL servers the outbox scenarios run on, as [label, url, tag]: the server itself, and
+ * PgBouncer in transaction mode in front of it, as serverless apps reach Supabase (.ci/run starts
+ * both). The tag keeps table prefixes apart, and short (40 characters at most).
  */
 export const POSTGRES_TARGETS = [
-  ['PostgreSQL', process.env.PARTNER_SYNC_TEST_POSTGRES],
-  ['PgBouncer in transaction mode', process.env.PARTNER_SYNC_TEST_PGBOUNCER],
+  ['PostgreSQL', process.env.PARTNER_SYNC_TEST_POSTGRES, 'pg'],
+  ['PgBouncer in transaction mode', process.env.PARTNER_SYNC_TEST_PGBOUNCER, 'pool'],
 ].filter(([, url]) => url)
 
 /** A URL on 127.0.0.1 where nothing listens. */
@@ -183,4 +184,19 @@ export function runChild(task, { onLine = () => {}, timeoutMs = 30_000 } = {}) {
     })
   })
   return { child, lines, exited }
+}
+
+/** Resolves when a child has printed `line`; rejects if it exits first. */
+export function waitForLine({ lines, exited, child }, line) {
+  return new Promise((resolve, reject) => {
+    if (lines.includes(line)) return resolve()
+    const onData = () => {
+      if (lines.includes(line)) {
+        child.stdout.off('data', onData)
+        resolve()
+      }
+    }
+    child.stdout.on('data', onData)
+    exited.then((result) => reject(new Error(`the child exited before printing ${line}: ${JSON.stringify(result)}`)))
+  })
 }

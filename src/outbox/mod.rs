@@ -256,6 +256,13 @@ pub struct Settled {
     pub superseded_older: Vec<String>,
 }
 
+/// An entry deleted by a purge.
+#[derive(Clone, Debug)]
+pub struct Purged {
+    pub id: String,
+    pub booking_id: String,
+}
+
 /// What a redrive may do with a candidate entry.
 pub enum Claim {
     /// Leased, with its booking: send it.
@@ -378,9 +385,14 @@ impl Outbox {
     pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
         on_store!(self, retry(id, now_ms))
     }
-    /// Deletes up to `limit` delivered and superseded entries finished before `before_ms`.
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
+    /// Deletes up to `limit` delivered and superseded entries finished before `before_ms`, and
+    /// the booking rows nothing needs any more; returns the entries deleted.
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<Vec<Purged>, OutboxError> {
         on_store!(self, purge(before_ms, limit))
+    }
+    /// Makes up to `limit` entries that failed on the partner's side due at `now_ms`; how many.
+    pub async fn expedite(&self, now_ms: i64, limit: i64) -> Result<u64, OutboxError> {
+        on_store!(self, expedite(now_ms, limit))
     }
 }
 

@@ -19,7 +19,7 @@ use super::error::describe_postgres;
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, now_ms, safe_location, BookingLease, Claim, Delivered, EntryRow,
-    HistoryChange, HourCount, NewEntry, OutboxError, Settle, Settled, Version,
+    HistoryChange, HourCount, NewEntry, OutboxError, Purged, Settle, Settled, Version,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -612,11 +612,22 @@ impl PgStore {
             == 1)
     }
 
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
-        let purged = self
-            .execute(&self.sql.purge, &[arg(&before_ms), arg(&limit)])
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<Vec<Purged>, OutboxError> {
+        let rows = self
+            .query(&self.sql.purge_cte, &[arg(&before_ms), arg(&limit)])
             .await?;
-        Ok(purged as i64)
+        Ok(rows
+            .iter()
+            .map(|r| Purged {
+                id: r.get(0),
+                booking_id: r.get(1),
+            })
+            .collect())
+    }
+
+    pub async fn expedite(&self, now_ms: i64, limit: i64) -> Result<u64, OutboxError> {
+        self.execute(&self.sql.expedite, &[arg(&now_ms), arg(&limit)])
+            .await
     }
 }
 

@@ -129,6 +129,7 @@ impl Statements {
 pub struct Statements {
     pub dialect: Dialect,
     pub entries: String,
+    pub bookings: String,
     pub version_table: String,
     pub create: Vec<String>,
     pub migrate_from_v1: Vec<String>,
@@ -146,6 +147,10 @@ pub struct Statements {
     pub get: String,
     pub retry: String,
     pub purge: String,
+    /// A booking row ($1) no entry needs any more, deleted after its entries were purged
+    /// before $2.
+    pub forget_booking: String,
+    pub expedite: String,
     pub probe: String,
     /// Indexes of the operator's queries, created when missing at every open (older outboxes).
     pub ensure_indexes: Vec<String>,
@@ -160,6 +165,7 @@ pub struct Statements {
     pub write_ahead_cte: String,
     pub settle_cte: String,
     pub claim_cte: String,
+    pub purge_cte: String,
 }
 
 /// A value bound to a statement built at query time.
@@ -374,7 +380,25 @@ impl Statements {
                 "DELETE FROM {entries} WHERE id IN (SELECT id FROM {entries}
                     WHERE (state = 'delivered' AND delivered_at_ms < $1)
                        OR (state = 'superseded' AND updated_at_ms < $1)
-                    LIMIT $2)"
+                    LIMIT $2)
+                 RETURNING id, booking_id"
+            ),
+            // Newest-wins needs a booking's row while any entry of it is left (its watermark
+            // and creation order) or someone sends to it. A write-ahead always leaves the row
+            // leased, so a row being written to is never forgotten.
+            forget_booking: format!(
+                "DELETE FROM {bookings} WHERE booking_id = $1 AND {forgettable}
+                    AND NOT EXISTS (SELECT 1 FROM {entries} e WHERE e.booking_id = $1)",
+                forgettable = forgettable_booking("$2"),
+            ),
+            // Entries that failed on the partner's side (5xx, 429, no connection, no answer)
+            // due now, once the partner accepted a body again: it is back. Entries that are
+            // quiet after an unanswered attempt still wait for their booking's quiet period.
+            expedite: format!(
+                "UPDATE {entries} SET next_attempt_at_ms = $1 WHERE id IN (SELECT id FROM {entries}
+                    WHERE state = 'pending' AND next_attempt_at_ms > $1
+                      AND last_error_kind IN ('http', 'network', 'timeout', 'deadline')
+                    ORDER BY next_attempt_at_ms LIMIT $2)"
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
             ensure_indexes,
@@ -398,12 +422,15 @@ impl Statements {
             write_ahead_cte: String::new(),
             settle_cte: String::new(),
             claim_cte: String::new(),
+            purge_cte: String::new(),
             entries,
+            bookings: bookings.clone(),
             version_table,
         };
         sql.write_ahead_cte = sql.write_ahead_cte();
         sql.settle_cte = sql.settle_cte();
         sql.claim_cte = sql.claim_cte(&bookings);
+        sql.purge_cte = sql.purge_cte();
         sql
     }
 
@@ -417,6 +444,23 @@ impl Statements {
              SELECT last_seq, leased, {DELIVERED_COLUMNS} FROM b",
             book = self.book,
             entries = self.entries,
+        )
+    }
+
+    /// `purge` and `forget_booking` in one statement ($1 before, $2 limit), for PostgreSQL: the
+    /// deleted entries' ids and bookings. The CTE's deletions are not visible to the statement
+    /// around it, so an entry deleted here is told apart by its id.
+    fn purge_cte(&self) -> String {
+        format!(
+            "WITH gone AS ({purge}),
+                forgotten AS (DELETE FROM {bookings} b WHERE b.booking_id IN (SELECT booking_id FROM gone)
+                    AND {forgettable} AND NOT EXISTS (SELECT 1 FROM {entries} e
+                        WHERE e.booking_id = b.booking_id AND e.id NOT IN (SELECT id FROM gone)))
+             SELECT id, booking_id FROM gone",
+            purge = self.purge,
+            bookings = self.bookings,
+            entries = self.entries,
+            forgettable = forgettable_booking("$1"),
         )
     }
 
@@ -467,6 +511,11 @@ impl Statements {
 /// The columns a new entry is written with.
 const INSERT_COLUMNS: &str = "id, booking_id, event, body, state, created_at_ms, updated_at_ms, \
      schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner, version_ms, seq";
+
+/// A booking row nobody sends to, quiet at most until `before` (its columns unqualified).
+fn forgettable_booking(before: &str) -> String {
+    format!("lease_owner IS NULL AND (quiet_until_ms IS NULL OR quiet_until_ms < {before})")
+}
 
 /// A booking's delivered watermark, as `delivered_of` reads it.
 const DELIVERED_COLUMNS: &str = "delivered_version_ms, delivered_seq, delivered_entry_id";

@@ -9,7 +9,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
     delivered_of, entry_from_row, BookingLease, Claim, Delivered, EntryRow, HistoryChange,
-    HourCount, NewEntry, OutboxError, Settle, Settled, Version,
+    HourCount, NewEntry, OutboxError, Purged, Settle, Settled, Version,
 };
 
 pub struct SqliteStore {
@@ -443,10 +443,34 @@ impl SqliteStore {
             .await
     }
 
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
+    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<Vec<Purged>, OutboxError> {
         self.run(move |c, sql| {
-            Ok(c.prepare_cached(&sql.purge)?
-                .execute(params![before_ms, limit])? as i64)
+            // One transaction: the entries and the booking rows nothing needs any more.
+            let tx = c.unchecked_transaction()?;
+            let purged = tx
+                .prepare_cached(&sql.purge)?
+                .query_map(params![before_ms, limit], |r| {
+                    Ok(Purged {
+                        id: r.get(0)?,
+                        booking_id: r.get(1)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut forget = tx.prepare_cached(&sql.forget_booking)?;
+            for entry in &purged {
+                forget.execute(params![entry.booking_id, before_ms])?;
+            }
+            drop(forget);
+            tx.commit()?;
+            Ok(purged)
+        })
+        .await
+    }
+
+    pub async fn expedite(&self, now_ms: i64, limit: i64) -> Result<u64, OutboxError> {
+        self.run(move |c, sql| {
+            Ok(c.prepare_cached(&sql.expedite)?
+                .execute(params![now_ms, limit])? as u64)
         })
         .await
     }
