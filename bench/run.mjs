@@ -2,7 +2,8 @@
 //   node bench/run.mjs            full run (about 4 minutes on 2 cores), writes bench/results/
 //   node bench/run.mjs --smoke    tiny counts (< 20 s) to keep the script from rotting
 //   --out <dir>                   write the results elsewhere (the smoke test uses a temp dir)
-// Postgres outbox numbers need PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES.
+// Postgres outbox numbers need PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES, and through
+// PgBouncer PARTNER_SYNC_BENCH_PGBOUNCER or PARTNER_SYNC_TEST_PGBOUNCER.
 import { fork, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -27,7 +28,7 @@ const FULL_KNOBS = {
   memory: { warmupCount: 30_000, count: 100_000, concurrency: 16, timeLimitMs: 150_000 },
   requireProcesses: 15,
   signing: { payloadSizes: { typical: 300, '1 MB': 1 << 20 }, durationMs: 300, rounds: 5 },
-  outbox: { rounds: 5, latencyCount: 300, redriveCount: 2000 },
+  outbox: { rounds: 5, latencyCount: 300, redriveCount: 2000, coldStarts: 7 },
   otel: { rounds: 5, sequentialCount: 1000, levelMs: 2000 },
 }
 // The same run with tiny counts: exercises every path, measures nothing.
@@ -37,7 +38,7 @@ const SMOKE_KNOBS = {
   memory: { ...FULL_KNOBS.memory, warmupCount: 100, count: 500, timeLimitMs: 5_000 },
   requireProcesses: 2,
   signing: { ...FULL_KNOBS.signing, durationMs: 20, rounds: 1 },
-  outbox: { rounds: 1, latencyCount: 20, redriveCount: 50 },
+  outbox: { rounds: 1, latencyCount: 20, redriveCount: 50, coldStarts: 1 },
   otel: { rounds: 1, sequentialCount: 20, levelMs: 150 },
 }
 const KNOBS = smoke ? SMOKE_KNOBS : FULL_KNOBS
@@ -188,8 +189,9 @@ try {
 
   log('outbox')
   const postgresUrl = process.env.PARTNER_SYNC_BENCH_POSTGRES || process.env.PARTNER_SYNC_TEST_POSTGRES || ''
-  results.outbox = await runChild('outbox.mjs', { target, postgresUrl, ...KNOBS.outbox }, { timeoutMs: 300_000 })
-  if (results.outbox.skipped.postgres) log(results.outbox.skipped.postgres)
+  const poolerUrl = process.env.PARTNER_SYNC_BENCH_PGBOUNCER || process.env.PARTNER_SYNC_TEST_PGBOUNCER || ''
+  results.outbox = await runChild('outbox.mjs', { target, postgresUrl, poolerUrl, ...KNOBS.outbox }, { timeoutMs: 400_000 })
+  for (const skipped of Object.values(results.outbox.skipped)) log(skipped)
 
   log('OpenTelemetry: absent, API without a provider, SDK exporting nowhere')
   results.otel = await otelCost()
