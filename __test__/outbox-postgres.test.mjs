@@ -95,6 +95,30 @@ describe.skipIf(!PG)('PostgreSQL outbox that cannot be used', () => {
 
 })
 
+// `prepared_statements=on`: named statements, prepared once per connection. For a direct
+// connection or a session pooler only; the default (off) is what works through any pooler.
+describe.skipIf(!PG)('PostgreSQL outbox with prepared_statements=on', () => {
+  const block = partnerForBlock()
+  it('keeps, redrives and reconnects as without it', async () => {
+    const { partner } = block
+    const outbox = `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=on`
+    const client = createPartnerSync({ url: partner.url, secret: SECRET, outbox, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false })
+    await partnerDownThenBack({ partner, client, id: 'pg-prepared-down' })
+    const { result } = await rejectedGoesDead({ partner, client, id: 'pg-prepared-400' })
+    expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'dead' })
+  })
+
+  it('a value other than on or off is refused with what to do; the live delivery still happens', async () => {
+    await liveDeliveryDespiteOutbox({
+      partner: block.partner,
+      id: 'pg-prepared-bad',
+      makeClient: (options) =>
+        createPartnerSync({ url: block.partner.url, secret: SECRET, outbox: `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=sometimes`, outboxTablePrefix: freshPrefix(), ...QUICK, ...options }),
+      explains: /prepared_statements="sometimes" is neither on nor off; leave it out \(the default, off\)/,
+    })
+  })
+})
+
 describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) => {
   let partner
   const block = partnerForBlock()
@@ -146,7 +170,8 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
         ('dp', 'pg-v1', 'booking.paid', '{"booking_id":"pg-v1","status":"DP"}', 'pending', 50, 50, 50, 50, NULL),
         ('lunas', 'pg-v1', 'booking.updated', '{"booking_id":"pg-v1","status":"LUNAS"}', 'delivered', 100, 100, 100, NULL, 100),
         ('other', 'pg-v1-other', 'booking.paid', '{"booking_id":"pg-v1-other","status":"LUNAS"}', 'pending', 60, 60, 60, 60, NULL);`)
-    const client = clientOn({ outboxTablePrefix: prefix })
+    // Retention off: its entries are from 1970, and a purge would forget the booking along with them.
+    const client = clientOn({ outboxTablePrefix: prefix, outboxRetention: '0' })
     expect(await client.outbox.show('dp')).toMatchObject({ state: 'superseded', supersededBy: 'lunas' })
     expect(psql(`SELECT MAX(version) FROM ${prefix}schema_version`)).toBe('2')
     // The pending entry of another booking is redriven as before, with the bytes version 1 stored.

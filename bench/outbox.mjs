@@ -101,8 +101,11 @@ function coldStarts(location, tablePrefix) {
 }
 
 // The PostgreSQL outboxes measured: the server itself, and PgBouncer in transaction mode in front of it.
+// With `prepared_statements=on`, the direct connection's named statements: what that option saves.
+const withPrepared = (url) => url && `${url}${url.includes('?') ? '&' : '?'}prepared_statements=on`
 const POSTGRES_BACKENDS = [
   ['postgres', job.postgresUrl, 'PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES'],
+  ['prepared', withPrepared(job.postgresUrl), 'PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES'],
   ['pgbouncer', job.poolerUrl, 'PARTNER_SYNC_BENCH_PGBOUNCER or PARTNER_SYNC_TEST_PGBOUNCER'],
 ]
 const prefixesOf = (name) => [`${runTag}${name}_lat_`, `${runTag}${name}_redrive_`, `${runTag}${name}_cold_`]
@@ -129,6 +132,7 @@ try {
   for (const [name, url] of POSTGRES_BACKENDS.filter(([name]) => backends[name])) {
     progress(`outbox redrive: ${name}, ${job.redriveCount} entries`)
     result.redrive[name] = await redrive(url, prefixesOf(name)[1])
+    if (name === 'prepared') continue // a cold start is the connection's, whatever the statements
     progress(`outbox cold start: ${name}, ${job.coldStarts} fresh processes`)
     result.coldStart[name] = coldStarts(url, prefixesOf(name)[2])
   }

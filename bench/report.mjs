@@ -33,16 +33,21 @@ export const OUTBOX_ROWS = [
   'Sync latency, no outbox',
   'Sync latency, SQLite outbox',
   'Sync latency, PostgreSQL outbox',
+  'Sync latency, PostgreSQL with prepared_statements=on',
   'Sync latency, PostgreSQL through PgBouncer',
   'Added by the SQLite outbox',
   'Added by the PostgreSQL outbox',
+  'Added by the PostgreSQL outbox with prepared_statements=on',
   'Added by the PostgreSQL outbox through PgBouncer',
   'Redrive throughput, SQLite (entries/s)',
   'Redrive throughput, PostgreSQL (entries/s)',
+  'Redrive throughput, PostgreSQL with prepared_statements=on (entries/s)',
   'Redrive throughput, PostgreSQL through PgBouncer (entries/s)',
   "Cold start: a fresh process's first sync, PostgreSQL (ms)",
   "Cold start: a fresh process's first sync, through PgBouncer (ms)",
 ]
+// The backends of the PostgreSQL rows, in their order.
+const POSTGRES_KINDS = ['postgres', 'prepared', 'pgbouncer']
 
 // Three significant digits, no exponent: 0.312, 31.2, 3120.
 function num(value) {
@@ -142,18 +147,12 @@ export function outboxTable(results) {
   return {
     skipped,
     rows: [
-      [OUTBOX_ROWS[0], ...latency('none'), '', ''],
-      [OUTBOX_ROWS[1], ...latency('sqlite'), '', ''],
-      [OUTBOX_ROWS[2], ...latency('postgres'), '', ''],
-      [OUTBOX_ROWS[3], ...latency('pgbouncer'), '', ''],
-      [OUTBOX_ROWS[4], ...sqliteAdded, '< 2 ms p50', verdict(outbox.latency.sqlite.p50Ms - outbox.latency.none.p50Ms < 2)],
-      [OUTBOX_ROWS[5], ...added('postgres'), '', ''],
-      [OUTBOX_ROWS[6], ...added('pgbouncer'), '', ''],
-      [OUTBOX_ROWS[7], redrive('sqlite'), '', '', ''],
-      [OUTBOX_ROWS[8], redrive('postgres'), '', '', ''],
-      [OUTBOX_ROWS[9], redrive('pgbouncer'), '', '', ''],
-      [OUTBOX_ROWS[10], cold('postgres')[0], '', cold('postgres')[1], ''],
-      [OUTBOX_ROWS[11], cold('pgbouncer')[0], '', cold('pgbouncer')[1], ''],
+      ...['none', 'sqlite', ...POSTGRES_KINDS].map((name, i) => [OUTBOX_ROWS[i], ...latency(name), '', '']),
+      [OUTBOX_ROWS[5], ...sqliteAdded, '< 2 ms p50', verdict(outbox.latency.sqlite.p50Ms - outbox.latency.none.p50Ms < 2)],
+      ...POSTGRES_KINDS.map((name, i) => [OUTBOX_ROWS[6 + i], ...added(name), '', '']),
+      ...['sqlite', ...POSTGRES_KINDS].map((name, i) => [OUTBOX_ROWS[9 + i], redrive(name), '', '', '']),
+      [OUTBOX_ROWS[13], cold('postgres')[0], '', cold('postgres')[1], ''],
+      [OUTBOX_ROWS[14], cold('pgbouncer')[0], '', cold('pgbouncer')[1], ''],
     ],
   }
 }

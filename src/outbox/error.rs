@@ -36,6 +36,9 @@ pub enum OutboxError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("the outbox did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
+    /// A statement that always returns a row returned none: a bug.
+    #[error("an outbox statement returned no row; please report it")]
+    NoRow,
     /// Another worker leased the entry meanwhile, or a newer entry superseded it.
     #[error("outbox entry {0} was taken over by another worker, or superseded, while this one worked on it; its state there stands")]
     LeaseLost(String),
@@ -71,7 +74,7 @@ impl OutboxError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             OutboxError::Location(_) => ErrorKind::Config,
-            OutboxError::Task { .. } => ErrorKind::Internal,
+            OutboxError::Task { .. } | OutboxError::NoRow => ErrorKind::Internal,
             _ => ErrorKind::Outbox,
         }
     }

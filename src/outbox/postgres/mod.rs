@@ -1,77 +1,24 @@
 //! The PostgreSQL backend, for apps on several instances: entries are claimed with
 //! `FOR UPDATE SKIP LOCKED` plus a lease, so no two workers deliver one entry at once.
-//!
-//! Every statement goes unnamed, with its parameters' types given (`query_typed`): one round
-//! trip, and nothing kept on the server between transactions, so a transaction-mode pooler
-//! (Supabase's on port 6543, Neon's, PgBouncer) works as well as a direct connection.
+//! How statements reach the server, and reconnection: `connection.rs`.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+mod connection;
+
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::{pem::PemObject, CertificateDer};
-use tokio_postgres::config::SslMode;
-use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Config, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
+use self::connection::{arg, Arg, Connector, Pool};
 use super::error::describe_postgres;
 use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
 use super::{
-    delivered_of, entry_from_row, now_ms, safe_location, BookingLease, Claim, Delivered, EntryRow,
-    HistoryChange, HourCount, NewEntry, OutboxError, Purged, Settle, Settled, Version,
+    delivered_of, entry_from_row, BookingLease, Claim, Delivered, EntryRow, HistoryChange,
+    HourCount, NewEntry, OutboxError, Purged, Settle, Settled, Version,
 };
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A connection unused for longer is replaced before its next statement: poolers and NATs drop
-/// idle connections, often without a word, and a serverless function may have been frozen.
-const IDLE_REPLACE_MS: i64 = 60_000;
-
-/// A statement parameter and the type PostgreSQL is told it has.
-type Arg<'a> = (&'a (dyn ToSql + Sync), Type);
-
-/// The parameter types the outbox binds: every number a BIGINT, every string TEXT.
-trait Typed: ToSql + Sync {
-    const TYPE: Type;
-}
-impl Typed for i64 {
-    const TYPE: Type = Type::INT8;
-}
-impl Typed for Option<i64> {
-    const TYPE: Type = Type::INT8;
-}
-impl Typed for String {
-    const TYPE: Type = Type::TEXT;
-}
-impl Typed for &str {
-    const TYPE: Type = Type::TEXT;
-}
-impl Typed for Option<String> {
-    const TYPE: Type = Type::TEXT;
-}
-impl Typed for Option<&str> {
-    const TYPE: Type = Type::TEXT;
-}
-
-fn arg<T: Typed>(value: &T) -> Arg<'_> {
-    (value, T::TYPE)
-}
-
-/// How to open a connection again: the parsed URL and the extra CA it names.
-struct Connector {
-    config: Config,
-    root_cert: Option<String>,
-    shown: String,
-}
-
 pub struct PgStore {
-    connector: Connector,
-    /// The connection in use; replaced when it was lost or sat idle too long.
-    client: Mutex<Arc<Client>>,
-    /// Held while replacing the connection, so that statements failing together reconnect once.
-    reconnecting: tokio::sync::Mutex<()>,
-    last_used_ms: AtomicI64,
+    pool: Pool,
     sql: Statements,
     /// When this process last refreshed the planner's statistics of the outbox's tables.
     analyzed_at: Mutex<Option<Instant>>,
@@ -82,110 +29,6 @@ const ANALYZE_INTERVAL: Duration = Duration::from_secs(300);
 
 fn entry_of(row: &Row) -> Result<EntryRow, tokio_postgres::Error> {
     Ok(entry_from_row!(row, try_get))
-}
-
-/// libpq's `sslrootcert=<path>` is not a tokio-postgres option: take it out of the URL, to
-/// trust that file's certificates as libpq would (providers with their own CA, such as Supabase).
-fn split_root_cert(location: &str) -> (String, Option<String>) {
-    let Ok(mut url) = reqwest::Url::parse(location) else {
-        return (location.to_string(), None);
-    };
-    let (roots, kept): (Vec<_>, Vec<_>) = url
-        .query_pairs()
-        .map(|(key, value)| (key.into_owned(), value.into_owned()))
-        .partition(|(key, _)| key == "sslrootcert");
-    let Some((_, root_cert)) = roots.into_iter().last() else {
-        return (location.to_string(), None);
-    };
-    if kept.is_empty() {
-        url.set_query(None);
-    } else {
-        url.query_pairs_mut().clear().extend_pairs(kept);
-    }
-    (url.to_string(), Some(root_cert))
-}
-
-/// TLS by rustls, trusting the public web roots plus `sslrootcert`: no OpenSSL anywhere.
-fn tls(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConnect, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = root_cert {
-        let unreadable =
-            |e: &dyn std::fmt::Display| format!("cannot use sslrootcert {path:?}: {e}");
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| unreadable(&e))?;
-        for cert in certs {
-            roots
-                .add(cert.map_err(|e| unreadable(&e))?)
-                .map_err(|e| unreadable(&e))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("aws-lc-rs supports the default TLS versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
-async fn connect_client(config: &Config, root_cert: Option<&str>) -> Result<Client, String> {
-    // The connection task ends by itself when the client is dropped or the server goes away.
-    if config.get_ssl_mode() == SslMode::Disable {
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| describe_postgres(&e))?;
-        tokio::spawn(connection);
-        Ok(client)
-    } else {
-        let (client, connection) = config
-            .connect(tls(root_cert)?)
-            .await
-            .map_err(|e| describe_postgres(&e))?;
-        tokio::spawn(connection);
-        Ok(client)
-    }
-}
-
-impl Connector {
-    fn new(location: &str) -> Result<Self, OutboxError> {
-        let shown = safe_location(location);
-        let (location, root_cert) = split_root_cert(location);
-        let mut config: Config = location.parse().map_err(|e| {
-            OutboxError::Location(format!(
-                "PARTNER_SYNC_OUTBOX = {shown:?} is not a valid PostgreSQL URL: {e}"
-            ))
-        })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        Ok(Connector {
-            config,
-            root_cert,
-            shown,
-        })
-    }
-
-    async fn connect(&self) -> Result<Client, OutboxError> {
-        let unreachable = |why: String| {
-            let what_to_do = if why.contains("certificate") {
-                "if the server's certificate comes from your provider's own CA (Supabase's does), add sslrootcert=<path to that CA file> to the URL"
-            } else {
-                "check the host, port, user, password and database"
-            };
-            OutboxError::PostgresConnect {
-                location: self.shown.clone(),
-                why,
-                what_to_do,
-            }
-        };
-        let connecting = connect_client(&self.config, self.root_cert.as_deref());
-        tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(unreachable)
-    }
 }
 
 async fn table_exists(
@@ -251,62 +94,22 @@ impl PgStore {
                 why,
             })?;
         Ok(PgStore {
-            connector,
-            client: Mutex::new(Arc::new(client)),
-            reconnecting: tokio::sync::Mutex::new(()),
-            last_used_ms: AtomicI64::new(now_ms()),
+            pool: Pool::new(connector, client),
             sql,
             analyzed_at: Mutex::new(None),
         })
     }
 
-    fn current(&self) -> Arc<Client> {
-        self.client.lock().expect("not poisoned").clone()
-    }
-
-    /// A new connection in place of `broken`, unless another statement already replaced it.
-    async fn replace(&self, broken: &Arc<Client>) -> Result<Arc<Client>, OutboxError> {
-        let _one_at_a_time = self.reconnecting.lock().await;
-        let current = self.current();
-        if !Arc::ptr_eq(&current, broken) {
-            return Ok(current);
-        }
-        let fresh = Arc::new(self.connector.connect().await?);
-        *self.client.lock().expect("not poisoned") = fresh.clone();
-        Ok(fresh)
-    }
-
-    /// Runs `work` on the connection; a connection that sat idle too long is replaced first,
-    /// and one found lost is replaced and `work` run once more. Every step is one statement
-    /// that checks what it changes (a lease, a state), so running it again is safe.
-    async fn on_connection<T, Work, Fut>(&self, work: Work) -> Result<T, OutboxError>
-    where
-        Work: Fn(Arc<Client>) -> Fut,
-        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        let now = now_ms();
-        let idle_ms = now - self.last_used_ms.swap(now, Ordering::Relaxed);
-        let mut client = self.current();
-        if client.is_closed() || idle_ms > IDLE_REPLACE_MS {
-            client = self.replace(&client).await?;
-        }
-        match work(client.clone()).await {
-            Err(e) if e.is_closed() || client.is_closed() => {
-                let fresh = self.replace(&client).await?;
-                Ok(work(fresh).await?)
-            }
-            done => Ok(done?),
-        }
-    }
-
     async fn query(&self, statement: &str, params: &[Arg<'_>]) -> Result<Vec<Row>, OutboxError> {
-        self.on_connection(|client| async move { client.query_typed(statement, params).await })
+        self.pool
+            .run(|connection| async move { connection.query(statement, params).await })
             .await
     }
 
+    /// The one row a statement always returns (a `SELECT` of aggregates or of a CTE's results).
     async fn query_one(&self, statement: &str, params: &[Arg<'_>]) -> Result<Row, OutboxError> {
-        self.on_connection(|client| async move { client.query_typed_one(statement, params).await })
-            .await
+        let rows = self.query(statement, params).await?;
+        rows.into_iter().next().ok_or(OutboxError::NoRow)
     }
 
     async fn query_opt(
@@ -314,12 +117,12 @@ impl PgStore {
         statement: &str,
         params: &[Arg<'_>],
     ) -> Result<Option<Row>, OutboxError> {
-        self.on_connection(|client| async move { client.query_typed_opt(statement, params).await })
-            .await
+        Ok(self.query(statement, params).await?.into_iter().next())
     }
 
     async fn execute(&self, statement: &str, params: &[Arg<'_>]) -> Result<u64, OutboxError> {
-        self.on_connection(|client| async move { client.execute_typed(statement, params).await })
+        self.pool
+            .run(|connection| async move { connection.execute(statement, params).await })
             .await
     }
 
@@ -585,7 +388,8 @@ impl PgStore {
             *analyzed_at = Some(Instant::now());
         }
         let analyze = self.sql.analyze.as_str();
-        self.on_connection(|client| async move { client.batch_execute(analyze).await })
+        self.pool
+            .run(|connection| async move { connection.client().batch_execute(analyze).await })
             .await
     }
 
@@ -628,36 +432,5 @@ impl PgStore {
     pub async fn expedite(&self, now_ms: i64, limit: i64) -> Result<u64, OutboxError> {
         self.execute(&self.sql.expedite, &[arg(&now_ms), arg(&limit)])
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sslrootcert_is_taken_out_of_the_url() {
-        assert_eq!(
-            split_root_cert("postgres://u:p%40ss@db.example.com:6543/postgres?sslmode=require&sslrootcert=/etc/ca.crt"),
-            (
-                "postgres://u:p%40ss@db.example.com:6543/postgres?sslmode=require".to_string(),
-                Some("/etc/ca.crt".to_string())
-            )
-        );
-        assert_eq!(
-            split_root_cert("postgres://u@h/db?sslrootcert=ca.pem"),
-            ("postgres://u@h/db".to_string(), Some("ca.pem".to_string()))
-        );
-        let plain = "postgres://u@h/db?sslmode=disable";
-        assert_eq!(split_root_cert(plain), (plain.to_string(), None));
-    }
-
-    #[test]
-    fn an_unreadable_root_certificate_is_explained() {
-        let error = tls(Some("/nonexistent/ca.pem")).err().unwrap();
-        assert!(
-            error.starts_with("cannot use sslrootcert \"/nonexistent/ca.pem\""),
-            "{error}"
-        );
     }
 }
