@@ -250,6 +250,6 @@ export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
 export { startMockPartner } from './mock-partner'
-export { createOutboxDashboard } from './dashboard'
-export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard'
+export { createOutboxDashboard } from './dashboard/index'
+export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard/index'
 export type { MockPartner, MockPartnerOptions, MockRequest, MockBooking, MockTransaction } from './mock-partner'

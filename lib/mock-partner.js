@@ -8,7 +8,7 @@
 const http = require('node:http')
 const { setMaxListeners } = require('node:events')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { verifySignature, SIGNATURE_HEADER } = require('./index.js')
+const { verifySignature, SIGNATURE_HEADER } = require('./signing.js')
 
 const ENDPOINT_PATH = '/api/webhooks/pwa-sync'
 

@@ -1,4 +1,4 @@
-import type { PartnerSyncOptions } from './index'
+import type { PartnerSyncOptions } from '../index'
 
 /** Who the operator is: a name, or an object with a `name` (else `email`, else `id`). */
 export type DashboardIdentity = string | { name?: string; email?: string; id?: string | number }
