@@ -242,7 +242,7 @@ describe('without an outbox, in one process', () => {
   it('a slow partner: the timed-out request runs alone there; the call says the partner may have processed it', async () => {
     const id = 'ord-slow-live'
     const processing = []
-    receiver = await startReceiver((request) => {
+    receiver = await startReceiver(() => {
       const at = Date.now()
       processing.push({ start: at, end: at + 500 })
       return { status: 200, delayMs: 500 }

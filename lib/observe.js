@@ -117,7 +117,7 @@ const OUTBOX_STATES = entryStates()
 // Until the app registers a provider, the API hands out no-op ones: then skip the work altogether.
 function registered(provider) {
   const actual = provider && typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider
-  return Boolean(actual) && !/^Noop/.test((actual.constructor && actual.constructor.name) || '')
+  return Boolean(actual) && !((actual.constructor && actual.constructor.name) || '').startsWith('Noop')
 }
 
 function createTracing(enabled, outboxCounts) {
