@@ -51,8 +51,11 @@ describe('one declaration per setting', () => {
   })
 
   it('defaults are valid values, and a problem names the variable and the option', () => {
-    for (const setting of SCHEMA) if (setting.default) expect(settingProblem(setting.option, setting.default)).toBeNull()
-    expect(settingProblem('maxAttempts', '0')).toBe('PARTNER_SYNC_MAX_ATTEMPTS / maxAttempts = "0" is not a whole number from 1 to 100')
+    for (const setting of SCHEMA)
+      if (setting.default) expect(settingProblem(setting.option, setting.default)).toBeNull()
+    expect(settingProblem('maxAttempts', '0')).toBe(
+      'PARTNER_SYNC_MAX_ATTEMPTS / maxAttempts = "0" is not a whole number from 1 to 100',
+    )
     expect(() => settingProblem('maxAttemps', '1')).toThrow(/no setting named "maxAttemps"/)
   })
 })
@@ -77,8 +80,18 @@ describe('resolved once per distinct set of values, read at every call', () => {
 
   it('a change of the environment between calls applies to the next call, and changing back reuses the first', async () => {
     const warnings = []
-    const client = createPartnerSync({ url: partner.url, secret: 'settings-test-secret-1', backoffBaseMs: 0, logger: { info() {}, error() {}, warn: (line) => warnings.push(line) } })
-    const data = { event: 'booking.paid', booking_id: 'f0e1d2c3-b4a5-4697-8899-aabbccddeeff', status: 'LUNAS', paid_amount: 1 }
+    const client = createPartnerSync({
+      url: partner.url,
+      secret: 'settings-test-secret-1',
+      backoffBaseMs: 0,
+      logger: { info() {}, error() {}, warn: (line) => warnings.push(line) },
+    })
+    const data = {
+      event: 'booking.paid',
+      booking_id: 'f0e1d2c3-b4a5-4697-8899-aabbccddeeff',
+      status: 'LUNAS',
+      paid_amount: 1,
+    }
     const attempts = []
     for (const value of ['1', '2', '1', 'lots', '2']) {
       setEnv('PARTNER_SYNC_MAX_ATTEMPTS', value)
@@ -86,13 +99,26 @@ describe('resolved once per distinct set of values, read at every call', () => {
     }
     expect(attempts).toEqual([1, 2, 1, 5, 2])
     // The bad value's warning comes once, with the value and the default used instead.
-    expect(warnings).toEqual(['[Partner Sync] PARTNER_SYNC_MAX_ATTEMPTS / maxAttempts = "lots" is not a whole number from 1 to 100; using the default 5'])
+    expect(warnings).toEqual([
+      '[Partner Sync] PARTNER_SYNC_MAX_ATTEMPTS / maxAttempts = "lots" is not a whole number from 1 to 100; using the default 5',
+    ])
   })
 
   it('numbers given as options cross as numbers, and a fraction falls back like bad text', async () => {
     const warnings = []
-    const client = createPartnerSync({ url: partner.url, secret: 'settings-test-secret-1', backoffBaseMs: 0, maxAttempts: 2.5, logger: { info() {}, error() {}, warn: (line) => warnings.push(line) } })
-    const result = await client.sync({ event: 'booking.paid', booking_id: 'f0e1d2c3-b4a5-4697-8899-aabbccddee00', status: 'LUNAS', paid_amount: 1 })
+    const client = createPartnerSync({
+      url: partner.url,
+      secret: 'settings-test-secret-1',
+      backoffBaseMs: 0,
+      maxAttempts: 2.5,
+      logger: { info() {}, error() {}, warn: (line) => warnings.push(line) },
+    })
+    const result = await client.sync({
+      event: 'booking.paid',
+      booking_id: 'f0e1d2c3-b4a5-4697-8899-aabbccddee00',
+      status: 'LUNAS',
+      paid_amount: 1,
+    })
     expect(result.attempts).toBe(5)
     expect(warnings[0]).toContain('maxAttempts = "2.5" is not a whole number from 1 to 100; using the default 5')
   })

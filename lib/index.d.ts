@@ -1,7 +1,31 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings } from '../binding'
+import type {
+  AttemptInfo,
+  SyncErrorInfo,
+  OutboxEntry,
+  OutboxAttempt,
+  OutboxAuditNote,
+  OutboxCounts,
+  OutboxHour,
+  OutboxPage,
+  ErrorKind,
+  EntryState,
+  RawSettings,
+} from '../binding'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings }
+export type {
+  AttemptInfo,
+  SyncErrorInfo,
+  OutboxEntry,
+  OutboxAttempt,
+  OutboxAuditNote,
+  OutboxCounts,
+  OutboxHour,
+  OutboxPage,
+  ErrorKind,
+  EntryState,
+  RawSettings,
+}
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -201,7 +225,13 @@ export interface PartnerSyncClient {
      * page's `nextCursor` as `cursor` for the next one. `bookingId` matches exactly,
      * `bookingPrefix` the start of the id (case-sensitive, no wildcards). `limit`: 1 to 1000, default 50.
      */
-    page(options?: { state?: OutboxState; bookingId?: string; bookingPrefix?: string; cursor?: string; limit?: number }): Promise<OutboxPage>
+    page(options?: {
+      state?: OutboxState
+      bookingId?: string
+      bookingPrefix?: string
+      cursor?: string
+      limit?: number
+    }): Promise<OutboxPage>
     /** Entries in each state. */
     counts(): Promise<OutboxCounts>
     /** The last 24 hours, oldest first: deliveries, failed attempts of pending entries, and entries gone dead, per hour. */

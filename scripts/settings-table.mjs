@@ -24,7 +24,11 @@ function row(setting) {
 }
 
 export function settingsTable() {
-  return ['| Variable | Option | Default | Meaning |', '| --- | --- | --- | --- |', ...[...SCHEMA, LOG_SETTING].map(row)].join('\n')
+  return [
+    '| Variable | Option | Default | Meaning |',
+    '| --- | --- | --- | --- |',
+    ...[...SCHEMA, LOG_SETTING].map(row),
+  ].join('\n')
 }
 
 // The README with its settings block replaced by the generated table.
