@@ -1,7 +1,7 @@
 // The outbox page in a real browser: Debian's Chromium, headless, driven by playwright-core
 // (which never downloads a browser), against `partner-sync outbox ui` spawned as a user runs it.
 // Screenshots of the list and of an entry go to a fresh temporary folder, or to
-// PARTNER_SYNC_SCREENSHOT_DIR (docs/screenshots regenerates the README's).
+// PARTNER_SYNC_SCREENSHOT_DIR (docs/screenshots regenerates docs/operations.md's).
 
 import { spawn } from 'node:child_process'
 import fs from 'node:fs'

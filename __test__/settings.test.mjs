@@ -1,5 +1,5 @@
-// Each setting is declared once, in src/settings.rs: the README's table, the CLI's flags, the
-// generated and handwritten type declarations all follow that declaration, and the resolved
+// Each setting is declared once, in src/settings.rs: the settings table of docs/settings.md, the CLI's
+// flags, the generated and handwritten type declarations all follow that declaration, and the resolved
 // settings are reused while the raw values stay the same but follow the environment at every call.
 
 import fs from 'node:fs'
@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { README, withSettingsTable } from '../scripts/settings-table.mjs'
+import { SETTINGS_PAGE, withSettingsTable } from '../scripts/settings-table.mjs'
 
 const require = createRequire(import.meta.url)
 const { SCHEMA, settingProblem } = require('../lib/settings.js')
@@ -19,9 +19,9 @@ const CLI = fileURLToPath(new URL('../bin/partner-sync.js', import.meta.url))
 const kebab = (option) => option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)
 
 describe('one declaration per setting', () => {
-  it('the README table is the generated one (npm run docs:settings rewrites it)', () => {
-    const readme = fs.readFileSync(README, 'utf8')
-    expect(withSettingsTable(readme)).toBe(readme)
+  it('the table in docs/settings.md is the generated one (npm run docs:settings rewrites it)', () => {
+    const page = fs.readFileSync(SETTINGS_PAGE, 'utf8')
+    expect(withSettingsTable(page)).toBe(page)
   })
 
   it('the generated RawSettings has exactly the declared options', () => {
