@@ -7,8 +7,6 @@
 const { syncBookingToPartner, redrivePending, catchUp, startOutboxWorker } = require('./default-client.js')
 const { createPartnerSync } = require('./client.js')
 const { generateSignature, verifySignature, bodySha256, SIGNATURE_HEADER } = require('./signing.js')
-const { startMockPartner } = require('./mock-partner.js')
-const { createOutboxDashboard } = require('./dashboard/index.js')
 const { DEFAULT_URL } = require('./load-native.js')
 
 module.exports = {
@@ -22,6 +20,12 @@ module.exports = {
   startOutboxWorker,
   SIGNATURE_HEADER,
   DEFAULT_URL,
-  startMockPartner,
-  createOutboxDashboard,
+  // Loaded on first use, for load time alone (neither requires this module): an app that never
+  // starts a mock or mounts the outbox page does not load node:http or the page's views.
+  get startMockPartner() {
+    return require('./mock-partner.js').startMockPartner
+  },
+  get createOutboxDashboard() {
+    return require('./dashboard/index.js').createOutboxDashboard
+  },
 }
