@@ -1,31 +1,18 @@
 /// <reference types="node" />
 import type {
   AttemptInfo,
-  SyncErrorInfo,
-  OutboxEntry,
-  OutboxAttempt,
-  OutboxAuditNote,
-  OutboxCounts,
-  OutboxHour,
-  OutboxPage,
   ErrorKind,
   EntryState,
+  OutboxCounts,
+  OutboxEntry,
+  OutboxHour,
+  OutboxPage,
   RawSettings,
 } from '../binding'
 
-export type {
-  AttemptInfo,
-  SyncErrorInfo,
-  OutboxEntry,
-  OutboxAttempt,
-  OutboxAuditNote,
-  OutboxCounts,
-  OutboxHour,
-  OutboxPage,
-  ErrorKind,
-  EntryState,
-  RawSettings,
-}
+// The core's types, as they are.
+export type { AttemptInfo, ErrorKind, EntryState, OutboxCounts, OutboxEntry, OutboxHour, OutboxPage, RawSettings }
+export type { SyncErrorInfo, OutboxAttempt, OutboxAuditNote } from '../binding'
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'

@@ -10,16 +10,19 @@ const { generateSignature, verifySignature, bodySha256, SIGNATURE_HEADER } = req
 const { DEFAULT_URL } = require('./load-native.js')
 
 module.exports = {
+  // The integration guide's function, and the redrives of the client it shares.
   syncBookingToPartner,
-  createPartnerSync,
-  generateSignature,
-  verifySignature,
-  bodySha256,
   redrivePending,
   catchUp,
   startOutboxWorker,
-  SIGNATURE_HEADER,
+  // A client of one's own: its own settings, logger and hooks, and the whole result of a sync.
+  createPartnerSync,
   DEFAULT_URL,
+  // The x-pwa-signature.
+  generateSignature,
+  verifySignature,
+  bodySha256,
+  SIGNATURE_HEADER,
   // Loaded on first use, for load time alone (neither requires this module): an app that never
   // starts a mock or mounts the outbox page does not load node:http or the page's views.
   get startMockPartner() {
