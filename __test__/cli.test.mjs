@@ -81,6 +81,23 @@ async function deadUrl() {
   return gone.url
 }
 
+// A SQLite outbox of `count` pending entries, kept while the partner was down on `port`.
+async function pendingOutbox(file, bookingPrefix, count) {
+  const outbox = `sqlite:${path.join(tmp, file)}`
+  const down = await deadUrl()
+  const client = createPartnerSync({
+    url: down,
+    secret: SECRET,
+    maxAttempts: 1,
+    outbox,
+    outboxSchedule: '1ms',
+    logger: false,
+  })
+  for (let i = 0; i < count; i++)
+    await client.sync({ event: 'booking.paid', booking_id: `${bookingPrefix}-${i}`, status: 'LUNAS', paid_amount: 1 })
+  return { outbox, port: Number(new URL(down).port) }
+}
+
 function expectNoSecretIn(result) {
   for (const secret of [SECRET, WRONG_SECRET]) {
     expect(result.stdout).not.toContain(secret)
@@ -626,19 +643,8 @@ describe('outbox', () => {
   })
 
   it('redrive works through many entries in batches', async () => {
-    const outbox = `sqlite:${path.join(tmp, 'many.db')}`
-    const down = await deadUrl()
-    const client = createPartnerSync({
-      url: down,
-      secret: SECRET,
-      maxAttempts: 1,
-      outbox,
-      outboxSchedule: '1ms',
-      logger: false,
-    })
-    for (let i = 0; i < 60; i++)
-      await client.sync({ event: 'booking.paid', booking_id: `booking-${i}`, status: 'LUNAS', paid_amount: i })
-    const back = await extraPartner({ port: Number(new URL(down).port) })
+    const { outbox, port } = await pendingOutbox('many.db', 'booking', 60)
+    const back = await extraPartner({ port })
     const limited = await run(['outbox', 'redrive', '--json', '--limit', '30', '--outbox', outbox, '--url', back.url])
     expect(limited.json()).toMatchObject({ delivered: 30, failed: 0, dead: 0, remaining: 30 })
     const rest = await run(['outbox', 'redrive', '--json', '--outbox', outbox, '--url', back.url])
@@ -660,20 +666,9 @@ describe.skipIf(!hasScript)('outbox redrive in a terminal', () => {
     ['Ctrl-C', 'SIGINT', 130],
     ['SIGTERM', 'SIGTERM', 143],
   ])('%s while the bar shows restores the cursor and stops', async (_, signal, exitCode) => {
-    const outbox = `sqlite:${path.join(tmp, `terminal-${signal}.db`)}`
-    const down = await deadUrl()
-    const client = createPartnerSync({
-      url: down,
-      secret: SECRET,
-      maxAttempts: 1,
-      outbox,
-      outboxSchedule: '1ms',
-      logger: false,
-    })
-    for (let i = 0; i < 80; i++)
-      await client.sync({ event: 'booking.paid', booking_id: `terminal-${i}`, status: 'LUNAS', paid_amount: 1 })
+    const { outbox, port } = await pendingOutbox(`terminal-${signal}.db`, 'terminal', 80)
     // Slow enough that the redrive is still going when the signal comes.
-    const slow = await extraPartner({ port: Number(new URL(down).port), delayMs: 300 })
+    const slow = await extraPartner({ port, delayMs: 300 })
     // exec: the CLI gets the shell's pid, printed first.
     const command = `echo PID:$$; exec '${process.execPath}' '${CLI}' outbox redrive --outbox '${outbox}' --url '${slow.url}'`
     const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
@@ -697,10 +692,11 @@ describe.skipIf(!hasScript)('outbox redrive in a terminal', () => {
 })
 
 describe('outbox: what a person is told', () => {
-  const pendingEntry = async (outbox, bookingId) =>
+  // One sync sent while the partner is down, so the outbox keeps it.
+  const sendWhileDown = async (outbox, bookingId, ...flags) =>
     run([
       'send',
-      '--json',
+      ...flags,
       '--url',
       await deadUrl(),
       '--deadline-ms',
@@ -712,22 +708,11 @@ describe('outbox: what a person is told', () => {
       '--paid-amount',
       '1',
     ])
+  const pendingEntry = (outbox, bookingId) => sendWhileDown(outbox, bookingId, '--json')
 
   it('send names retry for a kept entry; redrive reports pending entries that are not due yet', async () => {
     const outbox = `sqlite:${path.join(tmp, 'not-due.db')}`
-    const sentText = await run([
-      'send',
-      '--url',
-      await deadUrl(),
-      '--deadline-ms',
-      '300',
-      '--outbox',
-      outbox,
-      '--booking-id',
-      BOOKING,
-      '--paid-amount',
-      '1',
-    ])
+    const sentText = await sendWhileDown(outbox, BOOKING)
     const id = sentText.stdout.match(/Kept in the outbox as entry (\S+);/)[1]
     expect(sentText.stdout).toContain(`partner-sync outbox retry ${id}, then partner-sync outbox redrive`)
 
