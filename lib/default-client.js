@@ -1,7 +1,7 @@
 'use strict'
 
-// The integration guide's function and the module-level outbox calls: one shared client,
-// configured by process.env alone.
+// The integration guide's function and the module-level outbox calls (redrive, catch-up, worker):
+// one shared client, configured by process.env alone.
 
 const { createPartnerSync } = require('./client.js')
 const { PREFIX } = require('./log.js')
