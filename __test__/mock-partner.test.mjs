@@ -10,6 +10,12 @@ const { createPartnerSync, generateSignature } = require('../lib/index.js')
 
 const SECRET = 'mock-test-secret-51c0ffee'
 const BOOKING = 'b24a8a76-edb7-4b0c-950b-3144cc4d7ec6'
+
+/** Syncs one paid booking to `partner` with a client of these retry settings; resolves with its result. */
+function syncTo(partner, retries) {
+  const client = createPartnerSync({ url: partner.url, secret: SECRET, ...retries, outbox: false, logger: false })
+  return client.sync({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000 })
+}
 const bodyFor = (bookingId = BOOKING) =>
   JSON.stringify({
     event: 'booking.paid',
@@ -147,19 +153,7 @@ describe('failures for trying retries', () => {
 
   it('the library retries through them and delivers on attempt 3', async () => {
     const partner = await mock({ fail: [503, 503] })
-    const client = createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      backoffBaseMs: 20,
-      outbox: false,
-      logger: false,
-    })
-    const result = await client.sync({
-      event: 'booking.paid',
-      booking_id: BOOKING,
-      status: 'LUNAS',
-      paid_amount: 32000,
-    })
+    const result = await syncTo(partner, { backoffBaseMs: 20 })
     expect(result).toMatchObject({ ok: true, status: 200, attempts: 3 })
     expect(partner.requests.map((request) => request.status)).toEqual([503, 503, 200])
     expect(partner.requests.every((request) => request.verified && request.body === result.body)).toBe(true)
@@ -255,20 +249,7 @@ describe("like the partner's real handler", () => {
 
   it('the library reports the database text and retries the 500', async () => {
     const partner = await mock({ databaseError: 'deadlock detected' })
-    const client = createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      maxAttempts: 2,
-      backoffBaseMs: 1,
-      outbox: false,
-      logger: false,
-    })
-    const result = await client.sync({
-      event: 'booking.paid',
-      booking_id: BOOKING,
-      status: 'LUNAS',
-      paid_amount: 32000,
-    })
+    const result = await syncTo(partner, { maxAttempts: 2, backoffBaseMs: 1 })
     expect(result).toMatchObject({ ok: false, status: 500, attempts: 2, response: { error: 'deadlock detected' } })
     expect(result.error.message).toContain('deadlock detected')
   })

@@ -8,19 +8,12 @@ import {
   ONE_ATTEMPT,
   SECRET,
   createPartnerSync,
+  payment,
   recordingLogger,
   redriveWhenDue,
   waitFor,
 } from './helpers/outbox-harness.mjs'
 import { partnerAndStore } from './helpers/outbox-scenarios.mjs'
-
-const payment = (id, status, paidAmount, event = 'booking.paid') => ({
-  event,
-  booking_id: id,
-  status,
-  paid_amount: paidAmount,
-  payment_method: 'QRIS',
-})
 
 /** Hooks that record every call: [name, payload]. */
 function recordingHooks() {
@@ -184,29 +177,18 @@ describe('hooks', () => {
     const thrower = () => {
       throw new Error('hook exploded')
     }
-    const plain = createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      maxAttempts: 2,
-      backoffBaseMs: 5,
-      backoffMaxMs: 10,
-      logger: false,
-    })
-    const throwing = createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      maxAttempts: 2,
-      backoffBaseMs: 5,
-      backoffMaxMs: 10,
-      logger,
-      on: { delivered: thrower, failed: thrower },
-    })
-    const hanging = createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      maxAttempts: 2,
-      backoffBaseMs: 5,
-      backoffMaxMs: 10,
+    const clientWith = (options) =>
+      createPartnerSync({
+        url: partner.url,
+        secret: SECRET,
+        maxAttempts: 2,
+        backoffBaseMs: 5,
+        backoffMaxMs: 10,
+        ...options,
+      })
+    const plain = clientWith({ logger: false })
+    const throwing = clientWith({ logger, on: { delivered: thrower, failed: thrower } })
+    const hanging = clientWith({
       logger,
       on: { delivered: hang, failed: async () => Promise.reject(new Error('rejected too')) },
     })

@@ -11,6 +11,7 @@ import {
   POSTGRES_TARGETS,
   SECRET,
   createPartnerSync,
+  payment,
   redriveWhenDue,
   refusedUrl,
   runChild,
@@ -23,13 +24,6 @@ import { startReceiver } from './helpers/receiver.mjs'
 
 const nowMs = () => performance.timeOrigin + performance.now()
 
-const payment = (id, status, paidAmount, event = 'booking.paid') => ({
-  event,
-  booking_id: id,
-  status,
-  paid_amount: paidAmount,
-  payment_method: 'QRIS',
-})
 const downPayment = (id) => payment(id, 'DP', 16000)
 const paidInFull = (id) => payment(id, 'LUNAS', 32000, 'booking.updated')
 

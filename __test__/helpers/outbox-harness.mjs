@@ -51,6 +51,15 @@ export function booking(id) {
   }
 }
 
+/** One payment of a booking: a down payment ('DP') or the rest ('LUNAS'), as the app sends them. */
+export const payment = (id, status, paidAmount, event = 'booking.paid') => ({
+  event,
+  booking_id: id,
+  status,
+  paid_amount: paidAmount,
+  payment_method: 'QRIS',
+})
+
 /**
  * A partner whose answers are scripted per booking: `plan(id, 503, 503, 200)` (the last one
  * repeats; unplanned bookings get 200), or replace `answer(record)` altogether. An answer is a
