@@ -19,7 +19,8 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
   await run(process.execPath, [script, '--smoke', '--out', outDir], { timeout: 60_000 })
 
   const markdown = fs.readFileSync(path.join(outDir, 'results.md'), 'utf8')
-  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OTEL_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
+  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OTEL_ROWS, ...OUTBOX_ROWS])
+    expect(markdown).toContain(`| ${row} |`)
   expect(markdown).toMatch(/Machine: .+, \d+ cores, Node v\d+/)
   expect(markdown).toContain('0 bad signatures')
 
@@ -33,9 +34,14 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
   // Through the pooler too, where .ci/run started one: the bench must not rot there either.
   for (const [, url, tag] of POSTGRES_TARGETS) {
     const name = tag === 'pg' ? 'postgres' : 'pgbouncer'
-    expect({ url, redrive: results.outbox.redrive[name]?.delivered, cold: results.outbox.coldStart[name]?.runs }).toEqual({ url, redrive: results.knobs.outbox.redriveCount, cold: 1 })
+    expect({
+      url,
+      redrive: results.outbox.redrive[name]?.delivered,
+      cold: results.outbox.coldStart[name]?.runs,
+    }).toEqual({ url, redrive: results.knobs.outbox.redriveCount, cold: 1 })
   }
-  for (const mode of ['absent', 'noop', 'sdk']) expect(results.otel[mode]).toMatchObject({ failures: 0, perSecond64: expect.any(Number) })
+  for (const mode of ['absent', 'noop', 'sdk'])
+    expect(results.otel[mode]).toMatchObject({ failures: 0, perSecond64: expect.any(Number) })
 
   const svg = fs.readFileSync(path.join(outDir, 'throughput.svg'), 'utf8')
   expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)

@@ -4,9 +4,22 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { ONE_ATTEMPT, POSTGRES_TARGETS, booking, createPartnerSync, refusedUrl, runChild, startPartner, tempDir, waitForLine } from './helpers/outbox-harness.mjs'
+import {
+  ONE_ATTEMPT,
+  POSTGRES_TARGETS,
+  booking,
+  createPartnerSync,
+  refusedUrl,
+  runChild,
+  startPartner,
+  tempDir,
+  waitForLine,
+} from './helpers/outbox-harness.mjs'
 
-const backends = [['SQLite', (store) => `sqlite:${store.file('catch-up.db')}`, 'lite'], ...POSTGRES_TARGETS.map(([name, url, tag]) => [name, () => url, tag])]
+const backends = [
+  ['SQLite', (store) => `sqlite:${store.file('catch-up.db')}`, 'lite'],
+  ...POSTGRES_TARGETS.map(([name, url, tag]) => [name, () => url, tag]),
+]
 const nothing = { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0 }
 
 describe.each(backends)('catchUp on a %s outbox', (_name, location, tag) => {
@@ -42,38 +55,54 @@ describe.each(backends)('catchUp on a %s outbox', (_name, location, tag) => {
       expect(partner.forBooking('cu-down').map((r) => r.status)).toEqual([503, 200])
       // A 404 may be a booking the partner does not have: it waits for its schedule.
       expect(partner.forBooking('cu-missing')).toHaveLength(1)
-      expect(await client.outbox.list({ state: 'pending' })).toEqual([expect.objectContaining({ bookingId: 'cu-missing' })])
+      expect(await client.outbox.list({ state: 'pending' })).toEqual([
+        expect.objectContaining({ bookingId: 'cu-missing' }),
+      ])
     } finally {
       await partner.close()
     }
   })
 
-  it('two processes catching up at once send each pending booking once, never two requests of one booking at a time', { timeout: 60_000 }, async () => {
-    const partner = await startPartner()
-    try {
-      const settings = settingsFor(partner)
-      const PENDING = 40
-      const filler = createPartnerSync({ ...settings, url: await refusedUrl() })
-      const kept = await Promise.all(Array.from({ length: PENDING }, (_, i) => filler.sync(booking(`cu-two-${i}`))))
-      expect(kept.filter((r) => r.outbox.state !== 'pending')).toEqual([])
+  it(
+    'two processes catching up at once send each pending booking once, never two requests of one booking at a time',
+    { timeout: 60_000 },
+    async () => {
+      const partner = await startPartner()
+      try {
+        const settings = settingsFor(partner)
+        const PENDING = 40
+        const filler = createPartnerSync({ ...settings, url: await refusedUrl() })
+        const kept = await Promise.all(Array.from({ length: PENDING }, (_, i) => filler.sync(booking(`cu-two-${i}`))))
+        expect(kept.filter((r) => r.outbox.state !== 'pending')).toEqual([])
 
-      partner.answer = () => ({ status: 200, delayMs: 5 })
-      const instances = [0, 1].map((n) => runChild({ task: 'catchUp', options: settings, bookingId: `cu-callback-${n}`, limit: PENDING, waitForGo: true }, { timeoutMs: 30_000 }))
-      for (const instance of instances) await waitForLine(instance, 'ready')
-      for (const instance of instances) instance.child.stdin.write('go\n')
-      const results = await Promise.all(instances.map((i) => i.exited))
-      for (const result of results) expect({ code: result.code, stderr: result.stderr, synced: result.lines[0] }).toEqual({ code: 0, stderr: '', synced: 'synced true' })
-      const counts = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
-      expect(counts[0].delivered + counts[1].delivered).toBe(PENDING)
+        partner.answer = () => ({ status: 200, delayMs: 5 })
+        const instances = [0, 1].map((n) =>
+          runChild(
+            { task: 'catchUp', options: settings, bookingId: `cu-callback-${n}`, limit: PENDING, waitForGo: true },
+            { timeoutMs: 30_000 },
+          ),
+        )
+        for (const instance of instances) await waitForLine(instance, 'ready')
+        for (const instance of instances) instance.child.stdin.write('go\n')
+        const results = await Promise.all(instances.map((i) => i.exited))
+        for (const result of results)
+          expect({ code: result.code, stderr: result.stderr, synced: result.lines[0] }).toEqual({
+            code: 0,
+            stderr: '',
+            synced: 'synced true',
+          })
+        const counts = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
+        expect(counts[0].delivered + counts[1].delivered).toBe(PENDING)
 
-      const sent = partner.requests.filter((r) => r.bookingId?.startsWith('cu-two-'))
-      expect(sent).toHaveLength(PENDING)
-      expect(new Set(sent.map((r) => r.bookingId)).size).toBe(PENDING)
-      expect(await filler.outbox.counts()).toMatchObject({ pending: 0, delivered: PENDING + 2 })
-    } finally {
-      await partner.close()
-    }
-  })
+        const sent = partner.requests.filter((r) => r.bookingId?.startsWith('cu-two-'))
+        expect(sent).toHaveLength(PENDING)
+        expect(new Set(sent.map((r) => r.bookingId)).size).toBe(PENDING)
+        expect(await filler.outbox.counts()).toMatchObject({ pending: 0, delivered: PENDING + 2 })
+      } finally {
+        await partner.close()
+      }
+    },
+  )
 
   it('a purge forgets the booking rows nothing needs any more, and keeps those of dead entries', async () => {
     const partner = await startPartner()
@@ -97,7 +126,16 @@ describe.each(backends)('catchUp on a %s outbox', (_name, location, tag) => {
 /** The booking ids of the outbox's bookings table, read with the database's own client. */
 function bookingRows({ outbox, outboxTablePrefix }) {
   const sql = `SELECT booking_id FROM ${outboxTablePrefix}bookings ORDER BY booking_id`
-  const [command, args] = outbox.startsWith('sqlite:') ? ['python3', ['-c', 'import sqlite3,sys; print("\\n".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))', outbox.slice('sqlite:'.length), sql]] : ['psql', ['-X', '-q', '-A', '-t', '-d', process.env.PARTNER_SYNC_TEST_POSTGRES, '-c', sql]]
+  const [command, args] = outbox.startsWith('sqlite:')
+    ? [
+        'python3',
+        [
+          '-c',
+          'import sqlite3,sys; print("\\n".join(r[0] for r in sqlite3.connect(sys.argv[1]).execute(sys.argv[2])))',
+          outbox.slice('sqlite:'.length),
+          sql,
+        ],
+      ]
+    : ['psql', ['-X', '-q', '-A', '-t', '-d', process.env.PARTNER_SYNC_TEST_POSTGRES, '-c', sql]]
   return execFileSync(command, args, { encoding: 'utf8', timeout: 10_000 }).split('\n').filter(Boolean)
 }
-

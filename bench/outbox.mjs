@@ -29,7 +29,13 @@ async function refusedUrl() {
 }
 
 function clientFor(outbox, overrides = {}) {
-  const client = createPartnerSync({ url: job.target.url, secret: job.target.secret, outbox, logger: false, ...overrides })
+  const client = createPartnerSync({
+    url: job.target.url,
+    secret: job.target.secret,
+    outbox,
+    logger: false,
+    ...overrides,
+  })
   return { client, sync: (data) => client.sync(data).then((r) => r.ok) }
 }
 
@@ -37,7 +43,8 @@ function clientFor(outbox, overrides = {}) {
 async function unusable(client) {
   const result = await client.sync({ event: 'booking.paid', booking_id: 'probe', status: 'LUNAS', paid_amount: 1 })
   if (!result.ok) return `the probe sync failed: ${result.error && result.error.message}`
-  if (!result.outbox || result.outbox.error || result.outbox.state !== 'delivered') return `the outbox did not keep the probe: ${JSON.stringify(result.outbox)}`
+  if (!result.outbox || result.outbox.error || result.outbox.state !== 'delivered')
+    return `the outbox did not keep the probe: ${JSON.stringify(result.outbox)}`
   return null
 }
 
@@ -52,7 +59,10 @@ async function latency(backends) {
     }
   }
   return Object.fromEntries(
-    Object.entries(perRound).map(([name, rounds]) => [name, { p50Ms: median(rounds.map((r) => r.p50Ms)), p99Ms: median(rounds.map((r) => r.p99Ms)) }]),
+    Object.entries(perRound).map(([name, rounds]) => [
+      name,
+      { p50Ms: median(rounds.map((r) => r.p50Ms)), p99Ms: median(rounds.map((r) => r.p99Ms)) },
+    ]),
   )
 }
 
@@ -84,8 +94,12 @@ async function redrive(location, tablePrefix) {
 
 function dropPostgresTables(url, prefixes) {
   const tables = prefixes.flatMap((prefix) => [`${prefix}entries`, `${prefix}bookings`, `${prefix}schema_version`])
-  const dropped = spawnSync('psql', [url, '-q', '-c', `DROP TABLE IF EXISTS ${tables.join(', ')}`], { stdio: 'ignore', timeout: 10_000 })
-  if (dropped.status !== 0) progress(`could not drop the bench tables ${tables.join(', ')} (psql missing or failed); drop them by hand`)
+  const dropped = spawnSync('psql', [url, '-q', '-c', `DROP TABLE IF EXISTS ${tables.join(', ')}`], {
+    stdio: 'ignore',
+    timeout: 10_000,
+  })
+  if (dropped.status !== 0)
+    progress(`could not drop the bench tables ${tables.join(', ')} (psql missing or failed); drop them by hand`)
 }
 
 // A fresh process's first sync and its second, `times` times: the first opens the outbox (connect,
@@ -96,7 +110,9 @@ function coldStarts(location, tablePrefix) {
     const client = createPartnerSync(${JSON.stringify({ url: job.target.url, secret: job.target.secret, outbox: location, outboxTablePrefix: tablePrefix, logger: false })})
     const timed = async (id) => { const begin = performance.now(); const r = await client.sync({ event: 'booking.paid', booking_id: id, status: 'LUNAS', paid_amount: 1 }); if (!r.ok || r.outbox.state !== 'delivered') throw new Error(JSON.stringify(r.outbox)); return performance.now() - begin }
     ;(async () => { const first = await timed('cold-1'); const second = await timed('cold-2'); process.stdout.write(JSON.stringify({ first, second })) })()`
-  const runs = Array.from({ length: job.coldStarts }, () => JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })))
+  const runs = Array.from({ length: job.coldStarts }, () =>
+    JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })),
+  )
   return { runs: runs.length, firstMs: median(runs.map((r) => r.first)), secondMs: median(runs.map((r) => r.second)) }
 }
 
@@ -125,7 +141,9 @@ try {
   }
   const sqliteProblem = await unusable(backends.sqlite.client)
   if (sqliteProblem) throw new Error(`SQLite outbox: ${sqliteProblem}`)
-  progress(`outbox latency: ${Object.keys(backends).join(', ')}, ${job.rounds} rounds of ${job.latencyCount} sequential syncs`)
+  progress(
+    `outbox latency: ${Object.keys(backends).join(', ')}, ${job.rounds} rounds of ${job.latencyCount} sequential syncs`,
+  )
   result.latency = await latency(backends)
   progress(`outbox redrive: sqlite, ${job.redriveCount} entries`)
   result.redrive.sqlite = await redrive(`sqlite:${path.join(tmp, 'redrive.db')}`, undefined)

@@ -1,7 +1,18 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings } from '../binding'
+import type {
+  AttemptInfo,
+  ErrorKind,
+  EntryState,
+  OutboxCounts,
+  OutboxEntry,
+  OutboxHour,
+  OutboxPage,
+  RawSettings,
+} from '../binding'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings }
+// The core's types, as they are.
+export type { AttemptInfo, ErrorKind, EntryState, OutboxCounts, OutboxEntry, OutboxHour, OutboxPage, RawSettings }
+export type { SyncErrorInfo, OutboxAttempt, OutboxAuditNote } from '../binding'
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -201,7 +212,13 @@ export interface PartnerSyncClient {
      * page's `nextCursor` as `cursor` for the next one. `bookingId` matches exactly,
      * `bookingPrefix` the start of the id (case-sensitive, no wildcards). `limit`: 1 to 1000, default 50.
      */
-    page(options?: { state?: OutboxState; bookingId?: string; bookingPrefix?: string; cursor?: string; limit?: number }): Promise<OutboxPage>
+    page(options?: {
+      state?: OutboxState
+      bookingId?: string
+      bookingPrefix?: string
+      cursor?: string
+      limit?: number
+    }): Promise<OutboxPage>
     /** Entries in each state. */
     counts(): Promise<OutboxCounts>
     /** The last 24 hours, oldest first: deliveries, failed attempts of pending entries, and entries gone dead, per hour. */
@@ -250,6 +267,6 @@ export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
 export { startMockPartner } from './mock-partner'
-export { createOutboxDashboard } from './dashboard'
-export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard'
+export { createOutboxDashboard } from './dashboard/index'
+export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard/index'
 export type { MockPartner, MockPartnerOptions, MockRequest, MockBooking, MockTransaction } from './mock-partner'

@@ -40,7 +40,10 @@ export function writeConfig(dir, port, serverUrl) {
   return path.join(dir, 'pgbouncer.ini')
 }
 
-const asServiceUser = process.getuid?.() === 0 ? (command) => ['runuser', ['-u', 'postgres', '--', ...command]] : (command) => [command[0], command.slice(1)]
+const asServiceUser =
+  process.getuid?.() === 0
+    ? (command) => ['runuser', ['-u', 'postgres', '--', ...command]]
+    : (command) => [command[0], command.slice(1)]
 
 async function freePort() {
   const server = net.createServer().listen(0, '127.0.0.1')
