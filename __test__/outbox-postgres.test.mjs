@@ -145,7 +145,16 @@ describe.skipIf(!PG)('PostgreSQL outbox with prepared_statements=on', () => {
   it('keeps, redrives and reconnects as without it', async () => {
     const { partner } = block
     const outbox = `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=on`
-    const client = createPartnerSync({ url: partner.url, secret: SECRET, outbox, outboxTablePrefix: freshPrefix(), outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false })
+    const client = createPartnerSync({
+      url: partner.url,
+      secret: SECRET,
+      outbox,
+      outboxTablePrefix: freshPrefix(),
+      outboxSchedule: '100ms',
+      outboxMaxAge: '1h',
+      ...QUICK,
+      logger: false,
+    })
     await partnerDownThenBack({ partner, client, id: 'pg-prepared-down' })
     const { result } = await rejectedGoesDead({ partner, client, id: 'pg-prepared-400' })
     expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'dead' })
@@ -156,7 +165,14 @@ describe.skipIf(!PG)('PostgreSQL outbox with prepared_statements=on', () => {
       partner: block.partner,
       id: 'pg-prepared-bad',
       makeClient: (options) =>
-        createPartnerSync({ url: block.partner.url, secret: SECRET, outbox: `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=sometimes`, outboxTablePrefix: freshPrefix(), ...QUICK, ...options }),
+        createPartnerSync({
+          url: block.partner.url,
+          secret: SECRET,
+          outbox: `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=sometimes`,
+          outboxTablePrefix: freshPrefix(),
+          ...QUICK,
+          ...options,
+        }),
       explains: /prepared_statements="sometimes" is neither on nor off; leave it out \(the default, off\)/,
     })
   })

@@ -213,7 +213,12 @@ export function outboxTable(results) {
     skipped,
     rows: [
       ...['none', 'sqlite', ...POSTGRES_KINDS].map((name, i) => [OUTBOX_ROWS[i], ...latency(name), '', '']),
-      [OUTBOX_ROWS[5], ...sqliteAdded, '< 2 ms p50', verdict(outbox.latency.sqlite.p50Ms - outbox.latency.none.p50Ms < 2)],
+      [
+        OUTBOX_ROWS[5],
+        ...sqliteAdded,
+        '< 2 ms p50',
+        verdict(outbox.latency.sqlite.p50Ms - outbox.latency.none.p50Ms < 2),
+      ],
       ...POSTGRES_KINDS.map((name, i) => [OUTBOX_ROWS[6 + i], ...added(name), '', '']),
       ...['sqlite', ...POSTGRES_KINDS].map((name, i) => [OUTBOX_ROWS[9 + i], redrive(name), '', '', '']),
       [OUTBOX_ROWS[13], cold('postgres')[0], '', cold('postgres')[1], ''],
