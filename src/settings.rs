@@ -162,7 +162,7 @@ pub const QUIET_PERIOD: Setting = Setting {
     summary: "after an attempt that got no answer, nothing more of that booking is sent for this long",
     details: "A timeout, or a connection lost after sending: the partner may still be processing it, and two \
               requests of one booking at once count its payment twice there. Default: Vercel's maximum function \
-              duration, where the partner runs. See [Ordering](#one-booking-one-request-newest-wins).",
+              duration, where the partner runs. See [Ordering](ordering.md).",
 };
 pub const OUTBOX: Setting = Setting {
     option: "outbox",
