@@ -499,16 +499,18 @@ describe('leases', () => {
     const ids = Array.from({ length: ENTRIES }, (_, i) => `sq-lease-${i}`)
     const results = await Promise.all(ids.map((id) => filler.sync(booking(id))))
     const due = Math.max(...results.map((r) => Date.parse(r.outbox.nextAttemptAt)))
+    // Slow answers keep the first redrive's waves in flight while the second runs; the attempt
+    // timeout is far above them, so a loaded machine cannot turn a slow answer into a failure.
     for (const id of ids) partner.plan(id, { status: 200, delayMs: 700 })
     await waitFor('the entries to be due', () => Date.now() > due + 5)
 
-    const first = clientOn({ attemptTimeoutMs: 1000 }, file).redrivePending({ limit: ENTRIES })
+    const first = clientOn({ attemptTimeoutMs: 5000 }, file).redrivePending({ limit: ENTRIES })
     let firstDone = false
     first.finally(() => {
       firstDone = true
     })
     await waitFor('the first redrive to start sending', () => partner.forBooking(ids[0]).length > 0)
-    const second = clientOn({ attemptTimeoutMs: 1000 }, file)
+    const second = clientOn({ attemptTimeoutMs: 5000 }, file)
     const secondTotals = { delivered: 0, failed: 0 }
     while (!firstDone) {
       const run = await second.redrivePending()
