@@ -210,6 +210,13 @@ pub struct Purged {
     pub booking_id: String,
 }
 
+/// A redrive's claim of its candidates, each with the booking lease it takes (see `Store::claim`).
+pub struct ClaimWave {
+    pub candidates: Vec<(EntryRow, BookingLease)>,
+    pub now_ms: i64,
+    pub quiet_ms: i64,
+}
+
 /// What a redrive may do with a candidate entry.
 pub enum Claim {
     /// Leased, with its booking: send it.

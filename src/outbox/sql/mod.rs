@@ -1,12 +1,14 @@
 //! SQL shared by both backends. Parameters are written `$1..$N` in order of first use,
 //! which SQLite and PostgreSQL both bind positionally; every number is a BIGINT.
-//! The tables themselves: `schema.rs`.
+//! The tables themselves: `schema.rs`; the parameters of each statement: `params.rs`.
 
+pub mod params;
 mod schema;
 
 pub use schema::SchemaState;
 
 use self::schema::{schema, Schema};
+use super::values::Param;
 
 pub const ENTRY_COLUMNS: &str = "id, booking_id, event, body, state, attempts, schedule_step, \
      not_found_count, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, \
@@ -66,13 +68,6 @@ pub struct Statements {
     pub settle_cte: String,
     pub claim_cte: String,
     pub purge_cte: String,
-}
-
-/// A value bound to a statement built at query time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Param {
-    Int(i64),
-    Text(String),
 }
 
 /// Which entries of a booking a page holds.
@@ -403,18 +398,18 @@ impl Statements {
         };
         let mut conditions = Vec::new();
         if let Some(state) = &filter.state {
-            conditions.push(format!("state = {}", next(Param::Text(state.clone()))));
+            conditions.push(format!("state = {}", next(state.as_str().into())));
         }
         match &filter.booking {
             Some(BookingMatch::Exact(id)) => {
-                conditions.push(format!("booking_id = {}", next(Param::Text(id.clone()))))
+                conditions.push(format!("booking_id = {}", next(id.as_str().into())))
             }
             // A range in byte order, which an index serves: every id starting with the prefix
             // sorts between it and it followed by U+10FFFF (the last code point, a noncharacter
             // no booking id has). Not LIKE: SQLite's ignores case, and wildcards need escaping.
             Some(BookingMatch::Prefix(prefix)) => {
-                let from = next(Param::Text(prefix.clone()));
-                let until = next(Param::Text(format!("{prefix}\u{10FFFF}")));
+                let from = next(prefix.as_str().into());
+                let until = next(format!("{prefix}\u{10FFFF}").as_str().into());
                 let column = match self.dialect {
                     Dialect::Sqlite => "booking_id",
                     Dialect::Postgres => "booking_id COLLATE \"C\"",
@@ -424,12 +419,12 @@ impl Statements {
             None => {}
         }
         if let Some((created_at_ms, id)) = &filter.after {
-            let created = next(Param::Int(*created_at_ms));
-            let id = next(Param::Text(id.clone()));
+            let created = next((*created_at_ms).into());
+            let id = next(id.as_str().into());
             // A row value, which both planners turn into one index range (an OR, PostgreSQL not).
             conditions.push(format!("(created_at_ms, id) < ({created}, {id})"));
         }
-        let limit = next(Param::Int(filter.limit));
+        let limit = next(filter.limit.into());
         let filter = if conditions.is_empty() {
             String::new()
         } else {
