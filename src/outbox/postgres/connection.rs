@@ -19,6 +19,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::super::error::describe_postgres;
+use super::super::values::Param;
 use super::super::{now_ms, safe_location, OutboxError};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,34 +31,13 @@ const IDLE_REPLACE_MS: i64 = 60_000;
 /// The URL parameter that turns named prepared statements on.
 const PREPARED_PARAM: &str = "prepared_statements";
 
-/// A statement parameter and the type PostgreSQL is told it has.
-pub type Arg<'a> = (&'a (dyn ToSql + Sync), Type);
-
-/// The parameter types the outbox binds: every number a BIGINT, every string TEXT.
-pub trait Typed: ToSql + Sync {
-    const TYPE: Type;
-}
-impl Typed for i64 {
-    const TYPE: Type = Type::INT8;
-}
-impl Typed for Option<i64> {
-    const TYPE: Type = Type::INT8;
-}
-impl Typed for String {
-    const TYPE: Type = Type::TEXT;
-}
-impl Typed for &str {
-    const TYPE: Type = Type::TEXT;
-}
-impl Typed for Option<String> {
-    const TYPE: Type = Type::TEXT;
-}
-impl Typed for Option<&str> {
-    const TYPE: Type = Type::TEXT;
-}
-
-pub fn arg<T: Typed>(value: &T) -> Arg<'_> {
-    (value, T::TYPE)
+/// A parameter as tokio-postgres binds it, with the type PostgreSQL is told it has: every
+/// number a BIGINT, every string TEXT.
+pub fn typed(param: &Param) -> (&(dyn ToSql + Sync), Type) {
+    match param {
+        Param::Int(n) => (n, Type::INT8),
+        Param::Text(text) => (text, Type::TEXT),
+    }
 }
 
 /// Takes `key=<value>` out of the URL's query (the last one wins): libpq's `sslrootcert` and our
@@ -219,10 +199,11 @@ impl Connection {
     pub async fn query(
         &self,
         text: &str,
-        params: &[Arg<'_>],
+        params: &[Param],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let params: Vec<_> = params.iter().map(typed).collect();
         match &self.prepared {
-            None => self.client.query_typed(text, params).await,
+            None => self.client.query_typed(text, &params).await,
             Some(cache) => {
                 let statement = self.statement(cache, text).await?;
                 let values: Vec<_> = params.iter().map(|(value, _)| *value).collect();
@@ -234,10 +215,11 @@ impl Connection {
     pub async fn execute(
         &self,
         text: &str,
-        params: &[Arg<'_>],
+        params: &[Param],
     ) -> Result<u64, tokio_postgres::Error> {
+        let params: Vec<_> = params.iter().map(typed).collect();
         match &self.prepared {
-            None => self.client.execute_typed(text, params).await,
+            None => self.client.execute_typed(text, &params).await,
             Some(cache) => {
                 let statement = self.statement(cache, text).await?;
                 let values: Vec<_> = params.iter().map(|(value, _)| *value).collect();
