@@ -1,9 +1,11 @@
 //! The napi surface: conversions between JS values and the core, nothing else. Every `#[napi]`
 //! item lives here, one file per flow as in `service/`: `sync.rs`, `redrive.rs`, `admin.rs`
-//! (the outbox's inspect and repair calls), `signing.rs`, `settings.rs`, and the runtime below.
+//! (the outbox's inspect and repair calls), `signing.rs`, `settings.rs`, `enums.rs` (the string
+//! unions), and the runtime below.
 //! Never rejects for delivery problems: they are reported in the result.
 
 mod admin;
+mod enums;
 mod redrive;
 mod settings;
 mod signing;
@@ -70,6 +72,7 @@ impl ResolvedSettings {
     }
 }
 
+pub use enums::{EntryState, ErrorKind};
 pub use settings::RawSettings;
 
 /// One tokio worker: every sync is I/O-bound, and with one thread the request future, hyper's

@@ -1,22 +1,8 @@
 //! The entry types: what the outbox stores, and what its operations take and return.
 
-use napi_derive::napi;
-
 use super::{OutboxError, ScheduleState};
 
-/// Where an outbox entry stands; `delivered`, `dead` and `superseded` are final until a manual retry.
-#[napi(string_enum = "lowercase")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EntryState {
-    /// Waiting for its next attempt (or on the wire now).
-    Pending,
-    /// The partner accepted it.
-    Delivered,
-    /// Given up: a person must fix the cause, then retry it.
-    Dead,
-    /// A newer body of its booking replaced it: never sent again.
-    Superseded,
-}
+pub use crate::bindings::EntryState;
 
 impl EntryState {
     /// Every state, in the order operators read them.
@@ -42,12 +28,6 @@ impl EntryState {
             .into_iter()
             .find(|state| state.as_str() == name)
     }
-}
-
-/// Every entry state, in the order operators read them: the one list JS uses too.
-#[napi]
-pub fn entry_states() -> Vec<EntryState> {
-    EntryState::ALL.to_vec()
 }
 
 /// An entry's history rewritten, unless another writer changed it since it was read.
