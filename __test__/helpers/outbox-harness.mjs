@@ -139,6 +139,9 @@ export function redriveWhenDue(client, options = {}) {
   })
 }
 
+// Another platform's Node (a musl or qemu one, started through a wrapper script) runs its children
+// the same way: its process.execPath cannot be started on its own.
+const NODE = process.env.PARTNER_SYNC_TEST_NODE || process.execPath
 // The library's variables are removed, so the developer's shell cannot change what a child does.
 const childEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PARTNER_SYNC_|PWA_WEBHOOK_SECRET|SMASHPARTNER_SYNC_URL)/.test(name)))
 
@@ -148,7 +151,7 @@ const childEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) 
  * after `timeoutMs` so that no test can hang on it.
  */
 export function runChild(task, { onLine = () => {}, timeoutMs = 30_000 } = {}) {
-  const child = spawn(process.execPath, [CHILD, JSON.stringify(task)], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(NODE, [CHILD, JSON.stringify(task)], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
   const lines = []
   let stderr = ''
   let partial = ''

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// `npm run build:target -- <rust triple>`: the one way a release binary is built, by the workflow and
+// by a developer. Writes partner-sync.<platform suffix>.node into the checkout, as `napi build --platform`
+// names it. Linux binaries are linked by zig (cargo-zigbuild) against glibc 2.17, so they load on every
+// distribution the README lists (RHEL 7, Amazon Linux 2); musl is static and has no floor.
+
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
+export const GLIBC_FLOOR = '2.17'
+
+/** How `napi build` is told to build `triple` on a host of `hostPlatform`: its extra flags, and why. */
+export function buildPlan(triple, hostPlatform = process.platform) {
+  if (triple.includes('-linux-')) {
+    // zig links against the glibc version given after the dot (cargo-zigbuild splits it off for Cargo).
+    const target = triple.endsWith('-gnu') ? `${triple}.${GLIBC_FLOOR}` : triple
+    return { args: ['--target', target, '--cross-compile'], needsZig: true }
+  }
+  if (triple.includes('-apple-darwin')) {
+    if (hostPlatform === 'darwin') return { args: ['--target', triple], needsZig: false }
+    throw new Error(
+      `${triple} builds on macOS only: the napi crate links against Node's symbols with \`-undefined dynamic_lookup\`, ` +
+        'and the C parts (SQLite, aws-lc) need the Apple SDK headers, which zig does not ship and may not be redistributed. ' +
+        'The workflow builds it on a macOS runner.',
+    )
+  }
+  if (triple.includes('-windows-msvc')) {
+    if (hostPlatform === 'win32') return { args: ['--target', triple], needsZig: false }
+    throw new Error(`${triple} builds on Windows only here: cargo-xwin would download Microsoft's CRT and SDK. The workflow builds it on a Windows runner.`)
+  }
+  throw new Error(`no build plan for ${triple}`)
+}
+
+function fail(message) {
+  process.stderr.write(`build:target: ${message}\n`)
+  process.exit(1)
+}
+
+function main(argv) {
+  const triple = argv[0]
+  if (!triple || argv.length > 1) fail(`usage: npm run build:target -- <triple>, one of: ${pkg.napi.targets.join(', ')}`)
+  if (!pkg.napi.targets.includes(triple)) fail(`${triple} is not in package.json napi.targets (${pkg.napi.targets.join(', ')})`)
+  let plan
+  try {
+    plan = buildPlan(triple)
+  } catch (error) {
+    fail(error.message)
+  }
+  if (plan.needsZig && spawnSync('cargo-zigbuild', ['--version']).status !== 0) {
+    fail('cargo-zigbuild is missing: `pip install ziglang==0.14.1 cargo-zigbuild` (keep zig at 0.14: a newer zig breaks ring and aws-lc-sys builds)')
+  }
+  // The loader (binding.js) is the host build's and covers every target; napi writes the declarations on
+  // every build, from the same sources, so they go where `npm run build` puts them.
+  const napi = path.join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
+  const args = [napi, 'build', '--platform', '--release', '--no-js', '--dts', 'binding.d.ts', ...plan.args]
+  process.stderr.write(`build:target: napi ${args.slice(1).join(' ')}\n`)
+  const started = Date.now()
+  const result = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' })
+  if (result.status !== 0) fail(`napi build for ${triple} failed (exit ${result.status ?? result.signal})`)
+  process.stderr.write(`build:target: ${triple} built in ${Math.round((Date.now() - started) / 1000)} s\n`)
+}
+
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) main(process.argv.slice(2))
