@@ -3,10 +3,12 @@
 // (__test__/fixtures/platform-acceptance.mjs) on its own Node: x64 musl on a musl Node, arm64 on an
 // arm64 Node under qemu-aarch64. `npm run test:platforms` builds them and installs the tools.
 
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { GLIBC_FLOOR, LINUX_TARGETS, REQUIRED, glibcVersionsNeeded, missing, newerThan, sharedLibrariesNeeded, warnSkipped } from './helpers/platforms.mjs'
+import { GLIBC_FLOOR } from '../scripts/build-target.mjs'
+import { LINUX_TARGETS, REQUIRED, ROOT, TOOLS, glibcVersionsNeeded, missing, newerThan, pkg, sharedLibrariesNeeded, warnSkipped } from './helpers/platforms.mjs'
 
 const ACCEPTANCE = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'platform-acceptance.mjs')
 // qemu runs the arm64 Node some ten times slower than a native one; the crash test also waits out a lease.
@@ -70,3 +72,28 @@ for (const target of LINUX_TARGETS) {
     })
   })
 }
+
+// macOS and Windows are built only by the workflow, on GitHub's runners, which have Xcode's clang and MSVC
+// but no CMake-for-aws-lc, NASM, libclang or system SQLite. The C in our tree must need nothing else.
+// Reads the locked tree with `cargo tree --offline`: scripts/platform-tools.sh fetched every target's crates.
+const fetched = fs.existsSync(path.join(TOOLS, 'bin'))
+describe.skipIf(!fetched && REQUIRED.size === 0)('the macOS and Windows builds need only the runner’s C compiler', () => {
+  const cargoTree = (triple, crate) =>
+    execFileSync('cargo', ['tree', '--offline', '--locked', '--target', triple, '-e', 'features', '--prefix', 'none', '-i', crate], { cwd: ROOT, encoding: 'utf8' })
+  const features = (triple, crate) => new Set([...cargoTree(triple, crate).matchAll(new RegExp(`^${crate} feature "([^"]+)"`, 'gm'))].map((m) => m[1]))
+  const metadata = JSON.parse(execFileSync('cargo', ['metadata', '--offline', '--locked', '--format-version', '1'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }))
+  const awsLcSys = path.dirname(metadata.packages.find((p) => p.name === 'aws-lc-sys').manifest_path)
+
+  for (const triple of pkg.napi.targets.filter((t) => !t.includes('-linux-'))) {
+    it(triple, () => {
+      // aws-lc-sys takes its cc build (no CMake, no bindgen and libclang) only with the bindings it ships for the target, and without FIPS.
+      const awsLc = features(triple, 'aws-lc-sys')
+      expect([...awsLc].filter((feature) => ['bindgen', 'fips'].includes(feature))).toEqual([])
+      expect(fs.existsSync(path.join(awsLcSys, 'src', `${triple.replaceAll('-', '_')}_crypto.rs`))).toBe(true)
+      // On Windows it assembles with NASM unless it may use the objects it ships.
+      if (triple.includes('windows')) expect(awsLc.has('prebuilt-nasm')).toBe(true)
+      // SQLite compiled from its bundled source, not found through pkg-config or vcpkg.
+      expect(features(triple, 'libsqlite3-sys').has('bundled')).toBe(true)
+    })
+  }
+})

@@ -14,7 +14,7 @@ const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 export const GLIBC_FLOOR = '2.17'
 
 /** How `napi build` is told to build `triple` on a host of `hostPlatform`: its extra flags, and why. */
-export function buildPlan(triple, hostPlatform = process.platform) {
+function buildPlan(triple, hostPlatform = process.platform) {
   if (triple.includes('-linux-')) {
     // zig links against the glibc version given after the dot (cargo-zigbuild splits it off for Cargo).
     const target = triple.endsWith('-gnu') ? `${triple}.${GLIBC_FLOOR}` : triple
@@ -22,15 +22,17 @@ export function buildPlan(triple, hostPlatform = process.platform) {
   }
   if (triple.includes('-apple-darwin')) {
     if (hostPlatform === 'darwin') return { args: ['--target', triple], needsZig: false }
+    // zig compiles the C parts for macOS and links `-undefined dynamic_lookup`, but not Apple's frameworks.
     throw new Error(
-      `${triple} builds on macOS only: the napi crate links against Node's symbols with \`-undefined dynamic_lookup\`, ` +
-        'and the C parts (SQLite, aws-lc) need the Apple SDK headers, which zig does not ship and may not be redistributed. ' +
+      `${triple} builds on macOS only: the binary links Apple's Security and CoreFoundation frameworks ` +
+        '(rustls-platform-verifier, through reqwest) and SystemConfiguration (whoami, through tokio-postgres), ' +
+        'and zig can link those only against a macOS SDK, which no registry here has and Apple does not let us ship. ' +
         'The workflow builds it on a macOS runner.',
     )
   }
   if (triple.includes('-windows-msvc')) {
     if (hostPlatform === 'win32') return { args: ['--target', triple], needsZig: false }
-    throw new Error(`${triple} builds on Windows only here: cargo-xwin would download Microsoft's CRT and SDK. The workflow builds it on a Windows runner.`)
+    throw new Error(`${triple} builds on Windows only: from elsewhere it needs cargo-xwin, which downloads Microsoft's CRT and Windows SDK (from no registry reachable here). The workflow builds it on a Windows runner.`)
   }
   throw new Error(`no build plan for ${triple}`)
 }

@@ -14,6 +14,7 @@
 #                                    musllinux aarch64 wheel), a platform with no package of ours
 #   Verdaccio                        the local npm registry of the install test
 set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${PARTNER_SYNC_PLATFORM_TOOLS:-$HOME/.cache/partner-sync-platforms}
 ZIG_VERSION=0.14.1
 CARGO_ZIGBUILD_VERSION=0.24.1
@@ -36,6 +37,9 @@ installed_targets=$(rustup target list --installed)
 for target in x86_64-unknown-linux-musl aarch64-unknown-linux-gnu; do
   grep -qx "$target" <<<"$installed_targets" || { log "rustup target add $target"; rustup target add "$target" >&2; }
 done
+
+# Every target's crates, so tests can read the whole locked tree offline (`cargo tree --target`).
+cargo fetch --locked --manifest-path "$REPO/Cargo.toml" >&2
 
 if ! command -v qemu-aarch64 >/dev/null || [ ! -e /usr/aarch64-linux-gnu/lib/libstdc++.so.6 ]; then
   log "apt-get install qemu-user libc6-arm64-cross libstdc++6-arm64-cross"

@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 export const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 export const TOOLS = process.env.PARTNER_SYNC_PLATFORM_TOOLS || path.join(os.homedir(), '.cache', 'partner-sync-platforms')
-export const GLIBC_FLOOR = '2.17'
 
 const wrapper = (name) => path.join(TOOLS, 'bin', `node-${name}`)
 
