@@ -55,10 +55,10 @@ function main(argv) {
   if (plan.needsZig && spawnSync('cargo-zigbuild', ['--version']).status !== 0) {
     fail('cargo-zigbuild is missing: `pip install ziglang==0.14.1 cargo-zigbuild` (keep zig at 0.14: a newer zig breaks ring and aws-lc-sys builds)')
   }
-  // The loader (binding.js) is the host build's and covers every target; napi writes the declarations on
-  // every build, from the same sources, so they go where `npm run build` puts them.
+  // The loader and the declarations do not depend on the target: napi writes them as `npm run build` does,
+  // so they come out the same (a difference in git means the committed ones are stale).
   const napi = path.join(ROOT, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js')
-  const args = [napi, 'build', '--platform', '--release', '--no-js', '--dts', 'binding.d.ts', ...plan.args]
+  const args = [napi, 'build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts', ...plan.args]
   process.stderr.write(`build:target: napi ${args.slice(1).join(' ')}\n`)
   const started = Date.now()
   const result = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' })
