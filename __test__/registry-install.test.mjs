@@ -83,9 +83,11 @@ describe.skipIf(needed)('install from a local registry', () => {
 
     fs.mkdirSync(work.file('artifacts'))
     for (const target of built) fs.copyFileSync(target.binary, work.file(`artifacts/${path.basename(target.binary)}`))
-    await npm(['exec', '--', 'node', path.join(ROOT, 'scripts', 'publish.mjs'), work.file('artifacts'), '--only', built.map((t) => t.triple).join(',')], ROOT, {
-      ...npmEnv,
-      PATH: process.env.PATH,
+    await run(process.execPath, [path.join(ROOT, 'scripts', 'publish.mjs'), work.file('artifacts'), '--only', built.map((t) => t.triple).join(',')], {
+      cwd: ROOT,
+      env: npmEnv,
+      timeout: 120_000,
+      maxBuffer: 16 * 1024 * 1024,
     })
   }, 300_000)
 

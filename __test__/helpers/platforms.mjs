@@ -43,7 +43,8 @@ export function warnSkipped(what, why) {
   console.warn(`\n${'!'.repeat(78)}\n!!! SKIPPING ${what}: ${why}.\n!!! ${HOW}. CI sets PARTNER_SYNC_REQUIRE_PLATFORMS, where this is a failure.\n${'!'.repeat(78)}\n`)
 }
 
-const versionKey = (version) => version.split('.').map(Number).reduce((key, part) => key * 1000 + part, 0)
+// Three parts, so that 2.2.5 sorts below 2.17.
+const versionKey = (version) => [...version.split('.').map(Number), 0, 0].slice(0, 3).reduce((key, part) => key * 1000 + part, 0)
 export const newerThan = (version, floor) => versionKey(version) > versionKey(floor)
 
 /** The GLIBC_x.y versions an ELF file's dynamic symbols need (readelf reads any architecture). */
