@@ -59,8 +59,13 @@ describe.skipIf(needed)('install from a local registry', () => {
         'log: { type: stdout, format: pretty, level: warn }',
       ].join('\n'),
     )
-    verdaccio = spawn(process.execPath, [VERDACCIO, '--config', work.file('verdaccio.yaml'), '--listen', `127.0.0.1:${port}`], { stdio: 'ignore' })
-    await waitFor('Verdaccio to answer', () => fetch(`${registry}-/ping`).then((r) => r.ok, () => false), { timeoutMs: 60_000, intervalMs: 200 })
+    verdaccio = spawn(process.execPath, [VERDACCIO, '--config', work.file('verdaccio.yaml'), '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let said = ''
+    for (const stream of [verdaccio.stdout, verdaccio.stderr]) stream.on('data', (chunk) => (said += chunk))
+    await waitFor('Verdaccio to answer', () => {
+      if (verdaccio.exitCode !== null) throw new Error(`Verdaccio exited (${verdaccio.exitCode}): ${said}`)
+      return fetch(`${registry}-/ping`).then((r) => r.ok, () => false)
+    }, { timeoutMs: 60_000, intervalMs: 200 })
     const user = await fetch(`${registry}-/user/org.couchdb.user:ci`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
@@ -132,6 +137,15 @@ describe.skipIf(needed)('install from a local registry', () => {
     expect(sizes).toHaveLength(built.length + 1)
   })
 
+  it('the published main package ships no binary and no install-time script, and lists each platform package', async () => {
+    const { app } = await installApp('manifest', [])
+    const installedDir = path.join(app, 'node_modules', pkg.name)
+    const manifest = JSON.parse(fs.readFileSync(path.join(installedDir, 'package.json'), 'utf8'))
+    expect(manifest.optionalDependencies).toEqual(Object.fromEntries(built.map((target) => [`${pkg.name}-${target.suffix}`, pkg.version])))
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) expect(manifest.scripts || {}).not.toHaveProperty(script)
+    expect(fs.readdirSync(installedDir).filter((file) => file.endsWith('.node'))).toEqual([])
+  })
+
   for (const target of LINUX_TARGETS) {
     const skip = !built.includes(target)
     if (skip && REQUIRED.has(target.triple)) {
@@ -157,6 +171,7 @@ describe.skipIf(needed)('install from a local registry', () => {
     const script = `try { require(${JSON.stringify(pkg.name)}); console.log('{}') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`
     const { stdout } = await run(UNSUPPORTED.node, ['-e', script], { cwd: app, timeout: 120_000 })
     const error = JSON.parse(stdout)
+    console.log(`On ${UNSUPPORTED.suffix}, require says:\n${error.message}`)
     expect(error.code).toBe('ERR_PARTNER_SYNC_NO_BINDING')
     expect(error.message).toContain('(linux arm64 musl libc)')
     expect(error.message).toContain(`${pkg.napi.binaryName}.${UNSUPPORTED.suffix}.node`)

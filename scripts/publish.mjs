@@ -38,7 +38,8 @@ export function publish(artifactsDir, only) {
     napi('artifacts', '--output-dir', path.resolve(artifactsDir))
     // napi artifacts also copies each binary to the package root, where `files` would pack them into the main package.
     for (const file of fs.readdirSync(stage)) if (file.endsWith('.node')) fs.rmSync(path.join(stage, file))
-    napi('prepublish', '--tag-style', 'npm')
+    // No GitHub release: it would need the git checkout and a token, and npm is where users install from.
+    napi('prepublish', '--tag-style', 'npm', '--no-gh-release')
     // clean-package takes the development `prepare` (which builds) out of the published manifest.
     run(process.execPath, [bin('clean-package', 'bin', 'main.js')])
     run(NPM, ['publish', '--ignore-scripts'])
