@@ -2,7 +2,7 @@
 // `npm run build:target -- <rust triple>`: the one way a release binary is built, by the workflow and
 // by a developer. Writes partner-sync.<platform suffix>.node into the checkout, as `napi build --platform`
 // names it. Linux binaries are linked by zig (cargo-zigbuild) against glibc 2.17, so they load on every
-// distribution the README lists (RHEL 7, Amazon Linux 2); musl is static and has no floor.
+// distribution the README lists (RHEL 7, Amazon Linux 2); musl keeps its ABI, so the musl one needs no floor.
 
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -13,15 +13,15 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'))
 export const GLIBC_FLOOR = '2.17'
 
-/** How `napi build` is told to build `triple` on a host of `hostPlatform`: its extra flags, and why. */
-function buildPlan(triple, hostPlatform = process.platform) {
+/** How `napi build` is told to build `triple` on this host: its extra flags, or why it cannot here. */
+function buildPlan(triple) {
   if (triple.includes('-linux-')) {
     // zig links against the glibc version given after the dot (cargo-zigbuild splits it off for Cargo).
     const target = triple.endsWith('-gnu') ? `${triple}.${GLIBC_FLOOR}` : triple
     return { args: ['--target', target, '--cross-compile'], needsZig: true }
   }
   if (triple.includes('-apple-darwin')) {
-    if (hostPlatform === 'darwin') return { args: ['--target', triple], needsZig: false }
+    if (process.platform === 'darwin') return { args: ['--target', triple], needsZig: false }
     // zig compiles the C parts for macOS and links `-undefined dynamic_lookup`, but not Apple's frameworks.
     throw new Error(
       `${triple} builds on macOS only: the binary links Apple's Security and CoreFoundation frameworks ` +
@@ -31,7 +31,7 @@ function buildPlan(triple, hostPlatform = process.platform) {
     )
   }
   if (triple.includes('-windows-msvc')) {
-    if (hostPlatform === 'win32') return { args: ['--target', triple], needsZig: false }
+    if (process.platform === 'win32') return { args: ['--target', triple], needsZig: false }
     throw new Error(`${triple} builds on Windows only: from elsewhere it needs cargo-xwin, which downloads Microsoft's CRT and Windows SDK (from no registry reachable here). The workflow builds it on a Windows runner.`)
   }
   throw new Error(`no build plan for ${triple}`)
@@ -52,6 +52,8 @@ function main(argv) {
   } catch (error) {
     fail(error.message)
   }
+  const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' })
+  if (installed.status === 0 && !installed.stdout.split('\n').includes(triple)) fail(`Rust's standard library for ${triple} is missing: \`rustup target add ${triple}\``)
   if (plan.needsZig && spawnSync('cargo-zigbuild', ['--version']).status !== 0) {
     fail('cargo-zigbuild is missing: `pip install ziglang==0.14.1 cargo-zigbuild` (keep zig at 0.14: a newer zig breaks ring and aws-lc-sys builds)')
   }

@@ -10,10 +10,6 @@ targets=("$@")
 
 PARTNER_SYNC_PLATFORM_TOOLS=$(bash scripts/platform-tools.sh)
 export PARTNER_SYNC_PLATFORM_TOOLS
-for target in "${targets[@]}"; do
-  started=$SECONDS
-  nice -n 10 node scripts/build-target.mjs "$target"
-  echo "test:platforms: $target built in $((SECONDS - started)) s" >&2
-done
+for target in "${targets[@]}"; do nice -n 10 node scripts/build-target.mjs "$target"; done
 PARTNER_SYNC_REQUIRE_PLATFORMS=$(IFS=,; echo "${targets[*]}") \
   npx vitest run __test__/platforms.test.mjs __test__/registry-install.test.mjs
