@@ -15,26 +15,6 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * call does not parse its settings again.
  */
 export declare class ResolvedSettings {
-  constructor(raw: RawSettings)
-  /** The partner endpoint these settings send to, as configured (for traces and logs). */
-  get url(): string
-  /** Whether an outbox is configured (opening it may still fail). */
-  get hasOutbox(): boolean
-  /** Settings that fell back to their defaults, to be logged once as warnings. */
-  get warnings(): Array<string>
-  /**
-   * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
-   * outbox when one is configured, and delivers it with retries, one request of the booking
-   * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
-   * `headers` (trace context) go with every attempt, outside the signed body.
-   * Resolves with a report whatever happens on the wire.
-   */
-  send(body: string, bookingId: string, event: string, timestampMs: number, headers?: Record<string, string> | undefined | null, abortId?: number | undefined | null): Promise<NativeSyncReport>
-  /**
-   * Delivers up to `limit` (default 100) due outbox entries, one attempt each.
-   * Rejects only when the outbox or the settings are unusable.
-   */
-  redrive(limit?: number | undefined | null): Promise<RedriveReport>
   /** Lists outbox entries, newest first, optionally only those in one state. */
   outboxList(state?: string | undefined | null, limit?: number | undefined | null): Promise<Array<OutboxEntry>>
   /** One outbox entry with its attempt history, or null. */
@@ -54,8 +34,31 @@ export declare class ResolvedSettings {
   outboxCounts(): Promise<OutboxCounts>
   /** The last 24 hours, oldest first, the current hour last; every hour present. */
   outboxHourly(): Promise<Array<OutboxHour>>
-  /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
-  outboxPurge(olderThan: string): Promise<number>
+  /**
+   * Deletes delivered and superseded entries older than a duration such as `30d`, with the
+   * booking rows nothing needs any more; resolves with the entries deleted.
+   */
+  outboxPurge(olderThan: string): Promise<Array<PurgedEntry>>
+  /**
+   * Delivers up to `limit` (default 100, 10 for a catch-up) due outbox entries, one attempt
+   * each. Rejects only when the outbox or the settings are unusable.
+   */
+  redrive(options?: RedriveOptions | undefined | null): Promise<RedriveReport>
+  /**
+   * Signs `body` (exactly as given: the caller's `JSON.stringify` output), keeps it in the
+   * outbox when one is configured, and delivers it with retries, one request of the booking
+   * on the wire at a time; a newer sync of the booking (a later `timestampMs`) supersedes it.
+   * `headers` (trace context) go with every attempt, outside the signed body.
+   * Resolves with a report whatever happens on the wire.
+   */
+  send(body: string, bookingId: string, event: string, timestampMs: number, headers?: Record<string, string> | undefined | null, abortId?: number | undefined | null): Promise<NativeSyncReport>
+  constructor(raw: RawSettings)
+  /** The partner endpoint these settings send to, as configured (for traces and logs). */
+  get url(): string
+  /** Whether an outbox is configured (opening it may still fail). */
+  get hasOutbox(): boolean
+  /** Settings that fell back to their defaults, to be logged once as warnings. */
+  get warnings(): Array<string>
 }
 
 /**
@@ -220,6 +223,12 @@ export interface OutboxPageQuery {
   limit?: number
 }
 
+/** An entry a purge deleted. */
+export interface PurgedEntry {
+  id: string
+  bookingId: string
+}
+
 /**
  * The settings, exactly as found in `process.env` or the client options: each field is the
  * setting of the same name in `settingsSchema()` (a test checks that its doc names the same
@@ -281,6 +290,19 @@ export interface RedriveEntryInfo {
   attemptLog: Array<AttemptInfo>
   /** When this redrive's delivery of the entry began (ms since the epoch). */
   deliveryStartedAtMs: number
+}
+
+/** How a redrive runs. */
+export interface RedriveOptions {
+  /** Entries looked at, at most: 100 by default, 10 for a catch-up. */
+  limit?: number
+  /**
+   * A catch-up after a request's answer: a few entries, no retention work; when the partner
+   * has just accepted a body, entries that failed on its side are due at once.
+   */
+  catchUp?: boolean
+  /** The operator who asked: an audit note on each entry handled. */
+  by?: string
 }
 
 /** Counts of one redrive, plus each entry's outcome for logging. */

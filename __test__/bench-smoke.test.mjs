@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { afterAll, expect, test } from 'vitest'
 import { CONCURRENCY_LEVELS, LIMIT_ROWS, OTEL_ROWS, OUTBOX_ROWS, SPEED_ROWS } from '../bench/report.mjs'
 import { wrkAvailable } from '../bench/wrk.mjs'
+import { POSTGRES_TARGETS } from './helpers/outbox-harness.mjs'
 
 const run = promisify(execFile)
 const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-'))
@@ -18,7 +19,8 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
   await run(process.execPath, [script, '--smoke', '--out', outDir], { timeout: 60_000 })
 
   const markdown = fs.readFileSync(path.join(outDir, 'results.md'), 'utf8')
-  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OTEL_ROWS, ...OUTBOX_ROWS]) expect(markdown).toContain(`| ${row} |`)
+  for (const row of [...SPEED_ROWS, ...LIMIT_ROWS, ...OTEL_ROWS, ...OUTBOX_ROWS])
+    expect(markdown).toContain(`| ${row} |`)
   expect(markdown).toMatch(/Machine: .+, \d+ cores, Node v\d+/)
   expect(markdown).toContain('0 bad signatures')
 
@@ -29,7 +31,17 @@ test('node bench/run.mjs --smoke writes every row, the chart and the JSON', asyn
     expect(results.memory[impl].syncs).toBeGreaterThan(0)
   }
   expect(results.outbox.redrive.sqlite.delivered).toBe(results.knobs.outbox.redriveCount)
-  for (const mode of ['absent', 'noop', 'sdk']) expect(results.otel[mode]).toMatchObject({ failures: 0, perSecond64: expect.any(Number) })
+  // Through the pooler too, where .ci/run started one: the bench must not rot there either.
+  for (const [, url, tag] of POSTGRES_TARGETS) {
+    const name = tag === 'pg' ? 'postgres' : 'pgbouncer'
+    expect({
+      url,
+      redrive: results.outbox.redrive[name]?.delivered,
+      cold: results.outbox.coldStart[name]?.runs,
+    }).toEqual({ url, redrive: results.knobs.outbox.redriveCount, cold: 1 })
+  }
+  for (const mode of ['absent', 'noop', 'sdk'])
+    expect(results.otel[mode]).toMatchObject({ failures: 0, perSecond64: expect.any(Number) })
 
   const svg = fs.readFileSync(path.join(outDir, 'throughput.svg'), 'utf8')
   expect(svg).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)

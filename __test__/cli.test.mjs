@@ -55,7 +55,8 @@ const tmpFile = (name, content) => {
 }
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
-const GUIDE_PAYLOAD = '{"event":"booking.paid","booking_id":"test-id","status":"LUNAS","paid_amount":50000,"timestamp":"2026-02-04T23:00:00Z"}'
+const GUIDE_PAYLOAD =
+  '{"event":"booking.paid","booking_id":"test-id","status":"LUNAS","paid_amount":50000,"timestamp":"2026-02-04T23:00:00Z"}'
 const hmac = (bytes, secret = SECRET) => createHmac('sha256', secret).update(bytes).digest('hex')
 
 let partner
@@ -80,6 +81,23 @@ async function deadUrl() {
   return gone.url
 }
 
+// A SQLite outbox of `count` pending entries, kept while the partner was down on `port`.
+async function pendingOutbox(file, bookingPrefix, count) {
+  const outbox = `sqlite:${path.join(tmp, file)}`
+  const down = await deadUrl()
+  const client = createPartnerSync({
+    url: down,
+    secret: SECRET,
+    maxAttempts: 1,
+    outbox,
+    outboxSchedule: '1ms',
+    logger: false,
+  })
+  for (let i = 0; i < count; i++)
+    await client.sync({ event: 'booking.paid', booking_id: `${bookingPrefix}-${i}`, status: 'LUNAS', paid_amount: 1 })
+  return { outbox, port: Number(new URL(down).port) }
+}
+
 function expectNoSecretIn(result) {
   for (const secret of [SECRET, WRONG_SECRET]) {
     expect(result.stdout).not.toContain(secret)
@@ -88,7 +106,21 @@ function expectNoSecretIn(result) {
 }
 
 describe('usage', () => {
-  const commands = ['mock', 'send', 'sign', 'verify', 'health', 'outbox', 'outbox list', 'outbox show', 'outbox retry', 'outbox redrive', 'outbox purge', 'outbox ui', 'demo']
+  const commands = [
+    'mock',
+    'send',
+    'sign',
+    'verify',
+    'health',
+    'outbox',
+    'outbox list',
+    'outbox show',
+    'outbox retry',
+    'outbox redrive',
+    'outbox purge',
+    'outbox ui',
+    'demo',
+  ]
   it.each(commands)('--help on %s', async (command) => {
     const result = await run([...command.split(' '), '--help'])
     expect(result.code).toBe(0)
@@ -107,12 +139,21 @@ describe('usage', () => {
     [['send', '--bogus'], /unknown option/],
     [['send', '--booking-id', 'x', '--paid-amount', 'lots'], /expected a number/],
     [['send', '--max-attempts', '0', '--booking-id', 'x', '--paid-amount', '1'], /whole number from 1/],
-    [['send', '--max-attempts', '101', '--booking-id', 'x', '--paid-amount', '1'], /maxAttempts = "101" is not a whole number from 1 to 100/],
+    [
+      ['send', '--max-attempts', '101', '--booking-id', 'x', '--paid-amount', '1'],
+      /maxAttempts = "101" is not a whole number from 1 to 100/,
+    ],
     // The CLI refuses exactly what the library would fall back from (it used to pass and be capped).
-    [['send', '--deadline-ms', '100000000', '--booking-id', 'x', '--paid-amount', '1'], /deadlineMs = "100000000" is not a whole number from 1 to 86400000/],
+    [
+      ['send', '--deadline-ms', '100000000', '--booking-id', 'x', '--paid-amount', '1'],
+      /deadlineMs = "100000000" is not a whole number from 1 to 86400000/,
+    ],
     [['outbox', 'redrive', '--outbox-schedule', '1m,soon'], /"soon" is not a duration/],
     [['outbox', 'list', '--outbox-table-prefix', 'Bad-Prefix'], /must be lowercase letters/],
-    [['send', '--event', 'booking.cancelled', '--booking-id', 'x', '--paid-amount', '1'], /Allowed choices are booking.paid, booking.updated/],
+    [
+      ['send', '--event', 'booking.cancelled', '--booking-id', 'x', '--paid-amount', '1'],
+      /Allowed choices are booking.paid, booking.updated/,
+    ],
     [['send', '--file', 'a.json', '--booking-id', 'x'], /cannot be used with option '--booking-id/],
     [['send', '--booking-id', 'x'], /needs --booking-id and --paid-amount/],
     [['verify', '--file', 'a.json'], /required option '--signature/],
@@ -129,14 +170,33 @@ describe('usage', () => {
 
 describe('send', () => {
   it('delivers from flags and shows each attempt', async () => {
-    const result = await run(['send', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '32000', '--payment-method', 'QRIS', '--invoice-id', 'INV-123456'])
+    const result = await run([
+      'send',
+      '--url',
+      partner.url,
+      '--booking-id',
+      BOOKING,
+      '--paid-amount',
+      '32000',
+      '--payment-method',
+      'QRIS',
+      '--invoice-id',
+      'INV-123456',
+    ])
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/attempt\s+result\s+took\s+then waited/)
     expect(result.stdout).toMatch(/^1\s+HTTP 200\s+\d+ ms/m)
     expect(result.stdout).toContain('Delivered (1 attempt')
     const [request] = partner.requests
     expect(request.verified).toBe(true)
-    expect(JSON.parse(request.body)).toMatchObject({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000, payment_method: 'QRIS', payment_details: { invoice_id: 'INV-123456' } })
+    expect(JSON.parse(request.body)).toMatchObject({
+      event: 'booking.paid',
+      booking_id: BOOKING,
+      status: 'LUNAS',
+      paid_amount: 32000,
+      payment_method: 'QRIS',
+      payment_details: { invoice_id: 'INV-123456' },
+    })
     expectNoSecretIn(result)
   })
 
@@ -144,8 +204,17 @@ describe('send', () => {
     const result = await run(['send', '--json', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '1'])
     expect(result.code).toBe(0)
     const report = result.json()
-    expect(report).toMatchObject({ url: partner.url, ok: true, bookingId: BOOKING, status: 200, attempts: 1, response: { success: true, booking_id: BOOKING } })
-    expect(report.attemptLog).toEqual([expect.objectContaining({ attempt: 1, status: 200, durationMs: expect.any(Number) })])
+    expect(report).toMatchObject({
+      url: partner.url,
+      ok: true,
+      bookingId: BOOKING,
+      status: 200,
+      attempts: 1,
+      response: { success: true, booking_id: BOOKING },
+    })
+    expect(report.attemptLog).toEqual([
+      expect.objectContaining({ attempt: 1, status: 200, durationMs: expect.any(Number) }),
+    ])
     expect(report.body).toBe(partner.requests[0].body)
     expect(report.bytes).toBe(Buffer.byteLength(report.body))
     expect(report.sha256).toMatch(/^[0-9a-f]{64}$/)
@@ -161,7 +230,17 @@ describe('send', () => {
   })
 
   it('a wrong secret: exit 1, 401 not retried, the message names the secret mismatch, the secret is never printed', async () => {
-    const result = await run(['send', '--url', partner.url, '--secret', WRONG_SECRET, '--booking-id', BOOKING, '--paid-amount', '1'])
+    const result = await run([
+      'send',
+      '--url',
+      partner.url,
+      '--secret',
+      WRONG_SECRET,
+      '--booking-id',
+      BOOKING,
+      '--paid-amount',
+      '1',
+    ])
     expect(result.code).toBe(1)
     expect(result.stdout).toMatch(/^1\s+HTTP 401/m)
     expect(result.stdout).toMatch(/Not delivered \(1 attempt.*Invalid webhook signature.*PWA_WEBHOOK_SECRET must match/)
@@ -170,13 +249,33 @@ describe('send', () => {
   })
 
   it('an unknown booking: exit 1 with the 404', async () => {
-    const result = await run(['send', '--json', '--url', partner.url, '--booking-id', 'no-such-booking', '--paid-amount', '1'])
+    const result = await run([
+      'send',
+      '--json',
+      '--url',
+      partner.url,
+      '--booking-id',
+      'no-such-booking',
+      '--paid-amount',
+      '1',
+    ])
     expect(result.code).toBe(1)
     expect(result.json()).toMatchObject({ ok: false, status: 404, attempts: 1, error: { kind: 'not_found' } })
   })
 
   it('a partner that is down: exit 1, network errors, within the deadline', async () => {
-    const result = await run(['send', '--json', '--url', await deadUrl(), '--deadline-ms', '300', '--booking-id', BOOKING, '--paid-amount', '1'])
+    const result = await run([
+      'send',
+      '--json',
+      '--url',
+      await deadUrl(),
+      '--deadline-ms',
+      '300',
+      '--booking-id',
+      BOOKING,
+      '--paid-amount',
+      '1',
+    ])
     expect(result.code).toBe(1)
     const report = result.json()
     expect(report.attemptLog[0].error.kind).toBe('network')
@@ -193,11 +292,19 @@ describe('send', () => {
   })
 
   it('reads the URL, secret and knobs from the environment; flags win', async () => {
-    const fromEnv = await run(['send', '--booking-id', BOOKING, '--paid-amount', '1'], { env: { SMASHPARTNER_SYNC_URL: partner.url } })
+    const fromEnv = await run(['send', '--booking-id', BOOKING, '--paid-amount', '1'], {
+      env: { SMASHPARTNER_SYNC_URL: partner.url },
+    })
     expect(fromEnv.code).toBe(0)
-    const flagWins = await run(['send', '--json', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '1'], { env: { SMASHPARTNER_SYNC_URL: await deadUrl() } })
+    const flagWins = await run(
+      ['send', '--json', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '1'],
+      { env: { SMASHPARTNER_SYNC_URL: await deadUrl() } },
+    )
     expect(flagWins.code).toBe(0)
-    const knob = await run(['send', '--json', '--url', await deadUrl(), '--booking-id', BOOKING, '--paid-amount', '1'], { env: { PARTNER_SYNC_MAX_ATTEMPTS: '2', PARTNER_SYNC_DEADLINE_MS: '2000' } })
+    const knob = await run(
+      ['send', '--json', '--url', await deadUrl(), '--booking-id', BOOKING, '--paid-amount', '1'],
+      { env: { PARTNER_SYNC_MAX_ATTEMPTS: '2', PARTNER_SYNC_DEADLINE_MS: '2000' } },
+    )
     expect(knob.json().attempts).toBe(2)
     expect(partner.requests).toHaveLength(2)
   })
@@ -206,8 +313,19 @@ describe('send', () => {
     it.each([
       ['a missing file', () => ['--file', path.join(tmp, 'missing.json')], /cannot read .*missing\.json: no such file/],
       ['invalid JSON', () => ['--file', tmpFile('broken.json', '{"booking_id": ')], /broken\.json is not valid JSON/],
-      ['a payload failing validation', () => ['--file', tmpFile('invalid.json', '{"event":"booking.paid","booking_id":"x","status":"LUNAS","paid_amount":"32000"}')], /not valid, nothing was sent: paid_amount must be a finite number/],
-      ['an empty booking id', () => ['--booking-id', ' ', '--paid-amount', '1'], /booking_id must be a non-empty string/],
+      [
+        'a payload failing validation',
+        () => [
+          '--file',
+          tmpFile('invalid.json', '{"event":"booking.paid","booking_id":"x","status":"LUNAS","paid_amount":"32000"}'),
+        ],
+        /not valid, nothing was sent: paid_amount must be a finite number/,
+      ],
+      [
+        'an empty booking id',
+        () => ['--booking-id', ' ', '--paid-amount', '1'],
+        /booking_id must be a non-empty string/,
+      ],
     ])('%s', async (_, args, message) => {
       const result = await run(['send', '--url', partner.url, ...args()])
       expect(result.code).toBe(2)
@@ -217,7 +335,9 @@ describe('send', () => {
     })
 
     it('a missing secret', async () => {
-      const result = await run(['send', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '1'], { env: { PWA_WEBHOOK_SECRET: '' } })
+      const result = await run(['send', '--url', partner.url, '--booking-id', BOOKING, '--paid-amount', '1'], {
+        env: { PWA_WEBHOOK_SECRET: '' },
+      })
       expect(result.code).toBe(2)
       expect(result.stderr).toMatch(/no secret: pass --secret or set PWA_WEBHOOK_SECRET/)
       expect(partner.requests).toHaveLength(0)
@@ -247,7 +367,12 @@ describe('sign and verify', () => {
     const result = await run(['sign', '--json', '--file', tmpFile('newline.json', bytes)])
     expect(result.code).toBe(0)
     const report = result.json()
-    expect(report).toMatchObject({ stamped: false, bytes: bytes.length, header: 'x-pwa-signature', signature: hmac(bytes) })
+    expect(report).toMatchObject({
+      stamped: false,
+      bytes: bytes.length,
+      header: 'x-pwa-signature',
+      signature: hmac(bytes),
+    })
     expect(report.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
     expect(report.notes.join(' ')).toMatch(/end with a newline/)
   })
@@ -265,7 +390,11 @@ describe('sign and verify', () => {
     expect(Object.keys(JSON.parse(report.body))).toEqual([...Object.keys(data), 'timestamp'])
     expect(report.signature).toBe(hmac(report.body))
     // The mock accepts exactly these bytes with this signature.
-    const response = await fetch(partner.url, { method: 'POST', headers: { 'x-pwa-signature': report.signature }, body: report.body })
+    const response = await fetch(partner.url, {
+      method: 'POST',
+      headers: { 'x-pwa-signature': report.signature },
+      body: report.body,
+    })
     expect(response.status).toBe(200)
   })
 
@@ -276,7 +405,11 @@ describe('sign and verify', () => {
     expect(match.stdout).toMatch(/^MATCH/)
     const mismatch = await run(['verify', '--json', '--file', file, '--signature', hmac(GUIDE_PAYLOAD, WRONG_SECRET)])
     expect(mismatch.code).toBe(1)
-    expect(mismatch.json()).toMatchObject({ valid: false, bytes: GUIDE_PAYLOAD.length, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
+    expect(mismatch.json()).toMatchObject({
+      valid: false,
+      bytes: GUIDE_PAYLOAD.length,
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    })
     const explained = await run(['verify', '--file', file, '--signature', hmac(GUIDE_PAYLOAD, WRONG_SECRET)])
     expect(explained.stdout).toMatch(/same sha256 means the secrets differ/)
     expectNoSecretIn(explained)
@@ -285,11 +418,36 @@ describe('sign and verify', () => {
   it.each([
     ['sign: a missing file', ['sign', '--file', path.join(tmp, 'missing.json')], {}, /no such file/],
     ['sign: invalid JSON', ['sign', '--file', tmpFile('not-json.json', 'booking_id=1')], {}, /not valid JSON/],
-    ['sign: a missing secret', ['sign', '--file', tmpFile('ok.json', GUIDE_PAYLOAD)], { PWA_WEBHOOK_SECRET: '' }, /no secret/],
-    ['sign --timestamp: data failing validation', ['sign', '--timestamp', '--file', tmpFile('partial.json', '{"booking_id":"x"}')], {}, /would refuse this data: event must be/],
-    ['verify: a malformed signature', ['verify', '--file', tmpFile('v.json', GUIDE_PAYLOAD), '--signature', 'xyz'], {}, /64 hex characters/],
-    ['verify: a missing file', ['verify', '--file', path.join(tmp, 'missing.json'), '--signature', hmac('x')], {}, /no such file/],
-    ['verify: a missing secret', ['verify', '--file', tmpFile('v2.json', GUIDE_PAYLOAD), '--signature', hmac('x')], { PWA_WEBHOOK_SECRET: '' }, /no secret/],
+    [
+      'sign: a missing secret',
+      ['sign', '--file', tmpFile('ok.json', GUIDE_PAYLOAD)],
+      { PWA_WEBHOOK_SECRET: '' },
+      /no secret/,
+    ],
+    [
+      'sign --timestamp: data failing validation',
+      ['sign', '--timestamp', '--file', tmpFile('partial.json', '{"booking_id":"x"}')],
+      {},
+      /would refuse this data: event must be/,
+    ],
+    [
+      'verify: a malformed signature',
+      ['verify', '--file', tmpFile('v.json', GUIDE_PAYLOAD), '--signature', 'xyz'],
+      {},
+      /64 hex characters/,
+    ],
+    [
+      'verify: a missing file',
+      ['verify', '--file', path.join(tmp, 'missing.json'), '--signature', hmac('x')],
+      {},
+      /no such file/,
+    ],
+    [
+      'verify: a missing secret',
+      ['verify', '--file', tmpFile('v2.json', GUIDE_PAYLOAD), '--signature', hmac('x')],
+      { PWA_WEBHOOK_SECRET: '' },
+      /no secret/,
+    ],
   ])('%s: exit 2', async (_, args, env, message) => {
     const result = await run(args, { env })
     expect(result.code).toBe(2)
@@ -306,7 +464,13 @@ describe('health', () => {
 
   it('--json gives the verdict, status and body; the URL can come from the environment', async () => {
     const result = await run(['health', '--json'], { env: { SMASHPARTNER_SYNC_URL: partner.url } })
-    expect(result.json()).toMatchObject({ url: partner.url, healthy: true, status: 200, body: { endpoint: '/api/webhooks/pwa-sync' }, elapsedMs: expect.any(Number) })
+    expect(result.json()).toMatchObject({
+      url: partner.url,
+      healthy: true,
+      status: 200,
+      body: { endpoint: '/api/webhooks/pwa-sync' },
+      elapsedMs: expect.any(Number),
+    })
   })
 
   it('a wrong path or a dead port is exit 1 with a verdict; a bad URL exit 2', async () => {
@@ -335,7 +499,11 @@ describe('mock', () => {
   it('--json: a listening line, one line per request, exit 0 on SIGTERM', async () => {
     const { child, nextLine, exited } = await startMockCli(['--json', '--fail', '503'])
     const listening = JSON.parse(await nextLine())
-    expect(listening).toMatchObject({ event: 'listening', url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/api\/webhooks\/pwa-sync$/), knownBookings: null })
+    expect(listening).toMatchObject({
+      event: 'listening',
+      url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/api\/webhooks\/pwa-sync$/),
+      knownBookings: null,
+    })
     const sent = await run(['send', '--json', '--url', listening.url, '--booking-id', BOOKING, '--paid-amount', '1'])
     expect(sent.json().attempts).toBe(2)
     const first = JSON.parse(await nextLine())
@@ -363,8 +531,23 @@ describe('mock', () => {
   it('--database-error answers 500 with the text; --json request lines carry times and the transaction', async () => {
     const failing = await startMockCli(['--json', '--database-error', 'connection terminated unexpectedly'])
     const down = JSON.parse(await failing.nextLine())
-    const sent = await run(['send', '--json', '--max-attempts', '1', '--url', down.url, '--booking-id', BOOKING, '--paid-amount', '1'])
-    expect(sent.json()).toMatchObject({ ok: false, status: 500, response: { error: 'connection terminated unexpectedly' } })
+    const sent = await run([
+      'send',
+      '--json',
+      '--max-attempts',
+      '1',
+      '--url',
+      down.url,
+      '--booking-id',
+      BOOKING,
+      '--paid-amount',
+      '1',
+    ])
+    expect(sent.json()).toMatchObject({
+      ok: false,
+      status: 500,
+      response: { error: 'connection terminated unexpectedly' },
+    })
     expect(JSON.parse(await failing.nextLine())).toMatchObject({ status: 500 })
     failing.child.kill('SIGTERM')
     expect(await failing.exited).toBe(0)
@@ -373,7 +556,11 @@ describe('mock', () => {
     const up = JSON.parse(await healthy.nextLine())
     await run(['send', '--url', up.url, '--booking-id', BOOKING, '--paid-amount', '1'])
     const request = JSON.parse(await healthy.nextLine())
-    expect(request).toMatchObject({ status: 200, transaction: 'created', response: { message: 'Booking synced and transaction created' } })
+    expect(request).toMatchObject({
+      status: 200,
+      transaction: 'created',
+      response: { message: 'Booking synced and transaction created' },
+    })
     expect(request.answeredAt).toBeGreaterThan(request.receivedAt)
     healthy.child.kill('SIGTERM')
     expect(await healthy.exited).toBe(0)
@@ -383,7 +570,12 @@ describe('mock', () => {
     ['a port in use', async () => ['--port', String(partner.port)], {}, /already in use/],
     ['a missing secret', async () => [], { PWA_WEBHOOK_SECRET: '' }, /no secret/],
     ['a missing known-bookings file', async () => ['--known-bookings', path.join(tmp, 'none.txt')], {}, /no such file/],
-    ['an empty --database-error', async () => ['--database-error', ''], {}, /databaseError must be the database's error message/],
+    [
+      'an empty --database-error',
+      async () => ['--database-error', ''],
+      {},
+      /databaseError must be the database's error message/,
+    ],
   ])('%s: exit 2', async (_, args, env, message) => {
     const result = await run(['mock', ...(await args())], { env })
     expect(result.code).toBe(2)
@@ -403,7 +595,10 @@ describe('outbox', () => {
   it('keeps a sync the partner missed; list, show, retry, redrive, purge', async () => {
     const env = { PARTNER_SYNC_OUTBOX: `sqlite:${path.join(tmp, 'outbox.db')}`, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms' }
     const down = await deadUrl()
-    const sent = await run(['send', '--json', '--url', down, '--deadline-ms', '300', '--booking-id', BOOKING, '--paid-amount', '1'], { env })
+    const sent = await run(
+      ['send', '--json', '--url', down, '--deadline-ms', '300', '--booking-id', BOOKING, '--paid-amount', '1'],
+      { env },
+    )
     expect(sent.code).toBe(1)
     const { outbox } = sent.json()
     expect(outbox).toMatchObject({ state: 'pending', id: expect.any(String) })
@@ -424,8 +619,12 @@ describe('outbox', () => {
     expect(retried.stdout).toMatch(/is due now/)
     // Who retried it is kept in the entry's history, and shown.
     const audited = await run(['outbox', 'show', outbox.id, '--json'], { env })
-    expect(audited.json().audit).toEqual([{ at: expect.any(String), action: 'retry', by: expect.stringMatching(/@.* \(partner-sync CLI\)$/) }])
-    expect((await run(['outbox', 'show', outbox.id], { env })).stdout).toMatch(/operators:\n.*retry by .*\(partner-sync CLI\)/)
+    expect(audited.json().audit).toEqual([
+      { at: expect.any(String), action: 'retry', by: expect.stringMatching(/@.* \(partner-sync CLI\)$/) },
+    ])
+    expect((await run(['outbox', 'show', outbox.id], { env })).stdout).toMatch(
+      /operators:\n.*retry by .*\(partner-sync CLI\)/,
+    )
     expect((await run(['outbox', 'retry', 'no-such-entry'], { env })).code).toBe(2)
 
     // The partner comes back on the same port; a redrive delivers the kept sync.
@@ -444,11 +643,8 @@ describe('outbox', () => {
   })
 
   it('redrive works through many entries in batches', async () => {
-    const outbox = `sqlite:${path.join(tmp, 'many.db')}`
-    const down = await deadUrl()
-    const client = createPartnerSync({ url: down, secret: SECRET, maxAttempts: 1, outbox, outboxSchedule: '1ms', logger: false })
-    for (let i = 0; i < 60; i++) await client.sync({ event: 'booking.paid', booking_id: `booking-${i}`, status: 'LUNAS', paid_amount: i })
-    const back = await extraPartner({ port: Number(new URL(down).port) })
+    const { outbox, port } = await pendingOutbox('many.db', 'booking', 60)
+    const back = await extraPartner({ port })
     const limited = await run(['outbox', 'redrive', '--json', '--limit', '30', '--outbox', outbox, '--url', back.url])
     expect(limited.json()).toMatchObject({ delivered: 30, failed: 0, dead: 0, remaining: 30 })
     const rest = await run(['outbox', 'redrive', '--json', '--outbox', outbox, '--url', back.url])
@@ -470,15 +666,14 @@ describe.skipIf(!hasScript)('outbox redrive in a terminal', () => {
     ['Ctrl-C', 'SIGINT', 130],
     ['SIGTERM', 'SIGTERM', 143],
   ])('%s while the bar shows restores the cursor and stops', async (_, signal, exitCode) => {
-    const outbox = `sqlite:${path.join(tmp, `terminal-${signal}.db`)}`
-    const down = await deadUrl()
-    const client = createPartnerSync({ url: down, secret: SECRET, maxAttempts: 1, outbox, outboxSchedule: '1ms', logger: false })
-    for (let i = 0; i < 80; i++) await client.sync({ event: 'booking.paid', booking_id: `terminal-${i}`, status: 'LUNAS', paid_amount: 1 })
+    const { outbox, port } = await pendingOutbox(`terminal-${signal}.db`, 'terminal', 80)
     // Slow enough that the redrive is still going when the signal comes.
-    const slow = await extraPartner({ port: Number(new URL(down).port), delayMs: 300 })
+    const slow = await extraPartner({ port, delayMs: 300 })
     // exec: the CLI gets the shell's pid, printed first.
     const command = `echo PID:$$; exec '${process.execPath}' '${CLI}' outbox redrive --outbox '${outbox}' --url '${slow.url}'`
-    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], { env: { ...cleanEnv, PWA_WEBHOOK_SECRET: SECRET } })
+    const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
+      env: { ...cleanEnv, PWA_WEBHOOK_SECRET: SECRET },
+    })
     let output = ''
     let interrupted = false
     child.stdout.on('data', (chunk) => {
@@ -497,35 +692,59 @@ describe.skipIf(!hasScript)('outbox redrive in a terminal', () => {
 })
 
 describe('outbox: what a person is told', () => {
-  const pendingEntry = async (outbox, bookingId) => run(['send', '--json', '--url', await deadUrl(), '--deadline-ms', '300', '--outbox', outbox, '--booking-id', bookingId, '--paid-amount', '1'])
+  // One sync sent while the partner is down, so the outbox keeps it.
+  const sendWhileDown = async (outbox, bookingId, ...flags) =>
+    run([
+      'send',
+      ...flags,
+      '--url',
+      await deadUrl(),
+      '--deadline-ms',
+      '300',
+      '--outbox',
+      outbox,
+      '--booking-id',
+      bookingId,
+      '--paid-amount',
+      '1',
+    ])
+  const pendingEntry = (outbox, bookingId) => sendWhileDown(outbox, bookingId, '--json')
 
   it('send names retry for a kept entry; redrive reports pending entries that are not due yet', async () => {
     const outbox = `sqlite:${path.join(tmp, 'not-due.db')}`
-    const sentText = await run(['send', '--url', await deadUrl(), '--deadline-ms', '300', '--outbox', outbox, '--booking-id', BOOKING, '--paid-amount', '1'])
+    const sentText = await sendWhileDown(outbox, BOOKING)
     const id = sentText.stdout.match(/Kept in the outbox as entry (\S+);/)[1]
     expect(sentText.stdout).toContain(`partner-sync outbox retry ${id}, then partner-sync outbox redrive`)
 
     const redriven = await run(['outbox', 'redrive', '--outbox', outbox, '--url', partner.url])
     expect(redriven.code).toBe(0)
-    expect(redriven.stdout).toMatch(/0 delivered.*\n1 pending entry not due yet \(the next at \d{4}-.*Z\): .*partner-sync outbox retry <id> makes an entry due now/)
+    expect(redriven.stdout).toMatch(
+      /0 delivered.*\n1 pending entry not due yet \(the next at \d{4}-.*Z\): .*partner-sync outbox retry <id> makes an entry due now/,
+    )
     const json = await run(['outbox', 'redrive', '--json', '--outbox', outbox, '--url', partner.url])
     expect(json.json()).toMatchObject({ delivered: 0, remaining: 0, notYetDue: 1, nextAttemptAt: expect.any(String) })
     expect(partner.requests).toHaveLength(0)
   })
 
-  it.each([['list'], ['show', 'some-id'], ['retry', 'some-id'], ['purge'], ['redrive']])('%s on a SQLite path that does not exist: exit 2, no file created', async (...command) => {
-    const missing = path.join(tmp, 'typo.db')
-    for (const location of [`sqlite:${missing}`, `sqlite://${missing}`]) {
-      const result = await run(['outbox', ...command, '--outbox', location])
-      expect(result.code).toBe(2)
-      expect(result.stderr).toContain(`no outbox at ${JSON.stringify(missing)} (${path.resolve(missing)}): the file does not exist, and the outbox commands never create one`)
-      expect(fs.existsSync(path.resolve(missing))).toBe(false)
-    }
-  })
+  it.each([['list'], ['show', 'some-id'], ['retry', 'some-id'], ['purge'], ['redrive']])(
+    '%s on a SQLite path that does not exist: exit 2, no file created',
+    async (...command) => {
+      const missing = path.join(tmp, 'typo.db')
+      for (const location of [`sqlite:${missing}`, `sqlite://${missing}`]) {
+        const result = await run(['outbox', ...command, '--outbox', location])
+        expect(result.code).toBe(2)
+        expect(result.stderr).toContain(
+          `no outbox at ${JSON.stringify(missing)} (${path.resolve(missing)}): the file does not exist, and the outbox commands never create one`,
+        )
+        expect(fs.existsSync(path.resolve(missing))).toBe(false)
+      }
+    },
+  )
 
   it('list says when more entries exist than it shows', async () => {
     const outbox = `sqlite:${path.join(tmp, 'more.db')}`
-    for (const bookingId of ['booking-a', 'booking-b', 'booking-c']) expect((await pendingEntry(outbox, bookingId)).code).toBe(1)
+    for (const bookingId of ['booking-a', 'booking-b', 'booking-c'])
+      expect((await pendingEntry(outbox, bookingId)).code).toBe(1)
     const limited = await run(['outbox', 'list', '--limit', '2', '--outbox', outbox])
     expect(limited.stdout.trim().split('\n')).toHaveLength(1 + 2 + 1)
     expect(limited.stdout).toMatch(/\nshowing the newest 2 entries; more exist: use --limit\n$/)

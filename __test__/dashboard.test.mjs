@@ -8,7 +8,17 @@ import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { QUICK, SECRET, booking, createPartnerSync, refusedUrl, startPartner, tempDir } from './helpers/outbox-harness.mjs'
+import {
+  POSTGRES_TARGETS,
+  QUICK,
+  SECRET,
+  booking,
+  createPartnerSync,
+  recordingLogger,
+  refusedUrl,
+  startPartner,
+  tempDir,
+} from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
 const require = createRequire(import.meta.url)
@@ -43,32 +53,56 @@ afterAll(() => {
   // Best effort: the CI database is thrown away anyway.
   const drop = pgPrefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}bookings, ${p}schema_version;`).join(' ')
   try {
-    execFileSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG, '-c', `SET client_min_messages TO warning; ${drop}`], { timeout: 10_000 })
+    execFileSync(
+      'psql',
+      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG, '-c', `SET client_min_messages TO warning; ${drop}`],
+      { timeout: 10_000 },
+    )
   } catch (error) {
     console.warn(`could not drop the test tables: ${error.message}`)
   }
 })
 const backends = [
   ['SQLite', () => ({ outbox: `sqlite:${store.file(`o-${prefixes++}.db`)}` })],
-  ...(PG ? [['PostgreSQL', () => ({ outbox: PG, outboxTablePrefix: freshPrefix() })]] : []),
+  ...POSTGRES_TARGETS.map(([name, url]) => [name, () => ({ outbox: url, outboxTablePrefix: freshPrefix() })]),
 ]
 
-const settingsFor = (where, extra = {}) => ({ url: partner.url, secret: SECRET, ...QUICK, outboxSchedule: '1h', outboxMaxAge: '1d', logger: false, ...where, ...extra })
+const settingsFor = (where, extra = {}) => ({
+  url: partner.url,
+  secret: SECRET,
+  ...QUICK,
+  outboxSchedule: '1h',
+  outboxMaxAge: '1d',
+  logger: false,
+  ...where,
+  ...extra,
+})
 
 /** The operator is whoever the x-user header names: the app's auth, reduced to one header. */
 function dashboardOn(where, extra = {}) {
-  return createOutboxDashboard({ ...settingsFor(where, extra), authorize: (request) => request.headers.get('x-user') || null })
+  return createOutboxDashboard({
+    ...settingsFor(where, extra),
+    authorize: (request) => request.headers.get('x-user') || null,
+  })
 }
 
 async function get(dashboard, pathAndQuery, { user = 'ann', headers = {} } = {}) {
-  const response = await dashboard.GET(new Request(`${ORIGIN}${BASE}${pathAndQuery}`, { headers: { ...(user ? { 'x-user': user } : {}), ...headers } }))
+  const response = await dashboard.GET(
+    new Request(`${ORIGIN}${BASE}${pathAndQuery}`, { headers: { ...(user ? { 'x-user': user } : {}), ...headers } }),
+  )
   return { response, html: await response.text() }
 }
 
 async function post(dashboard, action, form, { user = 'ann', origin = ORIGIN, referer, headers = {} } = {}) {
   const request = new Request(`${ORIGIN}${BASE}/actions/${action}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(user ? { 'x-user': user } : {}), ...(origin ? { origin } : {}), ...(referer ? { referer } : {}), ...headers },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(user ? { 'x-user': user } : {}),
+      ...(origin ? { origin } : {}),
+      ...(referer ? { referer } : {}),
+      ...headers,
+    },
     body: new URLSearchParams(form).toString(),
   })
   const response = await dashboard.POST(request)
@@ -116,7 +150,10 @@ describe('authorize', () => {
     expect(refused.html).toMatch(/not allowed to see the partner-sync outbox/)
 
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {})
-    const throwing = createOutboxDashboard({ ...settingsFor(where()), authorize: () => Promise.reject(new Error('session store down')) })
+    const throwing = createOutboxDashboard({
+      ...settingsFor(where()),
+      authorize: () => Promise.reject(new Error('session store down')),
+    })
     expect((await get(throwing, '/')).response.status).toBe(403)
     expect(logged.mock.calls.flat().join('\n')).toMatch(/authorize\(request\) threw.*session store down/)
     logged.mockRestore()
@@ -132,7 +169,7 @@ describe('authorize', () => {
 })
 
 describe('CSRF', () => {
-  it('refuses a POST without the token, with another operator\'s or a forged token, or from another origin; does it when all is right', async () => {
+  it("refuses a POST without the token, with another operator's or a forged token, or from another origin; does it when all is right", async () => {
     const where = { outbox: `sqlite:${store.file('csrf.db')}` }
     partner.plan('csrf-1', 400)
     const dead = await createPartnerSync(settingsFor(where)).sync(booking('csrf-1'))
@@ -147,7 +184,11 @@ describe('CSRF', () => {
       [{ ...form, csrf: `${token.slice(0, -2)}xx` }, {}, /form token/],
       [{ ...form, csrf: token }, { origin: 'https://evil.example' }, /not sent from this dashboard/],
       [{ ...form, csrf: token }, { origin: null }, /not sent from this dashboard/],
-      [{ ...form, csrf: token }, { origin: null, referer: 'https://evil.example/admin/partner-sync' }, /not sent from this dashboard/],
+      [
+        { ...form, csrf: token },
+        { origin: null, referer: 'https://evil.example/admin/partner-sync' },
+        /not sent from this dashboard/,
+      ],
     ]
     for (const [fields, headers, message] of refusals) {
       const { response, html } = await post(dashboard, 'retry', fields, headers)
@@ -159,7 +200,12 @@ describe('CSRF', () => {
     expect((await createPartnerSync(settingsFor(where)).outbox.show(dead.outbox.id)).state).toBe('dead')
 
     // A Referer of this host stands in for a missing Origin.
-    const { response } = await post(dashboard, 'retry', { ...form, csrf: token }, { origin: null, referer: `${ORIGIN}${BASE}/entries/${dead.outbox.id}` })
+    const { response } = await post(
+      dashboard,
+      'retry',
+      { ...form, csrf: token },
+      { origin: null, referer: `${ORIGIN}${BASE}/entries/${dead.outbox.id}` },
+    )
     expectAdminHeaders(response)
     const done = await follow(dashboard, response)
     expect(noticeOf(done.html)).toMatch(/is due now \(retried by ann\)/)
@@ -182,7 +228,11 @@ describe('escaping and masking', () => {
     receiver = await startReceiver(() => ({ status: 500, json: { error: HOSTILE_MESSAGE } }))
     const where = { outbox: `sqlite:${store.file('hostile.db')}` }
     const client = createPartnerSync({ ...settingsFor(where), url: receiver.url, maxAttempts: 1 })
-    const result = await client.sync({ ...booking(HOSTILE_ID), customer_name: 'Budi Santoso', customer_phone: '081234567890' })
+    const result = await client.sync({
+      ...booking(HOSTILE_ID),
+      customer_name: 'Budi Santoso',
+      customer_phone: '081234567890',
+    })
     expect(result.outbox.state).toBe('pending')
     const stored = await client.outbox.show(result.outbox.id)
     expect(stored.lastError.message).toContain(HOSTILE_MESSAGE)
@@ -220,63 +270,80 @@ describe('escaping and masking', () => {
 
     // Without a secret the page says so instead of a signature.
     const unsigned = createOutboxDashboard({ ...settingsFor(where), secret: '', authorize: () => 'ann' })
-    expect((await get(unsigned, `/entries/${result.outbox.id}`)).html).toMatch(/no secret is configured for this dashboard/)
+    expect((await get(unsigned, `/entries/${result.outbox.id}`)).html).toMatch(
+      /no secret is configured for this dashboard/,
+    )
   })
 })
 
 describe('pagination', () => {
-  it('walks 10,000 entries newest first through the next-page links, each entry once; filters by state and booking prefix', { timeout: 180_000 }, async () => {
-    const dir = fs.mkdtempSync(path.join(FAST_DIR, 'partner-sync-pages-'))
-    try {
-      const where = { outbox: `sqlite:${path.join(dir, 'o.db')}` }
-      const client = createPartnerSync({ ...settingsFor(where), url: await refusedUrl(), maxAttempts: 1 })
-      const TOTAL = 10_000
-      const BATCH = 64
-      for (let i = 0; i < TOTAL; i += BATCH) {
-        await Promise.all(Array.from({ length: Math.min(BATCH, TOTAL - i) }, (_, j) => client.sync(booking(`PG-${String(i + j).padStart(5, '0')}`))))
-      }
-      const dashboard = createOutboxDashboard({ ...settingsFor(where), pageSize: 200, authorize: () => 'ann' })
-      expect((await get(dashboard, '/')).html).toContain(`<b data-count="pending">${TOTAL}</b>`)
+  it(
+    'walks 10,000 entries newest first through the next-page links, each entry once; filters by state and booking prefix',
+    { timeout: 180_000 },
+    async () => {
+      const dir = fs.mkdtempSync(path.join(FAST_DIR, 'partner-sync-pages-'))
+      try {
+        const where = { outbox: `sqlite:${path.join(dir, 'o.db')}` }
+        const client = createPartnerSync({ ...settingsFor(where), url: await refusedUrl(), maxAttempts: 1 })
+        const TOTAL = 10_000
+        const BATCH = 64
+        for (let i = 0; i < TOTAL; i += BATCH) {
+          await Promise.all(
+            Array.from({ length: Math.min(BATCH, TOTAL - i) }, (_, j) =>
+              client.sync(booking(`PG-${String(i + j).padStart(5, '0')}`)),
+            ),
+          )
+        }
+        const dashboard = createOutboxDashboard({ ...settingsFor(where), pageSize: 200, authorize: () => 'ann' })
+        expect((await get(dashboard, '/')).html).toContain(`<b data-count="pending">${TOTAL}</b>`)
 
-      const seen = []
-      let next = '/entries'
-      let pages = 0
-      while (next) {
-        const { html } = await get(dashboard, next)
-        pages++
-        const rows = [...html.matchAll(/<tr data-entry="([^"]+)"><td>.*?<\/td><td>([^<]*)<\/td>.*?<td>([^<]*)<\/td><\/tr>/g)]
-        seen.push(...rows.map((row) => ({ id: row[1], createdAt: row[3] })))
-        const link = html.match(/<a rel="next" href="([^"]+)"/)
-        next = link && link[1].replace(/&amp;/g, '&').slice(BASE.length)
-      }
-      expect(pages).toBe(TOTAL / 200)
-      expect(seen).toHaveLength(TOTAL)
-      expect(new Set(seen.map((row) => row.id)).size).toBe(TOTAL)
-      const times = seen.map((row) => Date.parse(row.createdAt))
-      expect(times.every((t, i) => i === 0 || t <= times[i - 1])).toBe(true)
+        const seen = []
+        let next = '/entries'
+        let pages = 0
+        while (next) {
+          const { html } = await get(dashboard, next)
+          pages++
+          const rows = [
+            ...html.matchAll(/<tr data-entry="([^"]+)"><td>.*?<\/td><td>([^<]*)<\/td>.*?<td>([^<]*)<\/td><\/tr>/g),
+          ]
+          seen.push(...rows.map((row) => ({ id: row[1], createdAt: row[3] })))
+          const link = html.match(/<a rel="next" href="([^"]+)"/)
+          next = link && link[1].replace(/&amp;/g, '&').slice(BASE.length)
+        }
+        expect(pages).toBe(TOTAL / 200)
+        expect(seen).toHaveLength(TOTAL)
+        expect(new Set(seen.map((row) => row.id)).size).toBe(TOTAL)
+        const times = seen.map((row) => Date.parse(row.createdAt))
+        expect(times.every((t, i) => i === 0 || t <= times[i - 1])).toBe(true)
 
-      const prefixed = await client.outbox.page({ bookingPrefix: 'PG-012', limit: 1000 })
-      expect(prefixed.entries.map((e) => e.bookingId).sort()).toEqual(Array.from({ length: 100 }, (_, i) => `PG-0${1200 + i}`))
-      expect(prefixed.nextCursor).toBeUndefined()
-      // list() is not bound by the page size: the CLI's --limit goes well past it.
-      expect(await client.outbox.list({ limit: 5000 })).toHaveLength(5000)
-      expect((await client.outbox.page({ limit: 5000 })).entries).toHaveLength(1000)
-      const exact = await client.outbox.page({ bookingId: 'PG-00042' })
-      expect(exact.entries.map((e) => e.bookingId)).toEqual(['PG-00042'])
-      expect((await client.outbox.page({ state: 'delivered' })).entries).toEqual([])
-      await expect(client.outbox.page({ cursor: 'nonsense' })).rejects.toThrow(/cursor "nonsense" is not one this outbox gave: start again from the first page/)
-      await expect(client.outbox.page({ state: 'lost' })).rejects.toThrow(/unknown outbox state "lost"/)
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-  })
+        const prefixed = await client.outbox.page({ bookingPrefix: 'PG-012', limit: 1000 })
+        expect(prefixed.entries.map((e) => e.bookingId).sort()).toEqual(
+          Array.from({ length: 100 }, (_, i) => `PG-0${1200 + i}`),
+        )
+        expect(prefixed.nextCursor).toBeUndefined()
+        // list() is not bound by the page size: the CLI's --limit goes well past it.
+        expect(await client.outbox.list({ limit: 5000 })).toHaveLength(5000)
+        expect((await client.outbox.page({ limit: 5000 })).entries).toHaveLength(1000)
+        const exact = await client.outbox.page({ bookingId: 'PG-00042' })
+        expect(exact.entries.map((e) => e.bookingId)).toEqual(['PG-00042'])
+        expect((await client.outbox.page({ state: 'delivered' })).entries).toEqual([])
+        await expect(client.outbox.page({ cursor: 'nonsense' })).rejects.toThrow(
+          /cursor "nonsense" is not one this outbox gave: start again from the first page/,
+        )
+        await expect(client.outbox.page({ state: 'lost' })).rejects.toThrow(/unknown outbox state "lost"/)
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true })
+      }
+    },
+  )
 })
 
 describe.each(backends)('actions on %s', (_name, where) => {
-  it('retry a dead entry (with an audit note), redrive it delivered, refuse an older entry, purge', async () => {
+  it('retry a dead entry (with an audit note), redrive it delivered, refuse an older entry, purge (each audited)', async () => {
     const at = where()
     const client = createPartnerSync(settingsFor(at))
-    const dashboard = dashboardOn(at)
+    const log = recordingLogger()
+    const dashboard = dashboardOn(at, { logger: log })
     const id = `act-${prefixes}-${Date.now()}`
 
     partner.plan(id, 400)
@@ -297,9 +364,18 @@ describe.each(backends)('actions on %s', (_name, where) => {
     expect(shown.audit).toEqual([{ at: expect.any(String), action: 'retry', by: 'ann' }])
     expect(shown.history).toHaveLength(1)
 
-    const redriven = await follow(dashboard, (await post(dashboard, 'redrive', { csrf, back: dead.outbox.id })).response)
-    expect(noticeOf(redriven.html)).toMatch(/Redrive by ann: 1 delivered, 0 failed \(will be retried\), 0 dead, 0 superseded; 0 still due\./)
+    const redriven = await follow(
+      dashboard,
+      (await post(dashboard, 'redrive', { csrf, back: dead.outbox.id })).response,
+    )
+    expect(noticeOf(redriven.html)).toMatch(
+      /Redrive by ann: 1 delivered, 0 failed \(will be retried\), 0 dead, 0 superseded; 0 still due\./,
+    )
     expect(redriven.html).toContain('data-state>delivered<')
+    expect((await client.outbox.show(dead.outbox.id)).audit).toEqual([
+      { at: expect.any(String), action: 'retry', by: 'ann' },
+      { at: expect.any(String), action: 'redrive', by: 'ann' },
+    ])
 
     // An older body of a booking whose newer body was delivered: the core refuses, the page says why.
     const older = `${id}-older`
@@ -310,7 +386,9 @@ describe.each(backends)('actions on %s', (_name, where) => {
     const second = await client.sync(booking(older))
     expect(second.ok).toBe(true)
     const refused = await follow(dashboard, (await post(dashboard, 'retry', { csrf, id: first.outbox.id })).response)
-    expect(noticeOf(refused.html)).toMatch(/Not retried: outbox entry .* is older than entry .*: retrying it would put an older state back on the partner/)
+    expect(noticeOf(refused.html)).toMatch(
+      /Not retried: outbox entry .* is older than entry .*: retrying it would put an older state back on the partner/,
+    )
     expect(refused.html).toContain('notice error')
     expect(refused.html).toContain(`superseded by</dt><dd><a href="${BASE}/entries/${second.outbox.id}"`)
 
@@ -320,5 +398,14 @@ describe.each(backends)('actions on %s', (_name, where) => {
     expect(noticeOf(purged.html)).toMatch(/Purge by ann: 3 delivered or superseded entries older than 0s deleted\./)
     expect(purged.html).toContain('<b data-count="delivered">0</b>')
     expect(await client.outbox.show(dead.outbox.id)).toBeNull()
+    // The entries are gone: their audit notes are log lines.
+    expect(
+      log.lines.filter(
+        (line) => line.startsWith('info: [Partner Sync] Audit: outbox entry ') && line.endsWith(' purged by ann'),
+      ),
+    ).toHaveLength(3)
+    expect(log.lines).toContain(
+      `info: [Partner Sync] Audit: outbox entry ${dead.outbox.id} of booking ${id} purged by ann`,
+    )
   })
 })

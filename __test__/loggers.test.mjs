@@ -44,7 +44,11 @@ function winstonCapture() {
       done()
     },
   })
-  const logger = winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] })
+  const logger = winston.createLogger({
+    level: 'info',
+    format: winston.format.json(),
+    transports: [new winston.transports.Stream({ stream })],
+  })
   return { logger, messages: () => lines.map((line) => line.message) }
 }
 
@@ -67,13 +71,21 @@ describe.each([
     await client.sync(data)
     const [success, failure] = await atLeast(2, messages)
     expect(success).toMatch(new RegExp(`^\\[Partner Sync\\] Success for booking: ${BOOKING} \\(1 attempt, \\d+ ms\\)$`))
-    expect(failure).toMatch(new RegExp(`^\\[Partner Sync\\] Failed for booking ${BOOKING} .*HTTP 404 "Booking not found"`))
+    expect(failure).toMatch(
+      new RegExp(`^\\[Partner Sync\\] Failed for booking ${BOOKING} .*HTTP 404 "Booking not found"`),
+    )
   })
 
   it('a redrive names the booking and the outbox entry', async () => {
     receiver = await startReceiver(inOrder({ status: 503 }, { status: 200 }))
     const { logger, messages } = capture()
-    const client = createPartnerSync({ ...FAST, url: receiver.url, logger, outbox: `sqlite:${path.join(tmp, `${capture.name}.db`)}`, outboxSchedule: '1ms' })
+    const client = createPartnerSync({
+      ...FAST,
+      url: receiver.url,
+      logger,
+      outbox: `sqlite:${path.join(tmp, `${capture.name}.db`)}`,
+      outboxSchedule: '1ms',
+    })
     const { outbox } = await client.sync(data)
     await new Promise((resolve) => setTimeout(resolve, 10))
     expect(await client.redrivePending()).toMatchObject({ delivered: 1 })
@@ -89,13 +101,18 @@ describe('PARTNER_SYNC_LOG', () => {
     saved = { ...process.env }
     process.env.PWA_WEBHOOK_SECRET = SECRET
     process.env.PARTNER_SYNC_MAX_ATTEMPTS = '1'
-    spies = { log: vi.spyOn(console, 'log').mockImplementation(() => {}), warn: vi.spyOn(console, 'warn').mockImplementation(() => {}), error: vi.spyOn(console, 'error').mockImplementation(() => {}) }
+    spies = {
+      log: vi.spyOn(console, 'log').mockImplementation(() => {}),
+      warn: vi.spyOn(console, 'warn').mockImplementation(() => {}),
+      error: vi.spyOn(console, 'error').mockImplementation(() => {}),
+    }
   })
   afterEach(() => {
     process.env = saved
     vi.restoreAllMocks()
   })
-  const printed = () => Object.fromEntries(Object.entries(spies).map(([name, spy]) => [name, spy.mock.calls.map((call) => call.join(' '))]))
+  const printed = () =>
+    Object.fromEntries(Object.entries(spies).map(([name, spy]) => [name, spy.mock.calls.map((call) => call.join(' '))]))
 
   /** One delivered and one failed syncBookingToPartner call. */
   async function deliverAndFail() {
@@ -136,7 +153,9 @@ describe('PARTNER_SYNC_LOG', () => {
     process.env.SMASHPARTNER_SYNC_URL = receiver.url
     await client.sync(data)
     await client.sync(data)
-    expect(printed().warn).toEqual(['[Partner Sync] PARTNER_SYNC_LOG = "quiet" is not one of silent, error, warn, info; using info'])
+    expect(printed().warn).toEqual([
+      '[Partner Sync] PARTNER_SYNC_LOG = "quiet" is not one of silent, error, warn, info; using info',
+    ])
     expect(printed().log).toHaveLength(2)
   })
 

@@ -10,7 +10,20 @@ const { createPartnerSync, generateSignature } = require('../lib/index.js')
 
 const SECRET = 'mock-test-secret-51c0ffee'
 const BOOKING = 'b24a8a76-edb7-4b0c-950b-3144cc4d7ec6'
-const bodyFor = (bookingId = BOOKING) => JSON.stringify({ event: 'booking.paid', booking_id: bookingId, status: 'LUNAS', paid_amount: 32000, timestamp: '2026-02-04T23:00:00.000Z' })
+
+/** Syncs one paid booking to `partner` with a client of these retry settings; resolves with its result. */
+function syncTo(partner, retries) {
+  const client = createPartnerSync({ url: partner.url, secret: SECRET, ...retries, outbox: false, logger: false })
+  return client.sync({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000 })
+}
+const bodyFor = (bookingId = BOOKING) =>
+  JSON.stringify({
+    event: 'booking.paid',
+    booking_id: bookingId,
+    status: 'LUNAS',
+    paid_amount: 32000,
+    timestamp: '2026-02-04T23:00:00.000Z',
+  })
 
 const started = []
 async function mock(options = {}) {
@@ -46,17 +59,26 @@ describe("the guide's table", () => {
 
   it('200 with the success JSON for a signed sync', async () => {
     const partner = await mock()
-    expect(await post(partner.url, bodyFor())).toEqual({ status: 200, json: { success: true, message: 'Booking synced and transaction created', booking_id: BOOKING } })
+    expect(await post(partner.url, bodyFor())).toEqual({
+      status: 200,
+      json: { success: true, message: 'Booking synced and transaction created', booking_id: BOOKING },
+    })
   })
 
   it('401 Missing x-pwa-signature header', async () => {
     const partner = await mock()
-    expect(await post(partner.url, bodyFor(), null)).toEqual({ status: 401, json: { error: 'Missing x-pwa-signature header' } })
+    expect(await post(partner.url, bodyFor(), null)).toEqual({
+      status: 401,
+      json: { error: 'Missing x-pwa-signature header' },
+    })
   })
 
   it('401 Invalid webhook signature for another secret', async () => {
     const partner = await mock()
-    expect(await post(partner.url, bodyFor(), generateSignature(bodyFor(), 'another-secret'))).toEqual({ status: 401, json: { error: 'Invalid webhook signature' } })
+    expect(await post(partner.url, bodyFor(), generateSignature(bodyFor(), 'another-secret'))).toEqual({
+      status: 401,
+      json: { error: 'Invalid webhook signature' },
+    })
   })
 
   it('400 Missing booking_id, also for a body that is not JSON', async () => {
@@ -68,7 +90,10 @@ describe("the guide's table", () => {
 
   it('404 Booking not found when knownBookings is given', async () => {
     const partner = await mock({ knownBookings: [BOOKING] })
-    expect(await post(partner.url, bodyFor('no-such-booking'))).toEqual({ status: 404, json: { error: 'Booking not found' } })
+    expect(await post(partner.url, bodyFor('no-such-booking'))).toEqual({
+      status: 404,
+      json: { error: 'Booking not found' },
+    })
     expect((await post(partner.url, bodyFor())).status).toBe(200)
   })
 
@@ -128,8 +153,7 @@ describe('failures for trying retries', () => {
 
   it('the library retries through them and delivers on attempt 3', async () => {
     const partner = await mock({ fail: [503, 503] })
-    const client = createPartnerSync({ url: partner.url, secret: SECRET, backoffBaseMs: 20, outbox: false, logger: false })
-    const result = await client.sync({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000 })
+    const result = await syncTo(partner, { backoffBaseMs: 20 })
     expect(result).toMatchObject({ ok: true, status: 200, attempts: 3 })
     expect(partner.requests.map((request) => request.status)).toEqual([503, 503, 200])
     expect(partner.requests.every((request) => request.verified && request.body === result.body)).toBe(true)
@@ -155,8 +179,20 @@ describe('what it records', () => {
     await post(partner.url, body)
     await fetch(partner.url)
     const [sync, health] = partner.requests
-    expect(sync).toMatchObject({ method: 'POST', path: '/api/webhooks/pwa-sync', body, signature: generateSignature(body, SECRET), verified: true, bookingId: BOOKING, status: 200 })
-    expect(sync.response).toEqual({ success: true, message: 'Booking synced and transaction created', booking_id: BOOKING })
+    expect(sync).toMatchObject({
+      method: 'POST',
+      path: '/api/webhooks/pwa-sync',
+      body,
+      signature: generateSignature(body, SECRET),
+      verified: true,
+      bookingId: BOOKING,
+      status: 200,
+    })
+    expect(sync.response).toEqual({
+      success: true,
+      message: 'Booking synced and transaction created',
+      booking_id: BOOKING,
+    })
     expect(sync.headers['content-type']).toBe('application/json')
     expect(Number.isNaN(Date.parse(sync.at))).toBe(false)
     expect(health).toMatchObject({ method: 'GET', status: 200, verified: false })
@@ -180,13 +216,27 @@ describe('what it records', () => {
 })
 
 describe("like the partner's real handler", () => {
-  const paid = (overrides = {}) => JSON.stringify({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000, ...overrides, timestamp: '2026-02-04T23:00:00.000Z' })
+  const paid = (overrides = {}) =>
+    JSON.stringify({
+      event: 'booking.paid',
+      booking_id: BOOKING,
+      status: 'LUNAS',
+      paid_amount: 32000,
+      ...overrides,
+      timestamp: '2026-02-04T23:00:00.000Z',
+    })
   const overlap = (a, b) => a.receivedAt < b.answeredAt && b.receivedAt < a.answeredAt
 
   it('databaseError: 500 with the database text, nothing stored, after the 404 check; healed at run time', async () => {
     const partner = await mock({ knownBookings: [BOOKING], databaseError: 'connection terminated unexpectedly' })
-    expect(await post(partner.url, bodyFor('no-such-booking'))).toEqual({ status: 404, json: { error: 'Booking not found' } })
-    expect(await post(partner.url, bodyFor())).toEqual({ status: 500, json: { error: 'connection terminated unexpectedly' } })
+    expect(await post(partner.url, bodyFor('no-such-booking'))).toEqual({
+      status: 404,
+      json: { error: 'Booking not found' },
+    })
+    expect(await post(partner.url, bodyFor())).toEqual({
+      status: 500,
+      json: { error: 'connection terminated unexpectedly' },
+    })
     expect(partner.bookings.size).toBe(0)
     expect(partner.transactions).toEqual([])
     partner.databaseError = undefined
@@ -199,8 +249,7 @@ describe("like the partner's real handler", () => {
 
   it('the library reports the database text and retries the 500', async () => {
     const partner = await mock({ databaseError: 'deadlock detected' })
-    const client = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 2, backoffBaseMs: 1, outbox: false, logger: false })
-    const result = await client.sync({ event: 'booking.paid', booking_id: BOOKING, status: 'LUNAS', paid_amount: 32000 })
+    const result = await syncTo(partner, { maxAttempts: 2, backoffBaseMs: 1 })
     expect(result).toMatchObject({ ok: false, status: 500, attempts: 2, response: { error: 'deadlock detected' } })
     expect(result.error.message).toContain('deadlock detected')
   })
@@ -209,7 +258,9 @@ describe("like the partner's real handler", () => {
     const partner = await mock()
     await post(partner.url, paid({ total_amount: 64000 }))
     await post(partner.url, paid({ total_amount: 64000 }))
-    expect(partner.transactionsFor(BOOKING)).toEqual([{ bookingId: BOOKING, paidAmount: 32000, totalAmount: 64000, at: expect.any(Number) }])
+    expect(partner.transactionsFor(BOOKING)).toEqual([
+      { bookingId: BOOKING, paidAmount: 32000, totalAmount: 64000, at: expect.any(Number) },
+    ])
     expect(partner.requests.map((request) => request.transaction)).toEqual(['created', 'existed'])
   })
 
@@ -254,7 +305,12 @@ describe("like the partner's real handler", () => {
     await post(partner.url, paid({ paid_amount: 1 }))
     const second = paid({ event: 'booking.updated', status: undefined, paid_amount: 64000 })
     await post(partner.url, second)
-    expect(partner.bookings.get(BOOKING)).toEqual({ status: 'LUNAS', paidAmount: 64000, body: second, updatedAt: expect.any(Number) })
+    expect(partner.bookings.get(BOOKING)).toEqual({
+      status: 'LUNAS',
+      paidAmount: 64000,
+      body: second,
+      updatedAt: expect.any(Number),
+    })
   })
 
   it('records when each request arrived and was answered', async () => {
@@ -277,7 +333,9 @@ describe('lifecycle', () => {
   it('close() does not wait for keep-alive connections', async () => {
     const partner = await mock()
     const agent = new http.Agent({ keepAlive: true })
-    await new Promise((resolve, reject) => http.get(partner.url, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject))
+    await new Promise((resolve, reject) =>
+      http.get(partner.url, { agent }, (res) => res.resume().on('end', resolve)).on('error', reject),
+    )
     const before = performance.now()
     await partner.close()
     expect(performance.now() - before).toBeLessThan(1000)
@@ -286,6 +344,9 @@ describe('lifecycle', () => {
 
   it('a port in use is a clear error', async () => {
     const partner = await mock()
-    await expect(mock({ port: partner.port })).rejects.toMatchObject({ code: 'EADDRINUSE', message: expect.stringMatching(/already in use/) })
+    await expect(mock({ port: partner.port })).rejects.toMatchObject({
+      code: 'EADDRINUSE',
+      message: expect.stringMatching(/already in use/),
+    })
   })
 })

@@ -7,16 +7,36 @@ import { promisify } from 'node:util'
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { context, createTraceState, metrics, propagation, SpanKind, SpanStatusCode, TraceFlags, trace } from '@opentelemetry/api'
+import {
+  context,
+  createTraceState,
+  metrics,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  trace,
+} from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { W3CTraceContextPropagator } from '@opentelemetry/core'
-import { AggregationTemporality, InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics'
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  MeterProvider,
+  PeriodicExportingMetricReader,
+} from '@opentelemetry/sdk-metrics'
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { SECRET, createPartnerSync, redriveWhenDue, startPartner, tempDir } from './helpers/outbox-harness.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const payment = (id, status = 'LUNAS', paidAmount = 32000) => ({ event: 'booking.paid', booking_id: id, status, paid_amount: paidAmount, payment_method: 'QRIS' })
+const payment = (id, status = 'LUNAS', paidAmount = 32000) => ({
+  event: 'booking.paid',
+  booking_id: id,
+  status,
+  paid_amount: paidAmount,
+  payment_method: 'QRIS',
+})
 const hrMs = ([s, ns]) => s * 1000 + ns / 1e6
 
 let partner
@@ -47,8 +67,19 @@ afterAll(async () => {
 })
 beforeEach(() => spans.reset())
 
-const quick = { secret: SECRET, maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 10, attemptTimeoutMs: 2000, deadlineMs: 3000, logger: false }
-const childrenOf = (parent) => spans.getFinishedSpans().filter((s) => s.parentSpanContext && s.parentSpanContext.spanId === parent.spanContext().spanId)
+const quick = {
+  secret: SECRET,
+  maxAttempts: 3,
+  backoffBaseMs: 5,
+  backoffMaxMs: 10,
+  attemptTimeoutMs: 2000,
+  deadlineMs: 3000,
+  logger: false,
+}
+const childrenOf = (parent) =>
+  spans
+    .getFinishedSpans()
+    .filter((s) => s.parentSpanContext && s.parentSpanContext.spanId === parent.spanContext().spanId)
 
 describe('tracing', () => {
   it('a 503-then-200 sync: one sync span, two CLIENT attempt spans, traceparent on the wire, the signature still verifies', async () => {
@@ -72,10 +103,16 @@ describe('tracing', () => {
     const [sync] = syncSpans
     expect(sync.parentSpanContext.spanId).toBe(appSpan.spanContext().spanId)
     expect(sync.kind).toBe(SpanKind.INTERNAL)
-    expect(sync.attributes).toMatchObject({ 'partner_sync.booking_id': id, 'partner_sync.event': 'booking.paid', 'partner_sync.outcome': 'delivered' })
+    expect(sync.attributes).toMatchObject({
+      'partner_sync.booking_id': id,
+      'partner_sync.event': 'booking.paid',
+      'partner_sync.outcome': 'delivered',
+    })
     expect(sync.status.code).not.toBe(SpanStatusCode.ERROR)
 
-    const attempts = childrenOf(sync).sort((a, b) => a.attributes['partner_sync.attempt'] - b.attributes['partner_sync.attempt'])
+    const attempts = childrenOf(sync).sort(
+      (a, b) => a.attributes['partner_sync.attempt'] - b.attributes['partner_sync.attempt'],
+    )
     expect(attempts).toHaveLength(2)
     const common = {
       'http.request.method': 'POST',
@@ -85,7 +122,12 @@ describe('tracing', () => {
       'partner_sync.booking_id': id,
       'partner_sync.event': 'booking.paid',
     }
-    expect(attempts[0].attributes).toEqual({ ...common, 'partner_sync.attempt': 1, 'http.response.status_code': 503, 'error.type': '503' })
+    expect(attempts[0].attributes).toEqual({
+      ...common,
+      'partner_sync.attempt': 1,
+      'http.response.status_code': 503,
+      'error.type': '503',
+    })
     expect(attempts[1].attributes).toEqual({ ...common, 'partner_sync.attempt': 2, 'http.response.status_code': 200 })
     expect(attempts.map((s) => s.kind)).toEqual([SpanKind.CLIENT, SpanKind.CLIENT])
     expect(attempts[0].status.code).toBe(SpanStatusCode.ERROR)
@@ -108,8 +150,16 @@ describe('tracing', () => {
 
   it('an incoming trace (traceparent and tracestate) is continued: the partner gets both', async () => {
     const id = `otel-state-${process.pid}`
-    const remote = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED, isRemote: true, traceState: createTraceState('vendor=opaque') }
-    const result = await context.with(trace.setSpanContext(context.active(), remote), () => createPartnerSync({ ...quick, url: partner.url }).sync(payment(id)))
+    const remote = {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+      traceState: createTraceState('vendor=opaque'),
+    }
+    const result = await context.with(trace.setSpanContext(context.active(), remote), () =>
+      createPartnerSync({ ...quick, url: partner.url }).sync(payment(id)),
+    )
     expect(result.ok).toBe(true)
     const sync = spans.getFinishedSpans().find((s) => s.name === 'partner-sync sync')
     expect(sync.spanContext().traceId).toBe(remote.traceId)
@@ -140,19 +190,36 @@ describe('tracing', () => {
   it('a redrive makes a span, with an entry span and its attempt', async () => {
     const id = `otel-redrive-${process.pid}`
     partner.plan(id, 503, 200)
-    const client = createPartnerSync({ ...quick, maxAttempts: 1, url: partner.url, outbox: `sqlite:${store.file('otel.db')}`, outboxSchedule: '50ms', outboxMaxAge: '1h' })
+    const client = createPartnerSync({
+      ...quick,
+      maxAttempts: 1,
+      url: partner.url,
+      outbox: `sqlite:${store.file('otel.db')}`,
+      outboxSchedule: '50ms',
+      outboxMaxAge: '1h',
+    })
     const first = await client.sync(payment(id))
     expect(first.outbox.state).toBe('pending')
     spans.reset()
     await redriveWhenDue(client)
     const finished = spans.getFinishedSpans()
-    const redrive = finished.filter((s) => s.name === 'partner-sync redrive').find((s) => s.attributes['partner_sync.redrive.delivered'] === 1)
+    const redrive = finished
+      .filter((s) => s.name === 'partner-sync redrive')
+      .find((s) => s.attributes['partner_sync.redrive.delivered'] === 1)
     expect(redrive).toBeDefined()
     const [entry] = childrenOf(redrive)
-    expect(entry.attributes).toMatchObject({ 'partner_sync.booking_id': id, 'partner_sync.outbox.entry_id': first.outbox.id, 'partner_sync.outcome': 'delivered' })
+    expect(entry.attributes).toMatchObject({
+      'partner_sync.booking_id': id,
+      'partner_sync.outbox.entry_id': first.outbox.id,
+      'partner_sync.outcome': 'delivered',
+    })
     const [attempt] = childrenOf(entry)
     expect(attempt.kind).toBe(SpanKind.CLIENT)
-    expect(attempt.attributes).toMatchObject({ 'http.response.status_code': 200, 'partner_sync.outbox.entry_id': first.outbox.id, 'partner_sync.attempt': 1 })
+    expect(attempt.attributes).toMatchObject({
+      'http.response.status_code': 200,
+      'partner_sync.outbox.entry_id': first.outbox.id,
+      'partner_sync.attempt': 1,
+    })
   })
 })
 
@@ -180,7 +247,14 @@ describe('metrics', () => {
   it('counts redriven entries under partner_sync.source redrive', async () => {
     const id = `otel-metrics-redrive-${process.pid}`
     partner.plan(id, 503, 200)
-    const client = createPartnerSync({ ...quick, maxAttempts: 1, url: partner.url, outbox: `sqlite:${store.file('otel-metrics.db')}`, outboxSchedule: '50ms', outboxMaxAge: '1h' })
+    const client = createPartnerSync({
+      ...quick,
+      maxAttempts: 1,
+      url: partner.url,
+      outbox: `sqlite:${store.file('otel-metrics.db')}`,
+      outboxSchedule: '50ms',
+      outboxMaxAge: '1h',
+    })
     await client.sync(payment(id))
     const before = await collect()
     await redriveWhenDue(client)
@@ -192,7 +266,14 @@ describe('metrics', () => {
   it('an observable gauge gives the outbox entries by state when the exporter collects', async () => {
     const id = `otel-gauge-${process.pid}`
     partner.plan(`${id}-pending`, 503)
-    const client = createPartnerSync({ ...quick, maxAttempts: 1, url: partner.url, outbox: `sqlite:${store.file('otel-gauge.db')}`, outboxSchedule: '1h', outboxMaxAge: '2h' })
+    const client = createPartnerSync({
+      ...quick,
+      maxAttempts: 1,
+      url: partner.url,
+      outbox: `sqlite:${store.file('otel-gauge.db')}`,
+      outboxSchedule: '1h',
+      outboxMaxAge: '2h',
+    })
     await client.sync(payment(`${id}-ok`))
     await client.sync(payment(`${id}-pending`))
     await client.redrivePending() // instruments exist from the first sync or redrive on
@@ -201,7 +282,9 @@ describe('metrics', () => {
 
   it('metrics: false counts nothing; tracing: false alone still counts', async () => {
     const before = await collect()
-    await createPartnerSync({ ...quick, url: partner.url, metrics: false }).sync(payment(`otel-nometrics-${process.pid}`))
+    await createPartnerSync({ ...quick, url: partner.url, metrics: false }).sync(
+      payment(`otel-nometrics-${process.pid}`),
+    )
     const middle = await collect()
     expect(middle.bySource.sync).toBe(before.bySource.sync)
     await createPartnerSync({ ...quick, url: partner.url, tracing: false }).sync(payment(`otel-notrace-${process.pid}`))
@@ -212,17 +295,26 @@ describe('metrics', () => {
 async function collect() {
   metricExporter.reset()
   await reader.forceFlush()
-  const all = metricExporter.getMetrics().flatMap((r) => r.scopeMetrics).filter((s) => s.scope.name === '@smashcourts/partner-sync').flatMap((s) => s.metrics)
+  const all = metricExporter
+    .getMetrics()
+    .flatMap((r) => r.scopeMetrics)
+    .filter((s) => s.scope.name === '@smashcourts/partner-sync')
+    .flatMap((s) => s.metrics)
   const deliveries = { delivered: 0, failed: 0, dead: 0, superseded: 0 }
   const bySource = { sync: 0, redrive: 0 }
   let redriveDelivered = 0
   for (const point of all.find((m) => m.descriptor.name === 'partner_sync.deliveries')?.dataPoints ?? []) {
     deliveries[point.attributes['partner_sync.outcome']] += point.value
     bySource[point.attributes['partner_sync.source']] += point.value
-    if (point.attributes['partner_sync.source'] === 'redrive' && point.attributes['partner_sync.outcome'] === 'delivered') redriveDelivered += point.value
+    if (
+      point.attributes['partner_sync.source'] === 'redrive' &&
+      point.attributes['partner_sync.outcome'] === 'delivered'
+    )
+      redriveDelivered += point.value
   }
   const gauge = all.find((m) => m.descriptor.name === 'partner_sync.outbox.entries')
-  const outbox = gauge && Object.fromEntries(gauge.dataPoints.map((p) => [p.attributes['partner_sync.outbox.state'], p.value]))
+  const outbox =
+    gauge && Object.fromEntries(gauge.dataPoints.map((p) => [p.attributes['partner_sync.outbox.state'], p.value]))
   const duration = all.find((m) => m.descriptor.name === 'partner_sync.attempt.duration')
   const points = duration?.dataPoints ?? []
   return {
@@ -242,7 +334,13 @@ describe('without @opentelemetry/api', () => {
     try {
       const pkg = path.join(project.dir, 'node_modules', '@smashcourts', 'partner-sync')
       fs.mkdirSync(pkg, { recursive: true })
-      for (const name of ['package.json', 'binding.js', 'lib', ...fs.readdirSync(ROOT).filter((f) => f.endsWith('.node'))]) fs.cpSync(path.join(ROOT, name), path.join(pkg, name), { recursive: true })
+      for (const name of [
+        'package.json',
+        'binding.js',
+        'lib',
+        ...fs.readdirSync(ROOT).filter((f) => f.endsWith('.node')),
+      ])
+        fs.cpSync(path.join(ROOT, name), path.join(pkg, name), { recursive: true })
       const script = `
         const { createPartnerSync } = require('@smashcourts/partner-sync')
         let found = true
@@ -251,7 +349,11 @@ describe('without @opentelemetry/api', () => {
           .sync({ event: 'booking.paid', booking_id: 'otel-absent-${process.pid}', status: 'LUNAS', paid_amount: 1 })
           .then((r) => console.log(JSON.stringify({ found, ok: r.ok })))
       `
-      const { stdout: out } = await promisify(execFile)(process.execPath, ['-e', script], { cwd: project.dir, encoding: 'utf8', timeout: 20_000 })
+      const { stdout: out } = await promisify(execFile)(process.execPath, ['-e', script], {
+        cwd: project.dir,
+        encoding: 'utf8',
+        timeout: 20_000,
+      })
       expect(JSON.parse(out.trim())).toEqual({ found: false, ok: true })
       expect(partner.forBooking(`otel-absent-${process.pid}`)[0].headers.traceparent).toBeUndefined()
     } finally {

@@ -4,10 +4,16 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { ONE_ATTEMPT, SECRET, createPartnerSync, recordingLogger, redriveWhenDue, waitFor } from './helpers/outbox-harness.mjs'
+import {
+  ONE_ATTEMPT,
+  SECRET,
+  createPartnerSync,
+  payment,
+  recordingLogger,
+  redriveWhenDue,
+  waitFor,
+} from './helpers/outbox-harness.mjs'
 import { partnerAndStore } from './helpers/outbox-scenarios.mjs'
-
-const payment = (id, status, paidAmount, event = 'booking.paid') => ({ event, booking_id: id, status, paid_amount: paidAmount, payment_method: 'QRIS' })
 
 /** Hooks that record every call: [name, payload]. */
 function recordingHooks() {
@@ -71,7 +77,14 @@ describe('hooks', () => {
       ].sort(),
     )
     const find = (name, id) => calls.find(([n, e]) => n === name && e.bookingId === id)[1]
-    expect(find('delivered', ok)).toEqual({ bookingId: ok, entryId: okResult.outbox.id, attempts: 1, status: 200, errorKind: undefined, message: undefined })
+    expect(find('delivered', ok)).toEqual({
+      bookingId: ok,
+      entryId: okResult.outbox.id,
+      attempts: 1,
+      status: 200,
+      errorKind: undefined,
+      message: undefined,
+    })
     expect(find('failed', later)).toMatchObject({ attempts: 1, status: 503, errorKind: 'http' })
     expect(find('delivered', later)).toMatchObject({ attempts: 2, status: 200 })
     expect(find('dead', dead)).toMatchObject({ attempts: 2, status: 400, errorKind: 'bad_request' })
@@ -93,7 +106,12 @@ describe('hooks', () => {
     expect(counts).toMatchObject({ delivered: 1, superseded: 1 })
     await sleep(50)
     expect(calls.map(([name, e]) => `${name} ${e.entryId}`).sort()).toEqual(
-      [`failed ${dp.outbox.id}`, `failed ${lunas.outbox.id}`, `delivered ${lunas.outbox.id}`, `superseded ${dp.outbox.id}`].sort(),
+      [
+        `failed ${dp.outbox.id}`,
+        `failed ${lunas.outbox.id}`,
+        `delivered ${lunas.outbox.id}`,
+        `superseded ${dp.outbox.id}`,
+      ].sort(),
     )
   })
 
@@ -111,12 +129,24 @@ describe('hooks', () => {
       await worker.stop()
     }
     await sleep(50)
-    expect(calls.map(([name, e]) => `${name} ${e.entryId} ${e.attempts}`)).toEqual([`failed ${first.outbox.id} 1`, `delivered ${first.outbox.id} 2`])
+    expect(calls.map(([name, e]) => `${name} ${e.entryId} ${e.attempts}`)).toEqual([
+      `failed ${first.outbox.id} 1`,
+      `delivered ${first.outbox.id} 2`,
+    ])
   })
 
   it('without an outbox: failed for a failed sync, superseded for a sync a newer one replaced', async () => {
     const { calls, on } = recordingHooks()
-    const client = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 10, deadlineMs: 5000, logger: false, on })
+    const client = createPartnerSync({
+      url: partner.url,
+      secret: SECRET,
+      maxAttempts: 3,
+      backoffBaseMs: 5,
+      backoffMaxMs: 10,
+      deadlineMs: 5000,
+      logger: false,
+      on,
+    })
     const run = `${process.pid}-${Date.now().toString(36)}`
     const down = `hook-down-${run}`
     partner.plan(down, 500)
@@ -147,12 +177,33 @@ describe('hooks', () => {
     const thrower = () => {
       throw new Error('hook exploded')
     }
-    const plain = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 2, backoffBaseMs: 5, backoffMaxMs: 10, logger: false })
-    const throwing = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 2, backoffBaseMs: 5, backoffMaxMs: 10, logger, on: { delivered: thrower, failed: thrower } })
-    const hanging = createPartnerSync({ url: partner.url, secret: SECRET, maxAttempts: 2, backoffBaseMs: 5, backoffMaxMs: 10, logger, on: { delivered: hang, failed: async () => Promise.reject(new Error('rejected too')) } })
+    const clientWith = (options) =>
+      createPartnerSync({
+        url: partner.url,
+        secret: SECRET,
+        maxAttempts: 2,
+        backoffBaseMs: 5,
+        backoffMaxMs: 10,
+        ...options,
+      })
+    const plain = clientWith({ logger: false })
+    const throwing = clientWith({ logger, on: { delivered: thrower, failed: thrower } })
+    const hanging = clientWith({
+      logger,
+      on: { delivered: hang, failed: async () => Promise.reject(new Error('rejected too')) },
+    })
     const run = `${process.pid}-${Date.now().toString(36)}`
-    const shape = (r) => ({ ok: r.ok, status: r.status, attempts: r.attempts, errorKind: r.error && r.error.kind, outbox: r.outbox })
-    for (const [label, client] of [['throwing', throwing], ['hanging', hanging]]) {
+    const shape = (r) => ({
+      ok: r.ok,
+      status: r.status,
+      attempts: r.attempts,
+      errorKind: r.error && r.error.kind,
+      outbox: r.outbox,
+    })
+    for (const [label, client] of [
+      ['throwing', throwing],
+      ['hanging', hanging],
+    ]) {
       const okId = `hook-${label}-ok-${run}`
       const badId = `hook-${label}-bad-${run}`
       const baseOk = `hook-${label}-plain-ok-${run}`
@@ -173,7 +224,11 @@ describe('hooks', () => {
     expect(logger.lines.filter((l) => l.includes("hook 'delivered' failed: hook exploded"))).toHaveLength(1)
     expect(logger.lines.filter((l) => l.includes("hook 'failed' failed: hook exploded"))).toHaveLength(1)
     expect(logger.lines.filter((l) => l.includes("hook 'failed' failed: rejected too"))).toHaveLength(1)
-    await waitFor('the hanging hook to be reported', () => logger.lines.some((l) => l.includes("hook 'delivered' failed: did not settle within 1000 ms")), { timeoutMs: 3000 })
+    await waitFor(
+      'the hanging hook to be reported',
+      () => logger.lines.some((l) => l.includes("hook 'delivered' failed: did not settle within 1000 ms")),
+      { timeoutMs: 3000 },
+    )
     expect(logger.lines.filter((l) => l.includes("hook 'delivered' failed: did not settle"))).toHaveLength(1)
     const hookLines = logger.lines.filter((l) => l.includes(" hook '"))
     expect(hookLines).toHaveLength(4)
@@ -181,7 +236,12 @@ describe('hooks', () => {
   })
 
   it('syncBookingToPartner never throws even when a hook does (its hooks come only from createPartnerSync)', async () => {
-    const client = createPartnerSync({ url: partner.url, secret: SECRET, logger: false, on: { delivered: 'not a function' } })
+    const client = createPartnerSync({
+      url: partner.url,
+      secret: SECRET,
+      logger: false,
+      on: { delivered: 'not a function' },
+    })
     expect((await client.sync(payment(`hook-nofn-${process.pid}`, 'LUNAS', 1))).ok).toBe(true)
   })
 })

@@ -6,13 +6,24 @@
 
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ONE_ATTEMPT, SECRET, createPartnerSync, redriveWhenDue, refusedUrl, runChild, seededRandom, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
+import {
+  ONE_ATTEMPT,
+  POSTGRES_TARGETS,
+  SECRET,
+  createPartnerSync,
+  payment,
+  redriveWhenDue,
+  refusedUrl,
+  runChild,
+  seededRandom,
+  startPartner,
+  tempDir,
+  waitFor,
+} from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
-const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
 const nowMs = () => performance.timeOrigin + performance.now()
 
-const payment = (id, status, paidAmount, event = 'booking.paid') => ({ event, booking_id: id, status, paid_amount: paidAmount, payment_method: 'QRIS' })
 const downPayment = (id) => payment(id, 'DP', 16000)
 const paidInFull = (id) => payment(id, 'LUNAS', 32000, 'booking.updated')
 
@@ -50,17 +61,19 @@ function likeTheRealPartner(partner, { script = () => undefined, processMs = 0, 
 /** Bookings whose requests the partner was processing at the same time. */
 function overlapping(requests) {
   const byBooking = new Map()
-  for (const request of requests) byBooking.set(request.bookingId, [...(byBooking.get(request.bookingId) ?? []), request])
+  for (const request of requests)
+    byBooking.set(request.bookingId, [...(byBooking.get(request.bookingId) ?? []), request])
   const found = []
   for (const [id, list] of byBooking) {
     const sorted = [...list].sort((a, b) => a.startedAt - b.startedAt)
-    for (let i = 1; i < sorted.length; i++) if (sorted[i].startedAt < (sorted[i - 1].processedAt ?? Infinity)) found.push(id)
+    for (let i = 1; i < sorted.length; i++)
+      if (sorted[i].startedAt < (sorted[i - 1].processedAt ?? Infinity)) found.push(id)
   }
   return found
 }
 
 const backends = [['SQLite', (store) => `sqlite:${store.file('ordering.db')}`]]
-if (PG) backends.push(['PostgreSQL', () => PG])
+for (const [name, url] of POSTGRES_TARGETS) backends.push([name, () => url])
 
 describe.each(backends)('with a %s outbox', (_name, location) => {
   let partner
@@ -101,7 +114,9 @@ describe.each(backends)('with a %s outbox', (_name, location) => {
     expect(stored).toMatchObject({ state: 'superseded', supersededBy: lunas.outbox.id })
     expect((await client.outbox.list({ state: 'superseded' })).map((e) => e.id)).toEqual([dp.outbox.id])
     // A manual retry must not put the down payment back either.
-    await expect(client.outbox.retry(dp.outbox.id)).rejects.toThrow(/older than entry .*which superseded it.*put an older state back/)
+    await expect(client.outbox.retry(dp.outbox.id)).rejects.toThrow(
+      /older than entry .*which superseded it.*put an older state back/,
+    )
   })
 
   it('DP and LUNAS both pending, then a redrive: the partner ends with LUNAS, DP is never sent after it', async () => {
@@ -123,7 +138,10 @@ describe.each(backends)('with a %s outbox', (_name, location) => {
 
   it('a partner slower than the attempt timeout: one request at a time, delivered by the outbox after the quiet period, one transaction', async () => {
     const id = `ord-slow-${prefixes}`
-    const real = likeTheRealPartner(partner, { processMs: (_record, index) => (index === 0 ? 600 : 5), checkToInsertMs: 50 })
+    const real = likeTheRealPartner(partner, {
+      processMs: (_record, index) => (index === 0 ? 600 : 5),
+      checkToInsertMs: 50,
+    })
     // The quiet period outlasts the request's deadline: the outbox takes over.
     const client = clientFor({ attemptTimeoutMs: 150, maxAttempts: 3, deadlineMs: 1000, quietPeriod: '1200ms' })
     const started = Date.now()
@@ -152,56 +170,96 @@ describe.each(backends)('with a %s outbox', (_name, location) => {
   })
 })
 
-describe.skipIf(!PG)('two worker processes on one PostgreSQL outbox', () => {
+describe.each(POSTGRES_TARGETS)('two worker processes on one outbox through %s', (_name, PG, tag) => {
   let partner
   beforeAll(async () => {
     partner = await startPartner()
   })
   afterAll(() => partner.close())
 
-  it('200 bookings × 3 versions pending, redriven by two processes at once: each booking ends with its newest body, never two at once', { timeout: 90_000 }, async () => {
-    const BOOKINGS = 200
-    const VERSIONS = ['DP', 'DP2', 'LUNAS']
-    const settings = { url: partner.url, secret: SECRET, outbox: PG, outboxTablePrefix: `ord_workers_${process.pid}_${Date.now().toString(36)}_`, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, quietPeriod: '200ms' }
-    const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
-    const ids = Array.from({ length: BOOKINGS }, (_, i) => `ord-workers-${i}`)
-    for (let batch = 0; batch < BOOKINGS; batch += 50) {
-      await Promise.all(
-        ids.slice(batch, batch + 50).map(async (id) => {
-          for (const [n, status] of VERSIONS.entries()) {
-            const result = await filler.sync(payment(id, status, 10000 * (n + 1)))
-            expect(result.outbox.state).toBe('pending')
-          }
-        }),
+  it(
+    '200 bookings × 3 versions pending, redriven by two processes at once: each booking ends with its newest body, never two at once',
+    { timeout: 90_000 },
+    async () => {
+      const BOOKINGS = 200
+      const VERSIONS = ['DP', 'DP2', 'LUNAS']
+      const settings = {
+        url: partner.url,
+        secret: SECRET,
+        outbox: PG,
+        outboxTablePrefix: `ord_workers_${tag}_${process.pid}_${Date.now().toString(36)}_`,
+        outboxSchedule: '50ms',
+        outboxMaxAge: '1h',
+        maxAttempts: 1,
+        attemptTimeoutMs: 2000,
+        quietPeriod: '200ms',
+      }
+      const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
+      const ids = Array.from({ length: BOOKINGS }, (_, i) => `ord-workers-${i}`)
+      for (let batch = 0; batch < BOOKINGS; batch += 50) {
+        await Promise.all(
+          ids.slice(batch, batch + 50).map(async (id) => {
+            for (const [n, status] of VERSIONS.entries()) {
+              const result = await filler.sync(payment(id, status, 10000 * (n + 1)))
+              expect(result.outbox.state).toBe('pending')
+            }
+          }),
+        )
+      }
+      const random = seededRandom(5)
+      const real = likeTheRealPartner(partner, {
+        script: () => (random() < 0.2 ? 503 : undefined),
+        processMs: () => 1 + Math.floor(random() * 4),
+        checkToInsertMs: 2,
+      })
+      const workers = [0, 1].map(() =>
+        runChild({ task: 'drain', options: settings, limit: 40, timeoutMs: 60_000 }, { timeoutMs: 70_000 }),
       )
-    }
-    const random = seededRandom(5)
-    const real = likeTheRealPartner(partner, { script: () => (random() < 0.2 ? 503 : undefined), processMs: () => 1 + Math.floor(random() * 4), checkToInsertMs: 2 })
-    const workers = [0, 1].map(() => runChild({ task: 'drain', options: settings, limit: 40, timeoutMs: 60_000 }, { timeoutMs: 70_000 }))
-    const results = await Promise.all(workers.map((w) => w.exited))
-    for (const result of results) expect({ code: result.code, stderr: result.stderr, last: result.lines.at(-1).split(' ')[0] }).toEqual({ code: 0, stderr: '', last: 'done' })
-    const totals = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
-    console.log(`ordering workers: ${totals.map((t) => `${t.delivered} delivered, ${t.superseded} superseded, ${t.failed} failed in ${t.runs} runs`).join(' / ')}`)
+      const results = await Promise.all(workers.map((w) => w.exited))
+      for (const result of results)
+        expect({ code: result.code, stderr: result.stderr, last: result.lines.at(-1).split(' ')[0] }).toEqual({
+          code: 0,
+          stderr: '',
+          last: 'done',
+        })
+      const totals = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
+      console.log(
+        `ordering workers: ${totals.map((t) => `${t.delivered} delivered, ${t.superseded} superseded, ${t.failed} failed in ${t.runs} runs`).join(' / ')}`,
+      )
 
-    const sent = partner.requests.filter((r) => r.bookingId?.startsWith('ord-workers-'))
-    expect(overlapping(sent)).toEqual([])
-    const wrong = ids.filter((id) => real.accepted.get(id)?.status !== 'LUNAS')
-    expect(wrong).toEqual([])
-    expect(ids.filter((id) => real.transactions.get(id) !== 1)).toEqual([])
-    const inspect = createPartnerSync({ ...settings, logger: false })
-    expect(await inspect.outbox.list({ state: 'delivered', limit: 1000 })).toHaveLength(BOOKINGS)
-    expect(await inspect.outbox.list({ state: 'superseded', limit: 1000 })).toHaveLength(BOOKINGS * 2)
-  })
+      const sent = partner.requests.filter((r) => r.bookingId?.startsWith('ord-workers-'))
+      expect(overlapping(sent)).toEqual([])
+      const wrong = ids.filter((id) => real.accepted.get(id)?.status !== 'LUNAS')
+      expect(wrong).toEqual([])
+      expect(ids.filter((id) => real.transactions.get(id) !== 1)).toEqual([])
+      const inspect = createPartnerSync({ ...settings, logger: false })
+      expect(await inspect.outbox.list({ state: 'delivered', limit: 1000 })).toHaveLength(BOOKINGS)
+      expect(await inspect.outbox.list({ state: 'superseded', limit: 1000 })).toHaveLength(BOOKINGS * 2)
+    },
+  )
 })
 
 describe('without an outbox, in one process', () => {
   let receiver
   afterAll(() => receiver?.close())
-  const options = (url) => ({ url, secret: SECRET, maxAttempts: 4, backoffBaseMs: 10, backoffMaxMs: 40, attemptTimeoutMs: 1000, deadlineMs: 4000, logger: false })
+  const options = (url) => ({
+    url,
+    secret: SECRET,
+    maxAttempts: 4,
+    backoffBaseMs: 10,
+    backoffMaxMs: 40,
+    attemptTimeoutMs: 1000,
+    deadlineMs: 4000,
+    logger: false,
+  })
 
   it('DP gets 503 with Retry-After: 1; LUNAS is accepted during the wait: the partner keeps LUNAS, DP is superseded', async () => {
     const id = 'ord-retry-after'
-    receiver = await startReceiver((_request, index) => (index === 0 ? { status: 503, headers: { 'retry-after': '1' }, json: { error: 'Service Unavailable' } } : { status: 200 }))
+    receiver = await startReceiver((_request, index) =>
+      index === 0
+        ? { status: 503, headers: { 'retry-after': '1' }, json: { error: 'Service Unavailable' } }
+        : { status: 200 },
+    )
     const client = createPartnerSync(options(receiver.url))
     const started = Date.now()
     const dpPending = client.sync(downPayment(id))
@@ -231,7 +289,9 @@ describe('without an outbox, in one process', () => {
     try {
       const client = createPartnerSync(options(partner.url))
       const started = Date.now()
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => client.sync(payment(`ord-distinct-${i}`, 'LUNAS', 1000))))
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => client.sync(payment(`ord-distinct-${i}`, 'LUNAS', 1000))),
+      )
       expect(results.every((r) => r.ok)).toBe(true)
       expect(most).toBeGreaterThanOrEqual(10)
       expect(Date.now() - started).toBeLessThan(2000)
@@ -243,12 +303,17 @@ describe('without an outbox, in one process', () => {
   it('a slow partner: the timed-out request runs alone there; the call says the partner may have processed it', async () => {
     const id = 'ord-slow-live'
     const processing = []
-    receiver = await startReceiver((request) => {
+    receiver = await startReceiver(() => {
       const at = Date.now()
       processing.push({ start: at, end: at + 500 })
       return { status: 200, delayMs: 500 }
     })
-    const client = createPartnerSync({ ...options(receiver.url), attemptTimeoutMs: 150, deadlineMs: 600, quietPeriod: '700ms' })
+    const client = createPartnerSync({
+      ...options(receiver.url),
+      attemptTimeoutMs: 150,
+      deadlineMs: 600,
+      quietPeriod: '700ms',
+    })
     const first = await client.sync(paidInFull(id))
     expect(first).toMatchObject({ ok: false, attempts: 1, error: { kind: 'timeout' } })
     expect(first.error.message).toMatch(/may have received it and may still be processing it/)

@@ -47,12 +47,17 @@ async function crashAndRecover(killWhen) {
     }
     return random() < 0.3 ? 503 : 200
   }
-  const first = runChild({ task: 'syncs', options: settings, bookingPrefix: 'crash-', count: SYNCS }, { timeoutMs: 20_000, onLine: (line, child) => killWhen({ line }) && child.kill('SIGKILL') })
+  const first = runChild(
+    { task: 'syncs', options: settings, bookingPrefix: 'crash-', count: SYNCS },
+    { timeoutMs: 20_000, onLine: (line, child) => killWhen({ line }) && child.kill('SIGKILL') },
+  )
   victim = first.child
   const killed = await first.exited
   expect(killed.signal).toBe('SIGKILL')
   const begun = killed.lines.filter((l) => l.startsWith('begin ')).map(numberIn)
-  const ended = new Map(killed.lines.filter((l) => l.startsWith('end ')).map((l) => [numberIn(l), l.split(' ').slice(2).join(' ')]))
+  const ended = new Map(
+    killed.lines.filter((l) => l.startsWith('end ')).map((l) => [numberIn(l), l.split(' ').slice(2).join(' ')]),
+  )
   expect(begun).toEqual(Array.from({ length: begun.length }, (_, i) => i))
   expect(begun.length).toBeLessThan(SYNCS)
   expect([...ended.keys()]).toEqual(begun.slice(0, -1))
@@ -68,7 +73,9 @@ async function crashAndRecover(killWhen) {
   const drainMs = Date.now() - drainStarted
   expect({ code: drained.code, stderr: drained.stderr }).toEqual({ code: 0, stderr: '' })
   const totals = JSON.parse(drained.lines.at(-1).replace(/^done /, ''))
-  console.log(`crash test: killed after ${begun.length} begun syncs, ${waiting.length} pending at restart; redrive took ${drainMs} ms, ${totals.runs} runs, ${totals.delivered} delivered, ${totals.failed} failed again`)
+  console.log(
+    `crash test: killed after ${begun.length} begun syncs, ${waiting.length} pending at restart; redrive took ${drainMs} ms, ${totals.runs} runs, ${totals.delivered} delivered, ${totals.failed} failed again`,
+  )
   expect(totals.delivered).toBe(waiting.length)
   expect(totals.dead).toBe(0)
 
@@ -83,7 +90,9 @@ async function crashAndRecover(killWhen) {
     expected.pop()
   }
   expect(stored).toEqual(expected.sort())
-  console.log(`crash test: the sync in flight at the kill (${inFlightId}) was ${stored.includes(inFlightId) ? 'stored' : 'not yet stored'}`)
+  console.log(
+    `crash test: the sync in flight at the kill (${inFlightId}) was ${stored.includes(inFlightId) ? 'stored' : 'not yet stored'}`,
+  )
   expect(entries.filter((e) => e.state !== 'delivered')).toEqual([])
   expect(await inspect.redrivePending()).toEqual({ delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0 })
   for (const entry of entries) {
@@ -98,18 +107,27 @@ async function crashAndRecover(killWhen) {
   return { waiting, entries, inFlightId }
 }
 
-it('killed while the partner holds a request: the leased entry waits out its lease, then is delivered', { timeout: 40_000 }, async () => {
-  const KILL_AT = 'crash-80'
-  const { waiting, entries, inFlightId } = await crashAndRecover(({ record }) => record?.bookingId === KILL_AT && partner.forBooking(KILL_AT).length === 1)
-  expect(inFlightId).toBe(KILL_AT)
-  // Its request reached the partner, so its write-ahead had committed: it was stored, unsettled.
-  const inFlight = waiting.find((e) => e.bookingId === KILL_AT)
-  expect(inFlight).toMatchObject({ state: 'pending', attempts: 0 })
-  // The killed process's lease was respected until it expired, and the quiet period after it.
-  expect(partner.forBooking(KILL_AT)[1].startedAt).toBeGreaterThanOrEqual(Date.parse(inFlight.createdAt) + DEADLINE_MS + LEASE_MARGIN_MS + QUIET_MS - 5)
-  // Attempts count what the partner answered; the held request died with its process.
-  for (const entry of entries) expect(entry.attempts).toBe(partner.forBooking(entry.bookingId).filter((r) => r.status !== undefined).length)
-})
+it(
+  'killed while the partner holds a request: the leased entry waits out its lease, then is delivered',
+  { timeout: 40_000 },
+  async () => {
+    const KILL_AT = 'crash-80'
+    const { waiting, entries, inFlightId } = await crashAndRecover(
+      ({ record }) => record?.bookingId === KILL_AT && partner.forBooking(KILL_AT).length === 1,
+    )
+    expect(inFlightId).toBe(KILL_AT)
+    // Its request reached the partner, so its write-ahead had committed: it was stored, unsettled.
+    const inFlight = waiting.find((e) => e.bookingId === KILL_AT)
+    expect(inFlight).toMatchObject({ state: 'pending', attempts: 0 })
+    // The killed process's lease was respected until it expired, and the quiet period after it.
+    expect(partner.forBooking(KILL_AT)[1].startedAt).toBeGreaterThanOrEqual(
+      Date.parse(inFlight.createdAt) + DEADLINE_MS + LEASE_MARGIN_MS + QUIET_MS - 5,
+    )
+    // Attempts count what the partner answered; the held request died with its process.
+    for (const entry of entries)
+      expect(entry.attempts).toBe(partner.forBooking(entry.bookingId).filter((r) => r.status !== undefined).length)
+  },
+)
 
 it('killed wherever it is when it prints "begin 120": nothing is lost either', { timeout: 40_000 }, async () => {
   await crashAndRecover(({ line }) => line === 'begin 120')

@@ -2,8 +2,25 @@
 
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { QUICK, SECRET, booking, createPartnerSync, recordingLogger, redriveWhenDue, refusedUrl, runChild, seededRandom, waitFor } from './helpers/outbox-harness.mjs'
-import { ZERO, liveDeliveryDespiteOutbox, partnerAndStore, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
+import {
+  QUICK,
+  SECRET,
+  booking,
+  createPartnerSync,
+  recordingLogger,
+  redriveWhenDue,
+  refusedUrl,
+  runChild,
+  seededRandom,
+  waitFor,
+} from './helpers/outbox-harness.mjs'
+import {
+  ZERO,
+  liveDeliveryDespiteOutbox,
+  partnerAndStore,
+  partnerDownThenBack,
+  rejectedGoesDead,
+} from './helpers/outbox-scenarios.mjs'
 import { sqliteDatabase } from './helpers/sqlite-file.mjs'
 
 const { partner, store } = await partnerAndStore('outbox-sqlite')
@@ -11,7 +28,16 @@ const { partner, store } = await partnerAndStore('outbox-sqlite')
 let files = 0
 /** A client on a SQLite outbox file of its own (or `file`), schedule 100 ms, quick in-request retries. */
 function clientOn(options = {}, file = store.file(`outbox-${++files}.db`)) {
-  return createPartnerSync({ url: partner.url, secret: SECRET, outbox: `sqlite:${file}`, outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, logger: false, ...options })
+  return createPartnerSync({
+    url: partner.url,
+    secret: SECRET,
+    outbox: `sqlite:${file}`,
+    outboxSchedule: '100ms',
+    outboxMaxAge: '1h',
+    ...QUICK,
+    logger: false,
+    ...options,
+  })
 }
 /** Milliseconds from an entry's last update to its next attempt: the schedule step it is on. */
 const stepOf = (entry) => Date.parse(entry.nextAttemptAt) - Date.parse(entry.updatedAt)
@@ -33,7 +59,9 @@ describe('delivery and redrive', () => {
     expect(partner.forBooking('sq-ok')).toHaveLength(1)
     const entry = await client.outbox.show(result.outbox.id)
     expect(entry).toMatchObject({ state: 'delivered', attempts: 1, lastStatus: 200, body: result.body })
-    expect(entry.history).toEqual([expect.objectContaining({ status: 200, at: expect.any(String), durationMs: expect.any(Number) })])
+    expect(entry.history).toEqual([
+      expect.objectContaining({ status: 200, at: expect.any(String), durationMs: expect.any(Number) }),
+    ])
     expect(await client.outbox.show('no-such-entry')).toBeNull()
   })
 
@@ -42,9 +70,12 @@ describe('delivery and redrive', () => {
     partner.plan('sq-list-pending', 503)
     partner.plan('sq-list-dead', 400)
     const ids = {}
-    for (const name of ['delivered', 'pending', 'dead']) ids[name] = (await client.sync(booking(`sq-list-${name}`))).outbox.id
+    for (const name of ['delivered', 'pending', 'dead'])
+      ids[name] = (await client.sync(booking(`sq-list-${name}`))).outbox.id
     for (const state of ['pending', 'delivered', 'dead']) {
-      expect((await client.outbox.list({ state })).map((e) => [e.id, e.state, e.bookingId])).toEqual([[ids[state], state, `sq-list-${state}`]])
+      expect((await client.outbox.list({ state })).map((e) => [e.id, e.state, e.bookingId])).toEqual([
+        [ids[state], state, `sq-list-${state}`],
+      ])
     }
     expect((await client.outbox.list()).map((e) => e.id)).toEqual([ids.dead, ids.pending, ids.delivered])
     expect(await client.outbox.list({ limit: 1 })).toHaveLength(1)
@@ -59,7 +90,13 @@ describe('delivery and redrive', () => {
     for (let i = 0; i < 12; i++) due.push(Date.parse((await filler.sync(booking(`sq-many-${i}`))).outbox.nextAttemptAt))
     await waitFor('all 12 entries to be due', () => Date.now() > Math.max(...due) + 5)
     const client = clientOn({}, file)
-    expect(await client.redrivePending({ limit: 5 })).toEqual({ delivered: 5, failed: 0, dead: 0, superseded: 0, remaining: 7 })
+    expect(await client.redrivePending({ limit: 5 })).toEqual({
+      delivered: 5,
+      failed: 0,
+      dead: 0,
+      superseded: 0,
+      remaining: 7,
+    })
     expect(await client.redrivePending()).toEqual({ ...ZERO, delivered: 7 })
     for (let i = 0; i < 12; i++) expect(partner.forBooking(`sq-many-${i}`)).toHaveLength(1)
   })
@@ -76,7 +113,12 @@ describe('the long schedule and dead-lettering', () => {
       entries.push(await client.outbox.show(outbox.id))
     }
     expect(entries.map(stepOf)).toEqual([100, 250, 400, 400])
-    expect(entries.map((e) => [e.state, e.attempts])).toEqual([['pending', 1], ['pending', 2], ['pending', 3], ['pending', 4]])
+    expect(entries.map((e) => [e.state, e.attempts])).toEqual([
+      ['pending', 1],
+      ['pending', 2],
+      ['pending', 3],
+      ['pending', 4],
+    ])
     const sent = partner.forBooking('sq-schedule')
     for (let i = 1; i < sent.length; i++) {
       // Wall clock (the entry) against the partner's clock: allow a few ms of skew.
@@ -123,7 +165,12 @@ describe('the long schedule and dead-lettering', () => {
     expect(result.attempts).toBe(attempts)
     expect(result.outbox.state).toBe(state)
     const entry = await client.outbox.show(result.outbox.id)
-    expect(entry).toMatchObject({ state, attempts, lastStatus: status, lastError: { kind, message: expect.stringContaining(`HTTP ${status}`) } })
+    expect(entry).toMatchObject({
+      state,
+      attempts,
+      lastStatus: status,
+      lastError: { kind, message: expect.stringContaining(`HTTP ${status}`) },
+    })
     expect(entry.lastError.message.includes('; dead: ')).toBe(state === 'dead')
     expect(entry.nextAttemptAt === undefined).toBe(state === 'dead')
   })
@@ -134,7 +181,11 @@ describe('the long schedule and dead-lettering', () => {
     expect(result.error.kind).toBe('network')
     expect(result.outbox.state).toBe('pending')
     const entry = await client.outbox.show(result.outbox.id)
-    expect(entry).toMatchObject({ state: 'pending', attempts: 3, lastError: { kind: 'network', message: expect.stringContaining('connection refused') } })
+    expect(entry).toMatchObject({
+      state: 'pending',
+      attempts: 3,
+      lastError: { kind: 'network', message: expect.stringContaining('connection refused') },
+    })
     expect(entry.lastStatus).toBeUndefined()
     expect(entry.history.map((a) => [a.status, a.errorKind])).toEqual(Array(3).fill([undefined, 'network']))
   })
@@ -150,7 +201,12 @@ describe('the long schedule and dead-lettering', () => {
     }
     expect(states).toEqual(['pending', 'pending', 'pending', 'dead'])
     const dead = await client.outbox.show(result.outbox.id)
-    expect(dead).toMatchObject({ state: 'dead', attempts: 4, lastStatus: 404, lastError: { kind: 'not_found', message: expect.stringContaining('404 or 401 4 times') } })
+    expect(dead).toMatchObject({
+      state: 'dead',
+      attempts: 4,
+      lastStatus: 404,
+      lastError: { kind: 'not_found', message: expect.stringContaining('404 or 401 4 times') },
+    })
     expect(await client.redrivePending()).toEqual(ZERO)
     expect(partner.forBooking('sq-404')).toHaveLength(4)
 
@@ -187,7 +243,11 @@ describe('repair', () => {
     const [first, again] = partner.forBooking('sq-retry')
     expect(again.raw.equals(first.raw)).toBe(true)
     expect(again.signature).toBe(first.signature)
-    expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'delivered', attempts: 2, lastStatus: 200 })
+    expect(await client.outbox.show(result.outbox.id)).toMatchObject({
+      state: 'delivered',
+      attempts: 2,
+      lastStatus: 200,
+    })
     expect((await client.outbox.show(result.outbox.id)).lastError).toBeUndefined()
     // Delivered entries and unknown ids are not retried.
     expect(await client.outbox.retry(result.outbox.id)).toBe(false)
@@ -200,7 +260,8 @@ describe('repair', () => {
     partner.plan('sq-purge-pending', 503)
     partner.plan('sq-purge-dead', 422)
     const ids = {}
-    for (const name of ['delivered-1', 'delivered-2', 'pending', 'dead']) ids[name] = (await client.sync(booking(`sq-purge-${name}`))).outbox.id
+    for (const name of ['delivered-1', 'delivered-2', 'pending', 'dead'])
+      ids[name] = (await client.sync(booking(`sq-purge-${name}`))).outbox.id
     expect(await client.outbox.purge({ olderThan: '1h' })).toBe(0)
     const synced = Date.now()
     await waitFor('a clock tick past the deliveries', () => Date.now() > synced + 1)
@@ -240,23 +301,28 @@ describe('retention', () => {
     expect(log.lines.join('\n')).toMatch(/Retention: deleted 1 delivered or superseded outbox entry/)
   })
 
-  it('a large backlog is trimmed in bounded batches, a few thousand per redrive, while due entries are still delivered', { timeout: 180_000 }, async () => {
-    const file = store.file('retention-bulk.db')
-    // Generous bounds: on a loaded machine a filler sync must not run out of time and stay pending.
-    const filler = clientOn({ outboxRetention: '0', ...QUICK, attemptTimeoutMs: 20_000, deadlineMs: 30_000 }, file)
-    const ids = Array.from({ length: 2600 }, (_, i) => `sq-bulk-${i}`)
-    for (let i = 0; i < ids.length; i += 200) await Promise.all(ids.slice(i, i + 200).map((id) => filler.sync(booking(id))))
-    partner.plan('sq-bulk-due', 503, 503, 503, 200)
-    const due = await filler.sync(booking('sq-bulk-due'))
-    expect(due.outbox.state).toBe('pending')
-    await new Promise((resolve) => setTimeout(resolve, 120))
-    const trim = clientOn({ outboxRetention: '1ms' }, file)
-    expect(await trim.redrivePending()).toMatchObject({ delivered: 1 })
-    // 500 per statement, at most four statements per run: 2,000 gone, the rest left for the next run.
-    expect(await trim.outbox.list({ state: 'delivered', limit: 5000 })).toHaveLength(2601 - 2000)
-    await trim.redrivePending()
-    expect(await trim.outbox.list({ state: 'delivered', limit: 5000 })).toHaveLength(0)
-  })
+  it(
+    'a large backlog is trimmed in bounded batches, a few thousand per redrive, while due entries are still delivered',
+    { timeout: 180_000 },
+    async () => {
+      const file = store.file('retention-bulk.db')
+      // Generous bounds: on a loaded machine a filler sync must not run out of time and stay pending.
+      const filler = clientOn({ outboxRetention: '0', ...QUICK, attemptTimeoutMs: 20_000, deadlineMs: 30_000 }, file)
+      const ids = Array.from({ length: 2600 }, (_, i) => `sq-bulk-${i}`)
+      for (let i = 0; i < ids.length; i += 200)
+        await Promise.all(ids.slice(i, i + 200).map((id) => filler.sync(booking(id))))
+      partner.plan('sq-bulk-due', 503, 503, 503, 200)
+      const due = await filler.sync(booking('sq-bulk-due'))
+      expect(due.outbox.state).toBe('pending')
+      await new Promise((resolve) => setTimeout(resolve, 120))
+      const trim = clientOn({ outboxRetention: '1ms' }, file)
+      expect(await trim.redrivePending()).toMatchObject({ delivered: 1 })
+      // 500 per statement, at most four statements per run: 2,000 gone, the rest left for the next run.
+      expect(await trim.outbox.list({ state: 'delivered', limit: 5000 })).toHaveLength(2601 - 2000)
+      await trim.redrivePending()
+      expect(await trim.outbox.list({ state: 'delivered', limit: 5000 })).toHaveLength(0)
+    },
+  )
 })
 
 describe('configuration trouble', () => {
@@ -284,9 +350,17 @@ describe('configuration trouble', () => {
     ['sqlite:   ', /names no file/],
     ['sqlite::memory:', /not a file path/],
     ['sqlite:/tmp', /is a directory/],
-  ])('%j would lose entries: refused with one clear line, and the live delivery still happens', async (outbox, explains) => {
-    await liveDeliveryDespiteOutbox({ partner, id: `sq-degenerate-${files++}`, makeClient: (options) => clientOn({ outbox, ...options }), explains })
-  })
+  ])(
+    '%j would lose entries: refused with one clear line, and the live delivery still happens',
+    async (outbox, explains) => {
+      await liveDeliveryDespiteOutbox({
+        partner,
+        id: `sq-degenerate-${files++}`,
+        makeClient: (options) => clientOn({ outbox, ...options }),
+        explains,
+      })
+    },
+  )
 
   it('without an outbox: redrive resolves with zero counts and a message, and never throws', async () => {
     const client = createPartnerSync({ url: partner.url, secret: SECRET, outbox: false, logger: false })
@@ -294,7 +368,10 @@ describe('configuration trouble', () => {
     expect(summary).toMatchObject(ZERO)
     expect(summary.message).toMatch(/No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or postgres:/)
     await client.startOutboxWorker({ intervalMs: 10 }).stop()
-    await expect(client.outbox.list()).rejects.toMatchObject({ code: 'config', message: expect.stringMatching(/No outbox is configured/) })
+    await expect(client.outbox.list()).rejects.toMatchObject({
+      code: 'config',
+      message: expect.stringMatching(/No outbox is configured/),
+    })
     const result = await client.sync(booking('sq-no-outbox'))
     expect(result.ok).toBe(true)
     expect(result.outbox).toBeUndefined()
@@ -305,7 +382,10 @@ describe('configuration trouble', () => {
     const client = clientOn({ secret: '' }, file)
     const result = await client.sync(booking('sq-no-secret'))
     expect(result.ok).toBe(false)
-    expect(result.error).toMatchObject({ kind: 'config', message: expect.stringContaining('PWA_WEBHOOK_SECRET is not set') })
+    expect(result.error).toMatchObject({
+      kind: 'config',
+      message: expect.stringContaining('PWA_WEBHOOK_SECRET is not set'),
+    })
     expect(result.outbox.state).toBe('pending')
     expect(partner.forBooking('sq-no-secret')).toHaveLength(0)
     const stored = await client.outbox.show(result.outbox.id)
@@ -339,41 +419,67 @@ describe('configuration trouble', () => {
     const random = seededRandom(42)
     const garbage = Buffer.from(Array.from({ length: 16_384 }, () => Math.floor(random() * 256)))
     fs.writeFileSync(file, garbage)
-    await liveDeliveryDespiteOutbox({ partner, id: 'sq-corrupted', makeClient: (options) => clientOn(options, file), explains: /SQLite outbox at ".*corrupted\.db": file is not a database/ })
+    await liveDeliveryDespiteOutbox({
+      partner,
+      id: 'sq-corrupted',
+      makeClient: (options) => clientOn(options, file),
+      explains: /SQLite outbox at ".*corrupted\.db": file is not a database/,
+    })
     expect(fs.readFileSync(file).equals(garbage)).toBe(true)
   })
 
   const foreignTables = {
-    'an entries table it did not create': [{ name: 'partner_sync_entries', sql: 'CREATE TABLE partner_sync_entries(x TEXT)' }],
+    'an entries table it did not create': [
+      { name: 'partner_sync_entries', sql: 'CREATE TABLE partner_sync_entries(x TEXT)' },
+    ],
     'an empty schema version table': [
       { name: 'partner_sync_entries', sql: 'CREATE TABLE partner_sync_entries(x TEXT)' },
       { name: 'partner_sync_schema_version', sql: 'CREATE TABLE partner_sync_schema_version(version BIGINT)' },
     ],
   }
   const foreignMessages = {
-    'an entries table it did not create': /the outbox table partner_sync_entries exists but has no partner_sync_schema_version table beside it.*it was left untouched/,
-    'an empty schema version table': /the outbox table partner_sync_schema_version exists but is empty; it was left untouched/,
+    'an entries table it did not create':
+      /the outbox table partner_sync_entries exists but has no partner_sync_schema_version table beside it.*it was left untouched/,
+    'an empty schema version table':
+      /the outbox table partner_sync_schema_version exists but is empty; it was left untouched/,
   }
 
-  it.each(Object.keys(foreignTables))('a foreign table (%s) is reported, the live delivery still happens, another prefix works', async (name) => {
-    const file = store.file(`foreign-${Object.keys(foreignTables).indexOf(name)}.db`)
-    fs.writeFileSync(file, sqliteDatabase([...foreignTables[name], { name: 'orders', sql: 'CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)' }]))
-    const id = `sq-foreign-${Object.keys(foreignTables).indexOf(name)}`
-    await liveDeliveryDespiteOutbox({ partner, id, makeClient: (options) => clientOn(options, file), explains: foreignMessages[name] })
-    // Still refused on the next call: nothing was created over the foreign table.
-    expect((await clientOn({}, file).sync(booking(`${id}-again`))).outbox.error).toMatch(foreignMessages[name])
-    // The message's advice works: a free prefix in the same file.
-    const beside = clientOn({ outboxTablePrefix: 'shop_sync_' }, file)
-    const result = await beside.sync(booking(`${id}-beside`))
-    expect(result.outbox).toMatchObject({ state: 'delivered', id: expect.any(String) })
-    expect((await beside.outbox.list()).map((e) => e.bookingId)).toEqual([`${id}-beside`])
-  })
+  it.each(Object.keys(foreignTables))(
+    'a foreign table (%s) is reported, the live delivery still happens, another prefix works',
+    async (name) => {
+      const file = store.file(`foreign-${Object.keys(foreignTables).indexOf(name)}.db`)
+      fs.writeFileSync(
+        file,
+        sqliteDatabase([
+          ...foreignTables[name],
+          { name: 'orders', sql: 'CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)' },
+        ]),
+      )
+      const id = `sq-foreign-${Object.keys(foreignTables).indexOf(name)}`
+      await liveDeliveryDespiteOutbox({
+        partner,
+        id,
+        makeClient: (options) => clientOn(options, file),
+        explains: foreignMessages[name],
+      })
+      // Still refused on the next call: nothing was created over the foreign table.
+      expect((await clientOn({}, file).sync(booking(`${id}-again`))).outbox.error).toMatch(foreignMessages[name])
+      // The message's advice works: a free prefix in the same file.
+      const beside = clientOn({ outboxTablePrefix: 'shop_sync_' }, file)
+      const result = await beside.sync(booking(`${id}-beside`))
+      expect(result.outbox).toMatchObject({ state: 'delivered', id: expect.any(String) })
+      expect((await beside.outbox.list()).map((e) => e.bookingId)).toEqual([`${id}-beside`])
+    },
+  )
 
   // Refusing a database must not change it: a foreign database in rollback-journal mode must not
   // be switched to WAL (a persistent change its owner did not ask for) before it is refused.
   it('a refused foreign database file is left byte for byte as it was', async () => {
     const file = store.file('foreign-bytes.db')
-    const original = sqliteDatabase([...foreignTables['an entries table it did not create'], { name: 'orders', sql: 'CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)' }])
+    const original = sqliteDatabase([
+      ...foreignTables['an entries table it did not create'],
+      { name: 'orders', sql: 'CREATE TABLE orders(id INTEGER PRIMARY KEY, total INTEGER)' },
+    ])
     fs.writeFileSync(file, original)
     expect((await clientOn({}, file).sync(booking('sq-foreign-bytes'))).outbox.error).toMatch(/left untouched/)
     const now = fs.readFileSync(file)
@@ -393,16 +499,18 @@ describe('leases', () => {
     const ids = Array.from({ length: ENTRIES }, (_, i) => `sq-lease-${i}`)
     const results = await Promise.all(ids.map((id) => filler.sync(booking(id))))
     const due = Math.max(...results.map((r) => Date.parse(r.outbox.nextAttemptAt)))
+    // Slow answers keep the first redrive's waves in flight while the second runs; the attempt
+    // timeout is far above them, so a loaded machine cannot turn a slow answer into a failure.
     for (const id of ids) partner.plan(id, { status: 200, delayMs: 700 })
     await waitFor('the entries to be due', () => Date.now() > due + 5)
 
-    const first = clientOn({ attemptTimeoutMs: 1000 }, file).redrivePending({ limit: ENTRIES })
+    const first = clientOn({ attemptTimeoutMs: 5000 }, file).redrivePending({ limit: ENTRIES })
     let firstDone = false
     first.finally(() => {
       firstDone = true
     })
     await waitFor('the first redrive to start sending', () => partner.forBooking(ids[0]).length > 0)
-    const second = clientOn({ attemptTimeoutMs: 1000 }, file)
+    const second = clientOn({ attemptTimeoutMs: 5000 }, file)
     const secondTotals = { delivered: 0, failed: 0 }
     while (!firstDone) {
       const run = await second.redrivePending()
@@ -411,6 +519,14 @@ describe('leases', () => {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     const firstTotals = await first
+    // The first run stops after looking at as many entries as its limit, the ones the second took
+    // included: what neither reached before the first ended is still due. Send it now.
+    await waitFor('nothing left due', async () => {
+      const run = await second.redrivePending()
+      secondTotals.delivered += run.delivered
+      secondTotals.failed += run.failed
+      return run.remaining === 0 && run.delivered + run.failed === 0
+    })
 
     const overlapping = ids.filter((id) => {
       const [a, b] = partner.forBooking(id)
@@ -418,7 +534,11 @@ describe('leases', () => {
     })
     // The second redrive may take entries the first has not claimed yet; none may be sent twice.
     const sentTwice = ids.filter((id) => partner.forBooking(id).length !== 1)
-    expect({ overlapping: overlapping.length, sentTwice, failed: firstTotals.failed + secondTotals.failed }).toEqual({ overlapping: 0, sentTwice: [], failed: 0 })
+    expect({ overlapping: overlapping.length, sentTwice, failed: firstTotals.failed + secondTotals.failed }).toEqual({
+      overlapping: 0,
+      sentTwice: [],
+      failed: 0,
+    })
     expect(firstTotals.delivered + secondTotals.delivered).toBe(ENTRIES)
     expect(firstTotals).toMatchObject({ dead: 0, superseded: 0, remaining: 0 })
   })
@@ -431,7 +551,11 @@ describe('background worker', () => {
     const result = await client.sync(booking('sq-worker'))
     expect(result.outbox.state).toBe('pending')
     const worker = client.startOutboxWorker({ intervalMs: 50 })
-    await waitFor('the worker to deliver the entry', async () => (await client.outbox.show(result.outbox.id)).state === 'delivered', { timeoutMs: 5_000 })
+    await waitFor(
+      'the worker to deliver the entry',
+      async () => (await client.outbox.show(result.outbox.id)).state === 'delivered',
+      { timeoutMs: 5_000 },
+    )
     await worker.stop()
     expect(partner.forBooking('sq-worker')).toHaveLength(4)
 
@@ -454,7 +578,9 @@ describe('background worker', () => {
 
     const client = clientOn({}, file)
     const worker = client.startOutboxWorker({ intervalMs: 60_000, limit: 10 })
-    await waitFor('the backlog to drain', async () => (await client.outbox.list({ state: 'pending' })).length === 0, { timeoutMs: 5_000 })
+    await waitFor('the backlog to drain', async () => (await client.outbox.list({ state: 'pending' })).length === 0, {
+      timeoutMs: 5_000,
+    })
     await worker.stop()
     expect(ids.filter((id) => partner.forBooking(id).length !== 1)).toEqual([])
   })
@@ -462,7 +588,16 @@ describe('background worker', () => {
   it('a process running only the worker exits by itself', async () => {
     const started = Date.now()
     const { exited } = runChild(
-      { task: 'worker', intervalMs: 50, options: { url: partner.url, secret: SECRET, outbox: `sqlite:${store.file('worker-child.db')}`, outboxSchedule: '100ms' } },
+      {
+        task: 'worker',
+        intervalMs: 50,
+        options: {
+          url: partner.url,
+          secret: SECRET,
+          outbox: `sqlite:${store.file('worker-child.db')}`,
+          outboxSchedule: '100ms',
+        },
+      },
       { timeoutMs: 10_000 },
     )
     const { code, signal, lines, stderr } = await exited

@@ -18,8 +18,19 @@ const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 const npm = (args, cwd) => run(NPM, args, { cwd, shell: process.platform === 'win32', timeout: 40_000 })
 
 // The binaries built or downloaded for this host; the tarball must carry them.
-const hostBinaries = fs.readdirSync(ROOT).filter((name) => name.startsWith(`${pkg.napi.binaryName}.`) && name.endsWith('.node'))
-const USER_FILES = [/^binding\.js$/, /^binding\.d\.ts$/, /^package\.json$/, /^README\.md$/, /^LICENSE$/, /^lib\//, /^bin\//, /^[\w-]+\.[\w-]+\.node$/]
+const hostBinaries = fs
+  .readdirSync(ROOT)
+  .filter((name) => name.startsWith(`${pkg.napi.binaryName}.`) && name.endsWith('.node'))
+const USER_FILES = [
+  /^binding\.js$/,
+  /^binding\.d\.ts$/,
+  /^package\.json$/,
+  /^README\.md$/,
+  /^LICENSE$/,
+  /^lib\//,
+  /^bin\//,
+  /^[\w-]+\.[\w-]+\.node$/,
+]
 
 let workDir
 let packedFiles
@@ -61,7 +72,19 @@ afterAll(() => {
 describe('the npm tarball', () => {
   test('holds only what users need', () => {
     expect(packedFiles.filter((file) => !USER_FILES.some((pattern) => pattern.test(file)))).toEqual([])
-    for (const needed of ['binding.js', 'binding.d.ts', 'lib/index.js', 'lib/index.d.ts', 'lib/index.mjs', 'lib/index.d.mts', 'lib/load-native.js', 'package.json', 'README.md', 'LICENSE', ...Object.values(pkg.bin)]) {
+    for (const needed of [
+      'binding.js',
+      'binding.d.ts',
+      'lib/index.js',
+      'lib/index.d.ts',
+      'lib/index.mjs',
+      'lib/index.d.mts',
+      'lib/load-native.js',
+      'package.json',
+      'README.md',
+      'LICENSE',
+      ...Object.values(pkg.bin),
+    ]) {
       expect(packedFiles).toContain(needed)
     }
     expect(hostBinaries.length).toBeGreaterThan(0)
@@ -70,12 +93,16 @@ describe('the npm tarball', () => {
 
   test('declares no script that runs on install, and packing leaves the repository as it was', () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(installedDir, 'package.json'), 'utf8'))
-    for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'prepack']) expect(manifest.scripts || {}).not.toHaveProperty(script)
+    for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'prepack'])
+      expect(manifest.scripts || {}).not.toHaveProperty(script)
     expect(manifest).not.toHaveProperty('clean-package')
     // The types need Node's; an optional peer uses the app's own @types/node and installs none for JavaScript users.
     // OpenTelemetry's API is used only when the app has it (lib/observe.js loads it lazily).
     expect(manifest.peerDependencies).toEqual({ '@types/node': '>=18', '@opentelemetry/api': '^1.3.0' })
-    expect(manifest.peerDependenciesMeta).toEqual({ '@types/node': { optional: true }, '@opentelemetry/api': { optional: true } })
+    expect(manifest.peerDependenciesMeta).toEqual({
+      '@types/node': { optional: true },
+      '@opentelemetry/api': { optional: true },
+    })
     expect(installOutput).not.toMatch(/install-scripts|prepare/)
     expect(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).toBe(manifestBeforePack)
     // The repository itself still builds on `npm install`.
@@ -85,10 +112,17 @@ describe('the npm tarball', () => {
   test('its types resolve right in every TypeScript module mode (arethetypeswrong, offline)', async () => {
     const attw = path.join(ROOT, 'node_modules', '@arethetypeswrong', 'cli', 'dist', 'index.js')
     // attw exits 1 when it finds problems; its JSON report is on stdout either way.
-    const { stdout } = await run(process.execPath, [attw, tarball, '--format', 'json'], { timeout: 60_000 }).catch((error) => error)
+    const { stdout } = await run(process.execPath, [attw, tarball, '--format', 'json'], { timeout: 60_000 }).catch(
+      (error) => error,
+    )
     const { analysis } = JSON.parse(stdout)
     expect(analysis.problems).toEqual([])
-    expect(Object.keys(analysis.entrypoints['.'].resolutions)).toEqual(['node10', 'node16-cjs', 'node16-esm', 'bundler'])
+    expect(Object.keys(analysis.entrypoints['.'].resolutions)).toEqual([
+      'node10',
+      'node16-cjs',
+      'node16-esm',
+      'bundler',
+    ])
   }, 60_000)
 
   test('installs without a build and loads with require()', async () => {
@@ -132,14 +166,20 @@ describe('when no native binary fits', () => {
   // Runs after the load tests above (vitest keeps file order): it removes the installed binary.
   test('an installed package without its binary names the platform package it looked for', async () => {
     for (const binary of hostBinaries) fs.rmSync(path.join(installedDir, binary))
-    const error = await nodeJson(installedDir, ['-e', reportLoadError, path.join(installedDir, 'lib', 'load-native.js')])
+    const error = await nodeJson(installedDir, [
+      '-e',
+      reportLoadError,
+      path.join(installedDir, 'lib', 'load-native.js'),
+    ])
     expectHelpfulError(error)
     expect(error.message).toContain(`${pkg.name}-${process.platform}-${process.arch}`)
   })
 
   test('NAPI_RS_NATIVE_LIBRARY_PATH to a missing file is reported as such', async () => {
     const missing = path.join(workDir, 'missing.node')
-    const error = await nodeJson(ROOT, ['-e', reportLoadError, path.join(ROOT, 'lib', 'load-native.js')], { NAPI_RS_NATIVE_LIBRARY_PATH: missing })
+    const error = await nodeJson(ROOT, ['-e', reportLoadError, path.join(ROOT, 'lib', 'load-native.js')], {
+      NAPI_RS_NATIVE_LIBRARY_PATH: missing,
+    })
     expectHelpfulError(error)
     expect(error.message).toContain(`NAPI_RS_NATIVE_LIBRARY_PATH=${missing}`)
   })

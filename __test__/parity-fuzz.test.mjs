@@ -18,11 +18,77 @@ const random = seededRandom(SEED)
 const pick = (items) => items[Math.floor(random() * items.length)]
 const int = (max) => Math.floor(random() * max)
 
-const PIECES = ['a', 'Z', ' ', '"', '\\', '/', '\n', '\t', '\u0000', '\u001f', '\u007f', 'é', 'ß', '✓', '日本', '🎾', '\u2028', '\u2029', '\ud800', '\udfff', '\ufeff', '<script>', "'", '{}', ':']
-const NUMBERS = [0, -0, 1, -1, 32000, 0.1, 0.30000000000000004, 1e21, 1e-7, 123456789.123, 2 ** 53, -(2 ** 53), 2 ** 53 + 2, 4294967296, 1e16, 5e-324, Number.MAX_VALUE, NaN, Infinity]
+const PIECES = [
+  'a',
+  'Z',
+  ' ',
+  '"',
+  '\\',
+  '/',
+  '\n',
+  '\t',
+  '\u0000',
+  '\u001f',
+  '\u007f',
+  'é',
+  'ß',
+  '✓',
+  '日本',
+  '🎾',
+  '\u2028',
+  '\u2029',
+  '\ud800',
+  '\udfff',
+  '\ufeff',
+  '<script>',
+  "'",
+  '{}',
+  ':',
+]
+const NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  32000,
+  0.1,
+  0.30000000000000004,
+  1e21,
+  1e-7,
+  123456789.123,
+  2 ** 53,
+  -(2 ** 53),
+  2 ** 53 + 2,
+  4294967296,
+  1e16,
+  5e-324,
+  Number.MAX_VALUE,
+  NaN,
+  Infinity,
+]
 // What the partner's numeric(10,2) amount columns can store; the rest of NUMBERS is refused as an amount.
 const AMOUNTS = NUMBERS.filter((n) => n >= 0 && n <= 99_999_999.99).concat([99_999_999.99, 12345.678])
-const KEYS = ['invoice_id', 'payment_id', 'channel', '0', '1', '10', '2', '01', '-1', '4294967294', '4294967295', '1.5', 'é', '🎾', '', ' ', 'a"b', 'constructor', 'toString']
+const KEYS = [
+  'invoice_id',
+  'payment_id',
+  'channel',
+  '0',
+  '1',
+  '10',
+  '2',
+  '01',
+  '-1',
+  '4294967294',
+  '4294967295',
+  '1.5',
+  'é',
+  '🎾',
+  '',
+  ' ',
+  'a"b',
+  'constructor',
+  'toString',
+]
 
 const text = () => Array.from({ length: int(6) }, () => pick(PIECES)).join('')
 
@@ -60,7 +126,11 @@ function syncData() {
     ['42', text()],
   ]
   fields.sort(() => random() - 0.5)
-  return Object.fromEntries(fields.slice(0, 4 + int(fields.length - 3)).concat(fields.filter(([k]) => ['event', 'booking_id', 'status', 'paid_amount'].includes(k))))
+  return Object.fromEntries(
+    fields
+      .slice(0, 4 + int(fields.length - 3))
+      .concat(fields.filter(([k]) => ['event', 'booking_id', 'status', 'paid_amount'].includes(k))),
+  )
 }
 
 let receiver

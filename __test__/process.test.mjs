@@ -52,7 +52,10 @@ it('loads with require and with import, the same module', async () => {
 
 it('types: the guide call and the real app call compile under tsc --strict; mistakes do not', async () => {
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
-  const result = await run(process.execPath, [tsc, '-p', path.join(root, '__test__', 'types', 'tsconfig.json')], { cwd: root, timeout: 60_000 }).catch((e) => e)
+  const result = await run(process.execPath, [tsc, '-p', path.join(root, '__test__', 'types', 'tsconfig.json')], {
+    cwd: root,
+    timeout: 60_000,
+  }).catch((e) => e)
   expect(result.stdout + (result.stderr ?? '')).toBe('')
 })
 
@@ -61,7 +64,29 @@ it('types: the guide call and the real app call compile under tsc --strict; mist
 it('verifies HTTPS without a system CA store', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'partner-sync-tls-'))
   const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')]
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-addext', 'basicConstraints=critical,CA:FALSE', '-keyout', key, '-out', cert], { stdio: 'ignore' })
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-addext',
+      'basicConstraints=critical,CA:FALSE',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  )
   const server = https.createServer({ key: readFileSync(key), cert: readFileSync(cert) }, (req, res) => res.end('{}'))
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   try {

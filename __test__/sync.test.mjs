@@ -20,7 +20,14 @@ const booking = (overrides = {}) => ({
   ...overrides,
 })
 
-const FAST = { secret: SECRET, maxAttempts: 4, backoffBaseMs: 10, backoffMaxMs: 40, attemptTimeoutMs: 500, deadlineMs: 3000 }
+const FAST = {
+  secret: SECRET,
+  maxAttempts: 4,
+  backoffBaseMs: 10,
+  backoffMaxMs: 40,
+  attemptTimeoutMs: 500,
+  deadlineMs: 3000,
+}
 
 let receiver
 let log
@@ -61,11 +68,26 @@ describe('syncBookingToPartner (the guide signature)', () => {
     const sent = JSON.parse(request.body)
     expect(request.body).toBe(JSON.stringify({ ...data, timestamp: sent.timestamp }))
     expect(sent.timestamp).toBe(new Date(sent.timestamp).toISOString())
-    expect(Object.keys(sent)).toEqual(['event', 'booking_id', 'status', 'paid_amount', 'payment_method', 'payment_details', 'venue_id', 'total_amount', 'customer_name', 'timestamp'])
+    expect(Object.keys(sent)).toEqual([
+      'event',
+      'booking_id',
+      'status',
+      'paid_amount',
+      'payment_method',
+      'payment_details',
+      'venue_id',
+      'total_amount',
+      'customer_name',
+      'timestamp',
+    ])
     expect(request.method).toBe('POST')
     expect(request.headers['content-type']).toBe('application/json')
     expect(request.headers['x-pwa-signature']).toBe(hmac(request.raw))
-    expect(info).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^\\[Partner Sync\\] Success for booking: ${data.booking_id} \\(1 attempt, \\d+ ms\\)$`)))
+    expect(info).toHaveBeenCalledWith(
+      expect.stringMatching(
+        new RegExp(`^\\[Partner Sync\\] Success for booking: ${data.booking_id} \\(1 attempt, \\d+ ms\\)$`),
+      ),
+    )
   })
 
   it('reads the environment at each call', async () => {
@@ -108,15 +130,41 @@ describe('syncBookingToPartner (the guide signature)', () => {
       }
     }
     const throwingGetter = booking()
-    Object.defineProperty(throwingGetter, 'venue_id', { enumerable: true, get: () => { throw new Error('boom') } })
+    Object.defineProperty(throwingGetter, 'venue_id', {
+      enumerable: true,
+      get: () => {
+        throw new Error('boom')
+      },
+    })
     const inputs = [
-      undefined, null, 42, 'b24a8a76', [], [booking()], () => {}, Symbol('x'), new Booking(), cyclic, throwingGetter,
-      booking({ booking_id: undefined }), booking({ booking_id: '' }), booking({ booking_id: '   ' }), booking({ booking_id: 7 }),
-      booking({ event: 'booking.refunded' }), booking({ event: undefined }),
-      booking({ status: '' }), booking({ status: 1 }),
-      booking({ paid_amount: NaN }), booking({ paid_amount: Infinity }), booking({ paid_amount: '32000' }), booking({ paid_amount: 10n }),
-      booking({ payment_method: 5 }), booking({ payment_details: 'INV-1' }), booking({ payment_details: ['INV-1'] }),
-      booking({ payment_details: { amount: 10n } }), booking({ toJSON: () => ({}) }),
+      undefined,
+      null,
+      42,
+      'b24a8a76',
+      [],
+      [booking()],
+      () => {},
+      Symbol('x'),
+      new Booking(),
+      cyclic,
+      throwingGetter,
+      booking({ booking_id: undefined }),
+      booking({ booking_id: '' }),
+      booking({ booking_id: '   ' }),
+      booking({ booking_id: 7 }),
+      booking({ event: 'booking.refunded' }),
+      booking({ event: undefined }),
+      booking({ status: '' }),
+      booking({ status: 1 }),
+      booking({ paid_amount: NaN }),
+      booking({ paid_amount: Infinity }),
+      booking({ paid_amount: '32000' }),
+      booking({ paid_amount: 10n }),
+      booking({ payment_method: 5 }),
+      booking({ payment_details: 'INV-1' }),
+      booking({ payment_details: ['INV-1'] }),
+      booking({ payment_details: { amount: 10n } }),
+      booking({ toJSON: () => ({}) }),
     ]
     for (const input of inputs) {
       await expect(syncBookingToPartner(input)).resolves.toBe(false)
@@ -128,7 +176,15 @@ describe('syncBookingToPartner (the guide signature)', () => {
 
   it('still resolves true when the logger throws', async () => {
     receiver = await startReceiver()
-    const result = await createPartnerSync({ ...FAST, url: receiver.url, logger: { info() { throw new Error('log down') } } }).sync(booking())
+    const result = await createPartnerSync({
+      ...FAST,
+      url: receiver.url,
+      logger: {
+        info() {
+          throw new Error('log down')
+        },
+      },
+    }).sync(booking())
     expect(result.ok).toBe(true)
   })
 })
@@ -146,9 +202,13 @@ describe("amounts the partner's numeric(10,2) columns can store", () => {
   ])('%s %d is refused before anything is sent', async (field, amount) => {
     const result = await syncWith(() => ({ status: 200 }), booking({ [field]: amount }))
     expect(result).toMatchObject({ ok: false, attempts: 0, error: { kind: 'validation' } })
-    expect(result.error.message).toContain(`${field} must be from 0 to 99,999,999.99 (the partner stores amounts as numeric(10,2))`)
+    expect(result.error.message).toContain(
+      `${field} must be from 0 to 99,999,999.99 (the partner stores amounts as numeric(10,2))`,
+    )
     expect(receiver.requests).toHaveLength(0)
-    expect(log.lines[0].text).toMatch(new RegExp(`^\\[Partner Sync\\] Not sent for booking ${booking().booking_id}: invalid data`))
+    expect(log.lines[0].text).toMatch(
+      new RegExp(`^\\[Partner Sync\\] Not sent for booking ${booking().booking_id}: invalid data`),
+    )
   })
 
   it.each([
@@ -176,7 +236,11 @@ describe('answers from the guide table', () => {
     expect(result.error.message).toMatch(hint)
     expect(receiver.requests).toHaveLength(1)
     const line = log.lines.find((l) => l.level === 'error').text
-    expect(line).toMatch(new RegExp(`^\\[Partner Sync\\] Failed for booking ${booking().booking_id} \\(1 attempt, \\d+ ms\\): HTTP ${status}`))
+    expect(line).toMatch(
+      new RegExp(
+        `^\\[Partner Sync\\] Failed for booking ${booking().booking_id} \\(1 attempt, \\d+ ms\\): HTTP ${status}`,
+      ),
+    )
   })
 
   it('500 is retried up to the attempt limit, with the count in the log', async () => {
@@ -232,7 +296,10 @@ describe('retrying delivery', () => {
 
   it('an attempt that hangs past the attempt timeout is retried only after the quiet period', async () => {
     const started = Date.now()
-    const result = await syncWith(inOrder('hang', { status: 200 }), booking(), { attemptTimeoutMs: 200, quietPeriod: '300ms' })
+    const result = await syncWith(inOrder('hang', { status: 200 }), booking(), {
+      attemptTimeoutMs: 200,
+      quietPeriod: '300ms',
+    })
     expect(result).toMatchObject({ ok: true, attempts: 2 })
     expect(result.attemptLog[0].error.kind).toBe('timeout')
     expect(result.attemptLog[0].durationMs).toBeGreaterThanOrEqual(190)
@@ -243,20 +310,26 @@ describe('retrying delivery', () => {
   it('after a timeout, by default nothing more of that booking is sent in the request: the partner may still be processing it', async () => {
     const result = await syncWith(inOrder('hang', { status: 200 }), booking(), { attemptTimeoutMs: 200 })
     expect(result).toMatchObject({ ok: false, attempts: 1, error: { kind: 'timeout' } })
-    expect(result.error.message).toMatch(/no answer within 200 ms \(PARTNER_SYNC_ATTEMPT_TIMEOUT_MS\).*may still be processing it.*5m \(PARTNER_SYNC_QUIET_PERIOD\)/)
+    expect(result.error.message).toMatch(
+      /no answer within 200 ms \(PARTNER_SYNC_ATTEMPT_TIMEOUT_MS\).*may still be processing it.*5m \(PARTNER_SYNC_QUIET_PERIOD\)/,
+    )
     // A newer sync of the same booking waits for the quiet period too: never two at once.
     const next = await createPartnerSync(client()).sync(booking({ status: 'LUNAS', paid_amount: 64000 }))
     expect(next).toMatchObject({ ok: false, attempts: 0, error: { kind: 'deadline' } })
     expect(next.error.message).toMatch(/may still be processing it/)
     expect(receiver.requests).toHaveLength(1)
     // Another booking is not held up.
-    expect(await createPartnerSync(client()).sync(booking({ booking_id: 'another-booking' }))).toMatchObject({ ok: true })
+    expect(await createPartnerSync(client()).sync(booking({ booking_id: 'another-booking' }))).toMatchObject({
+      ok: true,
+    })
   })
 
   it('a refused connection is retried at once: the request never ran', async () => {
     receiver = await startReceiver()
     const url = `http://127.0.0.1:${await refusedPort()}/api/webhooks/pwa-sync`
-    const result = await createPartnerSync({ ...FAST, url, logger: false, maxAttempts: 2, backoffBaseMs: 0 }).sync(booking())
+    const result = await createPartnerSync({ ...FAST, url, logger: false, maxAttempts: 2, backoffBaseMs: 0 }).sync(
+      booking(),
+    )
     expect(result).toMatchObject({ ok: false, attempts: 2 })
     expect(result.attemptLog[1].startedMs).toBeLessThan(200)
   })
@@ -267,7 +340,11 @@ describe('retrying delivery', () => {
     const quiet = createPartnerSync(client())
     await quiet.sync(booking())
     expect(log.lines.filter((l) => l.level === 'warn')).toEqual([])
-    const remote = createPartnerSync({ ...client(), url: 'http://example.invalid/api/webhooks/pwa-sync', maxAttempts: 1 })
+    const remote = createPartnerSync({
+      ...client(),
+      url: 'http://example.invalid/api/webhooks/pwa-sync',
+      maxAttempts: 1,
+    })
     await remote.sync(booking())
     await remote.sync(booking())
     const warnings = log.lines.filter((l) => l.level === 'warn').map((l) => l.text)
@@ -285,20 +362,32 @@ describe('retrying delivery', () => {
     const url = `http://127.0.0.1:${await refusedPort()}/api/webhooks/pwa-sync`
     const result = await createPartnerSync({ ...FAST, url, logger: log.logger }).sync(booking())
     expect(result).toMatchObject({ ok: false, attempts: 4, error: { kind: 'network' } })
-    expect(result.error.message).toMatch(/^connection refused .*; is the partner up, and are the host and port in SMASHPARTNER_SYNC_URL right\?$/)
+    expect(result.error.message).toMatch(
+      /^connection refused .*; is the partner up, and are the host and port in SMASHPARTNER_SYNC_URL right\?$/,
+    )
     expect(result.status).toBeUndefined()
   })
 
   it('names a TLS failure (an https URL to a plain-HTTP port)', async () => {
     receiver = await startReceiver()
-    const result = await createPartnerSync({ ...FAST, url: receiver.url.replace('http:', 'https:'), maxAttempts: 1, logger: false }).sync(booking())
+    const result = await createPartnerSync({
+      ...FAST,
+      url: receiver.url.replace('http:', 'https:'),
+      maxAttempts: 1,
+      logger: false,
+    }).sync(booking())
     expect(result).toMatchObject({ ok: false, error: { kind: 'network' } })
     expect(result.error.message).toMatch(/^TLS failed/)
   })
 
   it('never runs past the deadline', async () => {
     const started = Date.now()
-    const result = await syncWith(() => ({ status: 503, delayMs: 150 }), booking(), { maxAttempts: 50, deadlineMs: 700, backoffBaseMs: 50, backoffMaxMs: 100 })
+    const result = await syncWith(() => ({ status: 503, delayMs: 150 }), booking(), {
+      maxAttempts: 50,
+      deadlineMs: 700,
+      backoffBaseMs: 50,
+      backoffMaxMs: 100,
+    })
     const elapsed = Date.now() - started
     expect(result.ok).toBe(false)
     expect(['deadline', 'timeout']).toContain(result.error.kind)
@@ -309,7 +398,13 @@ describe('retrying delivery', () => {
   it('delivers 500 concurrent syncs, each exactly once', async () => {
     receiver = await startReceiver()
     // Generous bounds: a loaded machine must not turn this into a timing test.
-    const sync = createPartnerSync({ ...FAST, attemptTimeoutMs: 10_000, deadlineMs: 20_000, url: receiver.url, logger: false })
+    const sync = createPartnerSync({
+      ...FAST,
+      attemptTimeoutMs: 10_000,
+      deadlineMs: 20_000,
+      url: receiver.url,
+      logger: false,
+    })
     const ids = Array.from({ length: 500 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`)
     const results = await Promise.all(ids.map((booking_id) => sync.sync(booking({ booking_id }))))
     expect(results.every((r) => r.ok && r.attempts === 1)).toBe(true)
@@ -321,27 +416,42 @@ describe('retrying delivery', () => {
 
 describe('results, logs and the secret', () => {
   it('gives a SyncResult with the parsed answer', async () => {
-    const result = await syncWith(() => ({ status: 200, json: { success: true, message: 'Booking synced successfully', booking_id: 'x' } }))
-    expect(result).toMatchObject({ ok: true, bookingId: booking().booking_id, status: 200, attempts: 1, response: { success: true, booking_id: 'x' } })
+    const result = await syncWith(() => ({
+      status: 200,
+      json: { success: true, message: 'Booking synced successfully', booking_id: 'x' },
+    }))
+    expect(result).toMatchObject({
+      ok: true,
+      bookingId: booking().booking_id,
+      status: 200,
+      attempts: 1,
+      response: { success: true, booking_id: 'x' },
+    })
     expect(result.error).toBeUndefined()
     expect(result.elapsedMs).toBeGreaterThan(0)
   })
 
   it('reads at most 64 KiB of an answer', async () => {
-    const result = await syncWith(() => ({ status: 500, json: { error: 'x'.repeat(1 << 20) } }), booking(), { maxAttempts: 1 })
+    const result = await syncWith(() => ({ status: 500, json: { error: 'x'.repeat(1 << 20) } }), booking(), {
+      maxAttempts: 1,
+    })
     expect(result.response.length).toBe(64 * 1024)
     expect(result.error.message.length).toBeLessThan(400)
   })
 
   it('never shows the secret, even when the partner echoes it', async () => {
-    const result = await syncWith(() => ({ status: 500, json: { error: `bad key ${SECRET}` } }), booking(), { maxAttempts: 2 })
+    const result = await syncWith(() => ({ status: 500, json: { error: `bad key ${SECRET}` } }), booking(), {
+      maxAttempts: 2,
+    })
     const everything = JSON.stringify(result) + log.text()
     expect(everything).not.toContain(SECRET)
     expect(everything).toContain('[redacted]')
   })
 
   it('warns once about an unparsable knob and uses its default', async () => {
-    const sync = (await startReceiver().then((r) => (receiver = r)), createPartnerSync({ ...FAST, url: receiver.url, logger: log.logger, maxAttempts: 'many' }))
+    const sync =
+      (await startReceiver().then((r) => (receiver = r)),
+      createPartnerSync({ ...FAST, url: receiver.url, logger: log.logger, maxAttempts: 'many' }))
     await sync.sync(booking())
     await sync.sync(booking())
     const warnings = log.lines.filter((l) => l.level === 'warn')
@@ -369,8 +479,15 @@ describe('signatures', () => {
   it('verifySignature is false, never throws, on malformed input', () => {
     const good = hmac('body')
     for (const [payload, signature, secret] of [
-      ['body', good, 'other'], ['body!', good, SECRET], ['body', 'zz', SECRET], ['body', good.slice(0, 10), SECRET],
-      ['body', undefined, SECRET], ['body', 42, SECRET], [undefined, good, SECRET], [{}, good, SECRET], ['body', good, undefined],
+      ['body', good, 'other'],
+      ['body!', good, SECRET],
+      ['body', 'zz', SECRET],
+      ['body', good.slice(0, 10), SECRET],
+      ['body', undefined, SECRET],
+      ['body', 42, SECRET],
+      [undefined, good, SECRET],
+      [{}, good, SECRET],
+      ['body', good, undefined],
     ]) {
       expect(verifySignature(payload, signature, secret)).toBe(false)
     }
@@ -382,7 +499,9 @@ describe('cancellation with an AbortSignal', () => {
     receiver = await startReceiver(() => ({ status: 503 }))
     const controller = new AbortController()
     const started = Date.now()
-    const pending = createPartnerSync(client(undefined, { backoffBaseMs: 3000, backoffMaxMs: 3000, deadlineMs: 9000 })).sync(booking(), { signal: controller.signal })
+    const pending = createPartnerSync(
+      client(undefined, { backoffBaseMs: 3000, backoffMaxMs: 3000, deadlineMs: 9000 }),
+    ).sync(booking(), { signal: controller.signal })
     while (receiver.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
     controller.abort()
     const result = await pending
@@ -399,7 +518,11 @@ describe('cancellation with an AbortSignal', () => {
     while (receiver.requests.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
     controller.abort()
     const result = await pending
-    expect(result).toMatchObject({ ok: false, attempts: 1, error: { kind: 'aborted', message: expect.stringMatching(/may have received it/) } })
+    expect(result).toMatchObject({
+      ok: false,
+      attempts: 1,
+      error: { kind: 'aborted', message: expect.stringMatching(/may have received it/) },
+    })
     const next = await createPartnerSync(client()).sync(booking())
     expect(next).toMatchObject({ ok: false, attempts: 0, error: { kind: 'deadline' } })
     expect(receiver.requests).toHaveLength(1)
@@ -408,7 +531,11 @@ describe('cancellation with an AbortSignal', () => {
   it('an already aborted signal sends nothing; syncBookingToPartner takes it as its second argument', async () => {
     receiver = await startReceiver()
     const saved = { ...process.env }
-    Object.assign(process.env, { PWA_WEBHOOK_SECRET: SECRET, SMASHPARTNER_SYNC_URL: receiver.url, PARTNER_SYNC_LOG: 'silent' })
+    Object.assign(process.env, {
+      PWA_WEBHOOK_SECRET: SECRET,
+      SMASHPARTNER_SYNC_URL: receiver.url,
+      PARTNER_SYNC_LOG: 'silent',
+    })
     try {
       expect(await syncBookingToPartner(booking(), { signal: AbortSignal.abort() })).toBe(false)
       const result = await createPartnerSync(client()).sync(booking(), { signal: AbortSignal.abort() })

@@ -29,7 +29,9 @@ async function speed({ impl, target, warmupCount, sequentialCount, levels, level
     p99Ms: percentile(sequential.latencies, 99),
     cpuMicrosPerSync: sequential.cpuMicrosPerSync,
     throughput: Object.fromEntries(Object.entries(throughput).map(([c, t]) => [c, t.perSecond])),
-    cpuMicrosPerSyncByConcurrency: Object.fromEntries(Object.entries(throughput).map(([c, t]) => [c, t.cpuMicrosPerSync])),
+    cpuMicrosPerSyncByConcurrency: Object.fromEntries(
+      Object.entries(throughput).map(([c, t]) => [c, t.cpuMicrosPerSync]),
+    ),
     failures,
   }
 }
@@ -42,7 +44,14 @@ async function settledMemory() {
   }
   const { rss, heapTotal, heapUsed, external } = process.memoryUsage()
   const newSpace = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')
-  return { rss, heapTotal, heapUsed, external, nativeAndOther: rss - heapTotal, newSpace: newSpace ? newSpace.space_size : NaN }
+  return {
+    rss,
+    heapTotal,
+    heapUsed,
+    external,
+    nativeAndOther: rss - heapTotal,
+    newSpace: newSpace ? newSpace.space_size : NaN,
+  }
 }
 
 // RSS after `count` syncs minus RSS after warm-up: a leak shows as growth that keeps going,
@@ -60,7 +69,10 @@ async function memory({ impl, target, warmupCount, count, concurrency, timeLimit
       count: n,
       untilMs: timeLimitMs / 2,
       progressEvery: Math.max(1, Math.floor(count / 10)),
-      onProgress: (done) => progress(`memory ${impl}: ${done}/${n} syncs of this half, ${((performance.now() - started) / 1000).toFixed(1)} s`),
+      onProgress: (done) =>
+        progress(
+          `memory ${impl}: ${done}/${n} syncs of this half, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+        ),
     })
   const first = await half(Math.floor(count / 2))
   const middle = await settledMemory()
@@ -109,8 +121,14 @@ function signing({ secret, payloadSizes, durationMs, rounds }) {
     // The same bytes as a Buffer: separates hashing from the string's trip across napi.
     const buffer = Buffer.from(payload)
     const nativeBuffer = []
-    for (let round = 0; round < rounds; round++) nativeBuffer.push(opsPerSecond(() => generateSignature(buffer, secret), durationMs))
-    results[label] = { bytes, packageOps: median(native), nodeCryptoOps: median(node), packageBufferOps: median(nativeBuffer) }
+    for (let round = 0; round < rounds; round++)
+      nativeBuffer.push(opsPerSecond(() => generateSignature(buffer, secret), durationMs))
+    results[label] = {
+      bytes,
+      packageOps: median(native),
+      nodeCryptoOps: median(node),
+      packageBufferOps: median(nativeBuffer),
+    }
   }
   return results
 }

@@ -19,7 +19,16 @@ if (job.mode === 'sdk') {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
   propagation.setGlobalPropagator(new W3CTraceContextPropagator())
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(nowhere)] }))
-  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: { ...nowhere, selectAggregationTemporality: () => 1 }, exportIntervalMillis: 60_000 })] }))
+  metrics.setGlobalMeterProvider(
+    new MeterProvider({
+      readers: [
+        new PeriodicExportingMetricReader({
+          exporter: { ...nowhere, selectAggregationTemporality: () => 1 },
+          exportIntervalMillis: 60_000,
+        }),
+      ],
+    }),
+  )
 }
 
 const { createPartnerSync } = require(job.entry)

@@ -1,6 +1,8 @@
 // Outbox child (issue 3): the latency a sync adds with a SQLite or PostgreSQL outbox versus
-// none, and how fast redrive drains pending entries. Package only: the guide has no outbox.
-import { spawnSync } from 'node:child_process'
+// none, directly and through PgBouncer in transaction mode (as Supabase's pooler), how fast
+// redrive drains pending entries, and what a cold start costs the first sync. Package only: the
+// guide has no outbox.
+import { execFileSync, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
@@ -27,7 +29,13 @@ async function refusedUrl() {
 }
 
 function clientFor(outbox, overrides = {}) {
-  const client = createPartnerSync({ url: job.target.url, secret: job.target.secret, outbox, logger: false, ...overrides })
+  const client = createPartnerSync({
+    url: job.target.url,
+    secret: job.target.secret,
+    outbox,
+    logger: false,
+    ...overrides,
+  })
   return { client, sync: (data) => client.sync(data).then((r) => r.ok) }
 }
 
@@ -35,7 +43,8 @@ function clientFor(outbox, overrides = {}) {
 async function unusable(client) {
   const result = await client.sync({ event: 'booking.paid', booking_id: 'probe', status: 'LUNAS', paid_amount: 1 })
   if (!result.ok) return `the probe sync failed: ${result.error && result.error.message}`
-  if (!result.outbox || result.outbox.error || result.outbox.state !== 'delivered') return `the outbox did not keep the probe: ${JSON.stringify(result.outbox)}`
+  if (!result.outbox || result.outbox.error || result.outbox.state !== 'delivered')
+    return `the outbox did not keep the probe: ${JSON.stringify(result.outbox)}`
   return null
 }
 
@@ -50,7 +59,10 @@ async function latency(backends) {
     }
   }
   return Object.fromEntries(
-    Object.entries(perRound).map(([name, rounds]) => [name, { p50Ms: median(rounds.map((r) => r.p50Ms)), p99Ms: median(rounds.map((r) => r.p99Ms)) }]),
+    Object.entries(perRound).map(([name, rounds]) => [
+      name,
+      { p50Ms: median(rounds.map((r) => r.p50Ms)), p99Ms: median(rounds.map((r) => r.p99Ms)) },
+    ]),
   )
 }
 
@@ -82,33 +94,68 @@ async function redrive(location, tablePrefix) {
 
 function dropPostgresTables(url, prefixes) {
   const tables = prefixes.flatMap((prefix) => [`${prefix}entries`, `${prefix}bookings`, `${prefix}schema_version`])
-  const dropped = spawnSync('psql', [url, '-q', '-c', `DROP TABLE IF EXISTS ${tables.join(', ')}`], { stdio: 'ignore', timeout: 10_000 })
-  if (dropped.status !== 0) progress(`could not drop the bench tables ${tables.join(', ')} (psql missing or failed); drop them by hand`)
+  const dropped = spawnSync('psql', [url, '-q', '-c', `DROP TABLE IF EXISTS ${tables.join(', ')}`], {
+    stdio: 'ignore',
+    timeout: 10_000,
+  })
+  if (dropped.status !== 0)
+    progress(`could not drop the bench tables ${tables.join(', ')} (psql missing or failed); drop them by hand`)
 }
 
-const result = { latency: {}, redrive: {}, skipped: {} }
+// A fresh process's first sync and its second, `times` times: the first opens the outbox (connect,
+// TLS if any, schema check), as a serverless function's first request after a cold start does.
+function coldStarts(location, tablePrefix) {
+  const script = `
+    const { createPartnerSync } = require(${JSON.stringify(PACKAGE_ENTRY)})
+    const client = createPartnerSync(${JSON.stringify({ url: job.target.url, secret: job.target.secret, outbox: location, outboxTablePrefix: tablePrefix, logger: false })})
+    const timed = async (id) => { const begin = performance.now(); const r = await client.sync({ event: 'booking.paid', booking_id: id, status: 'LUNAS', paid_amount: 1 }); if (!r.ok || r.outbox.state !== 'delivered') throw new Error(JSON.stringify(r.outbox)); return performance.now() - begin }
+    ;(async () => { const first = await timed('cold-1'); const second = await timed('cold-2'); process.stdout.write(JSON.stringify({ first, second })) })()`
+  const runs = Array.from({ length: job.coldStarts }, () =>
+    JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 })),
+  )
+  return { runs: runs.length, firstMs: median(runs.map((r) => r.first)), secondMs: median(runs.map((r) => r.second)) }
+}
+
+// The PostgreSQL outboxes measured: the server itself, and PgBouncer in transaction mode in front of it.
+// With `prepared_statements=on`, the direct connection's named statements: what that option saves.
+const withPrepared = (url) => url && `${url}${url.includes('?') ? '&' : '?'}prepared_statements=on`
+const POSTGRES_BACKENDS = [
+  ['postgres', job.postgresUrl, 'PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES'],
+  ['prepared', withPrepared(job.postgresUrl), 'PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES'],
+  ['pgbouncer', job.poolerUrl, 'PARTNER_SYNC_BENCH_PGBOUNCER or PARTNER_SYNC_TEST_PGBOUNCER'],
+]
+const prefixesOf = (name) => [`${runTag}${name}_lat_`, `${runTag}${name}_redrive_`, `${runTag}${name}_cold_`]
+
+const result = { latency: {}, redrive: {}, coldStart: {}, skipped: {} }
 try {
   const backends = { none: clientFor(false), sqlite: clientFor(`sqlite:${path.join(tmp, 'latency.db')}`) }
-  if (job.postgresUrl) {
-    const postgres = clientFor(job.postgresUrl, { outboxTablePrefix: `${runTag}lat_` })
-    const why = await unusable(postgres.client)
-    if (why) result.skipped.postgres = `PostgreSQL outbox skipped: ${why}`
-    else backends.postgres = postgres
-  } else {
-    result.skipped.postgres = 'PostgreSQL outbox skipped: set PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES to a postgres:// URL'
+  for (const [name, url, variables] of POSTGRES_BACKENDS) {
+    if (!url) {
+      result.skipped[name] = `${name} outbox skipped: set ${variables} to a postgres:// URL`
+      continue
+    }
+    const client = clientFor(url, { outboxTablePrefix: prefixesOf(name)[0] })
+    const why = await unusable(client.client)
+    if (why) result.skipped[name] = `${name} outbox skipped: ${why}`
+    else backends[name] = client
   }
   const sqliteProblem = await unusable(backends.sqlite.client)
   if (sqliteProblem) throw new Error(`SQLite outbox: ${sqliteProblem}`)
-  progress(`outbox latency: ${Object.keys(backends).join(', ')}, ${job.rounds} rounds of ${job.latencyCount} sequential syncs`)
+  progress(
+    `outbox latency: ${Object.keys(backends).join(', ')}, ${job.rounds} rounds of ${job.latencyCount} sequential syncs`,
+  )
   result.latency = await latency(backends)
   progress(`outbox redrive: sqlite, ${job.redriveCount} entries`)
   result.redrive.sqlite = await redrive(`sqlite:${path.join(tmp, 'redrive.db')}`, undefined)
-  if (backends.postgres) {
-    progress(`outbox redrive: postgres, ${job.redriveCount} entries`)
-    result.redrive.postgres = await redrive(job.postgresUrl, `${runTag}redrive_`)
+  for (const [name, url] of POSTGRES_BACKENDS.filter(([name]) => backends[name])) {
+    progress(`outbox redrive: ${name}, ${job.redriveCount} entries`)
+    result.redrive[name] = await redrive(url, prefixesOf(name)[1])
+    if (name === 'prepared') continue // a cold start is the connection's, whatever the statements
+    progress(`outbox cold start: ${name}, ${job.coldStarts} fresh processes`)
+    result.coldStart[name] = coldStarts(url, prefixesOf(name)[2])
   }
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true })
-  if (job.postgresUrl) dropPostgresTables(job.postgresUrl, [`${runTag}lat_`, `${runTag}redrive_`])
+  for (const [name, url] of POSTGRES_BACKENDS) if (url) dropPostgresTables(job.postgresUrl || url, prefixesOf(name))
 }
 process.send({ result }, () => process.exit(0))

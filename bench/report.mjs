@@ -28,16 +28,31 @@ export const LIMIT_ROWS = [
   'Time added per sequential sync over wrk (µs)',
 ]
 // OpenTelemetry's cost: the same syncs without the API, with it but no provider, with the SDKs.
-export const OTEL_ROWS = ['Throughput at concurrency 64 (syncs/s)', 'Client CPU per sync, concurrency 64 (µs)', 'Sequential syncs per second', 'Client CPU per sync, sequential (µs)']
+export const OTEL_ROWS = [
+  'Throughput at concurrency 64 (syncs/s)',
+  'Client CPU per sync, concurrency 64 (µs)',
+  'Sequential syncs per second',
+  'Client CPU per sync, sequential (µs)',
+]
 export const OUTBOX_ROWS = [
   'Sync latency, no outbox',
   'Sync latency, SQLite outbox',
   'Sync latency, PostgreSQL outbox',
+  'Sync latency, PostgreSQL with prepared_statements=on',
+  'Sync latency, PostgreSQL through PgBouncer',
   'Added by the SQLite outbox',
   'Added by the PostgreSQL outbox',
+  'Added by the PostgreSQL outbox with prepared_statements=on',
+  'Added by the PostgreSQL outbox through PgBouncer',
   'Redrive throughput, SQLite (entries/s)',
   'Redrive throughput, PostgreSQL (entries/s)',
+  'Redrive throughput, PostgreSQL with prepared_statements=on (entries/s)',
+  'Redrive throughput, PostgreSQL through PgBouncer (entries/s)',
+  "Cold start: a fresh process's first sync, PostgreSQL (ms)",
+  "Cold start: a fresh process's first sync, through PgBouncer (ms)",
 ]
+// The backends of the PostgreSQL rows, in their order.
+const POSTGRES_KINDS = ['postgres', 'prepared', 'pgbouncer']
 
 // Three significant digits, no exponent: 0.312, 31.2, 3120.
 function num(value) {
@@ -64,13 +79,28 @@ export function speedTable(results) {
     row(SPEED_ROWS[1], pkg.p99Ms, base.p99Ms, '', undefined),
     ...CONCURRENCY_LEVELS.map((c, i) => {
       const target = c === 64 ? '≥ 1.5×' : ''
-      return row(SPEED_ROWS[2 + i], pkg.throughput[c], base.throughput[c], target, c === 64 ? ratioOf(pkg.throughput[c], base.throughput[c]) >= 1.5 : undefined)
+      return row(
+        SPEED_ROWS[2 + i],
+        pkg.throughput[c],
+        base.throughput[c],
+        target,
+        c === 64 ? ratioOf(pkg.throughput[c], base.throughput[c]) >= 1.5 : undefined,
+      )
     }),
-    row(SPEED_ROWS[6], pkg.cpuMicrosPerSync, base.cpuMicrosPerSync, '≤ 0.7×', ratioOf(pkg.cpuMicrosPerSync, base.cpuMicrosPerSync) <= 0.7),
+    row(
+      SPEED_ROWS[6],
+      pkg.cpuMicrosPerSync,
+      base.cpuMicrosPerSync,
+      '≤ 0.7×',
+      ratioOf(pkg.cpuMicrosPerSync, base.cpuMicrosPerSync) <= 0.7,
+    ),
     row(SPEED_ROWS[7], pkg.cpuMicrosPerSyncByConcurrency[64], base.cpuMicrosPerSyncByConcurrency[64], '', undefined),
   ]
   const rss = { p: memoryGrowth(memory.package, 'rss'), b: memoryGrowth(memory.baseline, 'rss') }
-  const native = { p: memoryGrowth(memory.package, 'nativeAndOther'), b: memoryGrowth(memory.baseline, 'nativeAndOther') }
+  const native = {
+    p: memoryGrowth(memory.package, 'nativeAndOther'),
+    b: memoryGrowth(memory.baseline, 'nativeAndOther'),
+  }
   rows.push(row(SPEED_ROWS[8], rss.p, rss.b, '< 10 MB', rss.p < 10))
   rows.push(row(SPEED_ROWS[9], native.p, native.b, '', undefined))
   const secondHalf = (m) => (m && m.middle ? (m.after.rss - m.middle.rss) / MB : NaN)
@@ -78,12 +108,33 @@ export function speedTable(results) {
   rows.push(row(SPEED_ROWS[11], requireTimes.package, requireTimes.baseline, '< 20 ms', requireTimes.package < 20))
   const typical = signing.typical
   const large = signing['1 MB']
-  rows.push([SPEED_ROWS[12], num(typical.packageOps), num(typical.nodeCryptoOps), num(ratioOf(typical.packageOps, typical.nodeCryptoOps)) + '×', '', ''])
+  rows.push([
+    SPEED_ROWS[12],
+    num(typical.packageOps),
+    num(typical.nodeCryptoOps),
+    num(ratioOf(typical.packageOps, typical.nodeCryptoOps)) + '×',
+    '',
+    '',
+  ])
   const mbps = (s) => (s.packageOps * s.bytes) / MB
   const nodeMbps = (s) => (s.nodeCryptoOps * s.bytes) / MB
-  rows.push([SPEED_ROWS[13], num(mbps(large)), num(nodeMbps(large)), num(ratioOf(mbps(large), nodeMbps(large))) + '×', '', ''])
+  rows.push([
+    SPEED_ROWS[13],
+    num(mbps(large)),
+    num(nodeMbps(large)),
+    num(ratioOf(mbps(large), nodeMbps(large))) + '×',
+    '',
+    '',
+  ])
   const bufferMbps = (large.packageBufferOps * large.bytes) / MB
-  rows.push([SPEED_ROWS[14], num(bufferMbps), num(nodeMbps(large)), num(ratioOf(bufferMbps, nodeMbps(large))) + '×', '', ''])
+  rows.push([
+    SPEED_ROWS[14],
+    num(bufferMbps),
+    num(nodeMbps(large)),
+    num(ratioOf(bufferMbps, nodeMbps(large))) + '×',
+    '',
+    '',
+  ])
   const small = results.memorySmallYoung
   const smallRss = { p: memoryGrowth(small.package, 'rss'), b: memoryGrowth(small.baseline, 'rss') }
   rows.push(row(SPEED_ROWS[15], smallRss.p, smallRss.b, '< 10 MB', smallRss.p < 10))
@@ -98,11 +149,25 @@ export function limitTable(results) {
   const percent = (value) => (Number.isFinite(value) ? `${num(value * 100)} %` : 'n/a')
   const rows = CONCURRENCY_LEVELS.map((c, i) => {
     const target = c === 64 ? '≥ 70 %' : ''
-    return [LIMIT_ROWS[i], percent(share('package', c)), percent(share('baseline', c)), `${num(wrk.throughput[c])}/s`, target, c === 64 ? verdict(share('package', c) >= 0.7) : '']
+    return [
+      LIMIT_ROWS[i],
+      percent(share('package', c)),
+      percent(share('baseline', c)),
+      `${num(wrk.throughput[c])}/s`,
+      target,
+      c === 64 ? verdict(share('package', c) >= 0.7) : '',
+    ]
   })
   // Time per request at one in flight: 1 / rate. What a sync adds is ours; wrk's is the wire's.
-  const added = (impl) => (1e6 / speed[impl].throughput[1] - 1e6 / wrk.throughput[1])
-  rows.push([LIMIT_ROWS.at(-1), num(added('package')), num(added('baseline')), `${num(1e6 / wrk.throughput[1])} µs/request`, '≤ 75 µs', verdict(added('package') <= 75)])
+  const added = (impl) => 1e6 / speed[impl].throughput[1] - 1e6 / wrk.throughput[1]
+  rows.push([
+    LIMIT_ROWS.at(-1),
+    num(added('package')),
+    num(added('baseline')),
+    `${num(1e6 / wrk.throughput[1])} µs/request`,
+    '≤ 75 µs',
+    verdict(added('package') <= 75),
+  ])
   return rows
 }
 
@@ -114,32 +179,50 @@ export function otelTable(results) {
     const f = fields[i]
     const ratio = ratioOf(sdk[f], absent[f])
     const target = i === 0 ? '≥ 0.9× (under 10 % cost)' : ''
-    return [label, num(absent[f]), num(noop[f]), num(sdk[f]), num(ratioOf(noop[f], absent[f])) + '×', num(ratio) + '×', target, i === 0 ? verdict(ratio >= 0.9) : '']
+    return [
+      label,
+      num(absent[f]),
+      num(noop[f]),
+      num(sdk[f]),
+      num(ratioOf(noop[f], absent[f])) + '×',
+      num(ratio) + '×',
+      target,
+      i === 0 ? verdict(ratio >= 0.9) : '',
+    ]
   })
 }
 
 export function outboxTable(results) {
   const { outbox } = results
-  const skipped = outbox.skipped.postgres
-  const latency = (name) => outbox.latency[name] ? [num(outbox.latency[name].p50Ms), num(outbox.latency[name].p99Ms)] : ['skipped', 'skipped']
+  const skipped = Object.values(outbox.skipped).join('\n\n')
+  const latency = (name) =>
+    outbox.latency[name] ? [num(outbox.latency[name].p50Ms), num(outbox.latency[name].p99Ms)] : ['skipped', 'skipped']
   const added = (name) => {
     const with_ = outbox.latency[name]
     const none = outbox.latency.none
-    return with_ && none ? [with_.p50Ms - none.p50Ms, with_.p99Ms - none.p99Ms] : [NaN, NaN]
+    return with_ && none ? [num(with_.p50Ms - none.p50Ms), num(with_.p99Ms - none.p99Ms)] : ['skipped', 'skipped']
+  }
+  const redrive = (name) => (outbox.redrive[name] ? num(outbox.redrive[name].perSecond) : 'skipped')
+  // The p50 column holds the median first sync; the next column the same processes' second sync.
+  const cold = (name) => {
+    const run = outbox.coldStart?.[name]
+    return run ? [num(run.firstMs), `second sync ${num(run.secondMs)} ms`] : ['skipped', '']
   }
   const sqliteAdded = added('sqlite')
-  const pgAdded = added('postgres')
-  const redrive = (name) => (outbox.redrive[name] ? num(outbox.redrive[name].perSecond) : 'skipped')
   return {
     skipped,
     rows: [
-      [OUTBOX_ROWS[0], ...latency('none'), '', ''],
-      [OUTBOX_ROWS[1], ...latency('sqlite'), '', ''],
-      [OUTBOX_ROWS[2], ...latency('postgres'), '', ''],
-      [OUTBOX_ROWS[3], num(sqliteAdded[0]), num(sqliteAdded[1]), '< 2 ms p50', verdict(sqliteAdded[0] < 2)],
-      [OUTBOX_ROWS[4], outbox.latency.postgres ? num(pgAdded[0]) : 'skipped', outbox.latency.postgres ? num(pgAdded[1]) : 'skipped', '', ''],
-      [OUTBOX_ROWS[5], redrive('sqlite'), '', '', ''],
-      [OUTBOX_ROWS[6], redrive('postgres'), '', '', ''],
+      ...['none', 'sqlite', ...POSTGRES_KINDS].map((name, i) => [OUTBOX_ROWS[i], ...latency(name), '', '']),
+      [
+        OUTBOX_ROWS[5],
+        ...sqliteAdded,
+        '< 2 ms p50',
+        verdict(outbox.latency.sqlite.p50Ms - outbox.latency.none.p50Ms < 2),
+      ],
+      ...POSTGRES_KINDS.map((name, i) => [OUTBOX_ROWS[6 + i], ...added(name), '', '']),
+      ...['sqlite', ...POSTGRES_KINDS].map((name, i) => [OUTBOX_ROWS[9 + i], redrive(name), '', '', '']),
+      [OUTBOX_ROWS[13], cold('postgres')[0], '', cold('postgres')[1], ''],
+      [OUTBOX_ROWS[14], cold('pgbouncer')[0], '', cold('pgbouncer')[1], ''],
     ],
   }
 }
@@ -155,7 +238,10 @@ export function markdown(results) {
   const { machine, knobs } = results
   const outbox = outboxTable(results)
   const memoryNote = ['package', 'baseline']
-    .map((impl) => `${impl} ${results.memory[impl].syncs.toLocaleString('en-US')} syncs in ${num(results.memory[impl].seconds)} s`)
+    .map(
+      (impl) =>
+        `${impl} ${results.memory[impl].syncs.toLocaleString('en-US')} syncs in ${num(results.memory[impl].seconds)} s`,
+    )
     .join(', ')
   return `# partner-sync benchmark${machine.smoke ? ' (smoke run: tiny counts, numbers are meaningless)' : ''}
 
@@ -198,6 +284,8 @@ ${markdownTable(['Metric', 'p50 (ms)', 'p99 (ms)', 'target', ''], outbox.rows)}
 ${outbox.skipped ? `\n${outbox.skipped}\n` : ''}
 Latency: ${knobs.outbox.rounds} rounds of ${knobs.outbox.latencyCount} sequential syncs per backend, backends rotating within a round.
 Redrive: ${knobs.outbox.redriveCount} pending entries (written while the partner was unreachable) redriven to the local receiver; the "p50" column holds entries/s.
+Cold start: median of ${knobs.outbox.coldStarts ?? 'n/a'} fresh processes' first sync (it opens the outbox: connect, schema check), and their second sync.
+PgBouncer: Debian's, \`pool_mode = transaction\`, \`default_pool_size = 2\`, in front of the same server, as Supabase's pooler on port 6543.
 
 Receiver: ${results.receiver.requests.toLocaleString('en-US')} requests, ${results.receiver.badSignatures} bad signatures, ${results.receiver.badBodies} bad bodies. Bench took ${num(results.durationSeconds)} s.
 
@@ -214,8 +302,20 @@ export function throughputSvg(results) {
   const plotH = height - margin.top - margin.bottom
   const series = [
     { name: 'package', color: '#d9480f', values: CONCURRENCY_LEVELS.map((c) => results.speed.package.throughput[c]) },
-    { name: 'baseline (guide)', color: '#1c7ed6', values: CONCURRENCY_LEVELS.map((c) => results.speed.baseline.throughput[c]) },
-    ...(results.wrk.skipped ? [] : [{ name: 'wrk (the limit)', color: '#868e96', values: CONCURRENCY_LEVELS.map((c) => results.wrk.throughput[c]) }]),
+    {
+      name: 'baseline (guide)',
+      color: '#1c7ed6',
+      values: CONCURRENCY_LEVELS.map((c) => results.speed.baseline.throughput[c]),
+    },
+    ...(results.wrk.skipped
+      ? []
+      : [
+          {
+            name: 'wrk (the limit)',
+            color: '#868e96',
+            values: CONCURRENCY_LEVELS.map((c) => results.wrk.throughput[c]),
+          },
+        ]),
   ]
   const top = Math.max(1, ...series.flatMap((s) => s.values.filter(Number.isFinite))) * 1.1
   // Evenly spaced levels: the concurrencies grow geometrically, so this is a log axis.
@@ -226,8 +326,13 @@ export function throughputSvg(results) {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="white"/>`,
     `<text x="${margin.left}" y="22" font-size="14" font-weight="bold">Throughput vs concurrency (syncs/s, higher is better)</text>`,
-    ...ticks.map((t) => `<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e9ecef"/><text x="${margin.left - 8}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${Math.round(t)}</text>`),
-    ...CONCURRENCY_LEVELS.map((c, i) => `<text x="${x(i).toFixed(1)}" y="${margin.top + plotH + 18}" text-anchor="middle">${c}</text>`),
+    ...ticks.map(
+      (t) =>
+        `<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${y(t).toFixed(1)}" y2="${y(t).toFixed(1)}" stroke="#e9ecef"/><text x="${margin.left - 8}" y="${(y(t) + 4).toFixed(1)}" text-anchor="end">${Math.round(t)}</text>`,
+    ),
+    ...CONCURRENCY_LEVELS.map(
+      (c, i) => `<text x="${x(i).toFixed(1)}" y="${margin.top + plotH + 18}" text-anchor="middle">${c}</text>`,
+    ),
     `<text x="${margin.left + plotW / 2}" y="${height - 10}" text-anchor="middle">requests in flight</text>`,
     `<line x1="${margin.left}" x2="${margin.left}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="#495057"/>`,
     `<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${margin.top + plotH}" y2="${margin.top + plotH}" stroke="#495057"/>`,
@@ -240,7 +345,9 @@ export function throughputSvg(results) {
       parts.push(`<circle cx="${cx}" cy="${cy}" r="3.5" fill="${s.color}"/>`)
     })
     const legendY = margin.top + 10 + k * 20
-    parts.push(`<line x1="${width - margin.right + 15}" x2="${width - margin.right + 35}" y1="${legendY}" y2="${legendY}" stroke="${s.color}" stroke-width="2.5"/><text x="${width - margin.right + 40}" y="${legendY + 4}">${s.name}</text>`)
+    parts.push(
+      `<line x1="${width - margin.right + 15}" x2="${width - margin.right + 35}" y1="${legendY}" y2="${legendY}" stroke="${s.color}" stroke-width="2.5"/><text x="${width - margin.right + 40}" y="${legendY + 4}">${s.name}</text>`,
+    )
   })
   parts.push('</svg>')
   return parts.join('\n') + '\n'

@@ -2,7 +2,8 @@
 //   node bench/run.mjs            full run (about 4 minutes on 2 cores), writes bench/results/
 //   node bench/run.mjs --smoke    tiny counts (< 20 s) to keep the script from rotting
 //   --out <dir>                   write the results elsewhere (the smoke test uses a temp dir)
-// Postgres outbox numbers need PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES.
+// Postgres outbox numbers need PARTNER_SYNC_BENCH_POSTGRES or PARTNER_SYNC_TEST_POSTGRES, and through
+// PgBouncer PARTNER_SYNC_BENCH_PGBOUNCER or PARTNER_SYNC_TEST_PGBOUNCER.
 import { fork, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -27,7 +28,7 @@ const FULL_KNOBS = {
   memory: { warmupCount: 30_000, count: 100_000, concurrency: 16, timeLimitMs: 150_000 },
   requireProcesses: 15,
   signing: { payloadSizes: { typical: 300, '1 MB': 1 << 20 }, durationMs: 300, rounds: 5 },
-  outbox: { rounds: 5, latencyCount: 300, redriveCount: 2000 },
+  outbox: { rounds: 5, latencyCount: 300, redriveCount: 2000, coldStarts: 7 },
   otel: { rounds: 5, sequentialCount: 1000, levelMs: 2000 },
 }
 // The same run with tiny counts: exercises every path, measures nothing.
@@ -37,18 +38,25 @@ const SMOKE_KNOBS = {
   memory: { ...FULL_KNOBS.memory, warmupCount: 100, count: 500, timeLimitMs: 5_000 },
   requireProcesses: 2,
   signing: { ...FULL_KNOBS.signing, durationMs: 20, rounds: 1 },
-  outbox: { rounds: 1, latencyCount: 20, redriveCount: 50 },
+  outbox: { rounds: 1, latencyCount: 20, redriveCount: 50, coldStarts: 1 },
   otel: { rounds: 1, sequentialCount: 20, levelMs: 150 },
 }
 const KNOBS = smoke ? SMOKE_KNOBS : FULL_KNOBS
 
 const log = (line) => process.stderr.write(`${line}\n`)
-const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ')
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')
 
 // Runs one bench child to its single IPC result; kills it if it outlives `timeoutMs`.
 function runChild(script, job, { execArgv = [], timeoutMs }) {
   return new Promise((resolve, reject) => {
-    const child = fork(path.join(here, script), [JSON.stringify(job)], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const child = fork(path.join(here, script), [JSON.stringify(job)], {
+      execArgv,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    })
     let result
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
@@ -65,7 +73,10 @@ function runChild(script, job, { execArgv = [], timeoutMs }) {
 
 function startReceiver() {
   return new Promise((resolve, reject) => {
-    const receiver = fork(path.join(here, 'receiver.mjs'), [], { env: { ...process.env, PWA_WEBHOOK_SECRET: target.secret }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    const receiver = fork(path.join(here, 'receiver.mjs'), [], {
+      env: { ...process.env, PWA_WEBHOOK_SECRET: target.secret },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    })
     receiver.once('message', ({ port }) => resolve({ receiver, url: `http://127.0.0.1:${port}/api/webhooks/pwa-sync` }))
     receiver.once('exit', (code) => reject(new Error(`the receiver exited with ${code}`)))
   })
@@ -102,7 +113,9 @@ function medianOfRounds(rounds) {
     p99Ms: pick((r) => r.p99Ms),
     cpuMicrosPerSync: pick((r) => r.cpuMicrosPerSync),
     throughput: Object.fromEntries(CONCURRENCY_LEVELS.map((c) => [c, pick((r) => r.throughput[c])])),
-    cpuMicrosPerSyncByConcurrency: Object.fromEntries(CONCURRENCY_LEVELS.map((c) => [c, pick((r) => r.cpuMicrosPerSyncByConcurrency[c])])),
+    cpuMicrosPerSyncByConcurrency: Object.fromEntries(
+      CONCURRENCY_LEVELS.map((c) => [c, pick((r) => r.cpuMicrosPerSyncByConcurrency[c])]),
+    ),
     failures: rounds.reduce((sum, r) => sum + r.failures, 0),
   }
 }
@@ -110,7 +123,14 @@ function medianOfRounds(rounds) {
 function machine() {
   const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8')
   const model = /model name\s*:\s*(.+)/.exec(cpuinfo)
-  return { cpu: model ? model[1].trim() : os.cpus()[0]?.model || 'unknown CPU', cores: os.cpus().length, node: process.version, date: new Date().toISOString().slice(0, 10), smoke, loadStart: loadAverage() }
+  return {
+    cpu: model ? model[1].trim() : os.cpus()[0]?.model || 'unknown CPU',
+    cores: os.cpus().length,
+    node: process.version,
+    date: new Date().toISOString().slice(0, 10),
+    smoke,
+    loadStart: loadAverage(),
+  }
 }
 
 // A copy of the package where @opentelemetry/api cannot resolve: what an app without it runs.
@@ -118,7 +138,8 @@ function packageWithoutOtel() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-no-otel-'))
   const root = path.dirname(path.dirname(PACKAGE_ENTRY))
   const native = fs.readdirSync(root).filter((name) => name.endsWith('.node'))
-  for (const name of ['package.json', 'binding.js', 'lib', ...native]) fs.cpSync(path.join(root, name), path.join(dir, name), { recursive: true })
+  for (const name of ['package.json', 'binding.js', 'lib', ...native])
+    fs.cpSync(path.join(root, name), path.join(dir, name), { recursive: true })
   return { dir, entry: path.join(dir, 'lib', 'index.js') }
 }
 
@@ -128,14 +149,22 @@ async function otelCost() {
   const rounds = Object.fromEntries(Object.keys(modes).map((mode) => [mode, []]))
   try {
     for (let round = 1; round <= KNOBS.otel.rounds; round++) {
-      for (const [mode, entry] of Object.entries(modes)) rounds[mode].push(await runChild('otel.mjs', { mode, entry, target, ...KNOBS.otel }, { timeoutMs: 120_000 }))
+      for (const [mode, entry] of Object.entries(modes))
+        rounds[mode].push(await runChild('otel.mjs', { mode, entry, target, ...KNOBS.otel }, { timeoutMs: 120_000 }))
     }
   } finally {
     fs.rmSync(absent.dir, { recursive: true, force: true })
   }
   const pick = (mode, field) => median(rounds[mode].map((r) => r[field]))
   return Object.fromEntries(
-    Object.keys(modes).map((mode) => [mode, Object.fromEntries(['perSecond1', 'cpuMicrosPerSync1', 'perSecond64', 'cpuMicrosPerSync64'].map((f) => [f, pick(mode, f)]).concat([['failures', rounds[mode].reduce((n, r) => n + r.failures, 0)]]))]),
+    Object.keys(modes).map((mode) => [
+      mode,
+      Object.fromEntries(
+        ['perSecond1', 'cpuMicrosPerSync1', 'perSecond64', 'cpuMicrosPerSync64']
+          .map((f) => [f, pick(mode, f)])
+          .concat([['failures', rounds[mode].reduce((n, r) => n + r.failures, 0)]]),
+      ),
+    ]),
   )
 }
 
@@ -155,41 +184,66 @@ try {
   for (let round = 1; round <= KNOBS.rounds; round++) {
     for (const impl of IMPLEMENTATIONS) {
       log(`speed round ${round}/${KNOBS.rounds}: ${impl}`)
-      rounds[impl].push(await runChild('client.mjs', { kind: 'speed', impl, target, ...KNOBS.speed }, { timeoutMs: 120_000 }))
+      rounds[impl].push(
+        await runChild('client.mjs', { kind: 'speed', impl, target, ...KNOBS.speed }, { timeoutMs: 120_000 }),
+      )
     }
     // In the same rounds, so the machine's load weighs on the limit as on the two clients.
     if (withWrk) {
       log(`speed round ${round}/${KNOBS.rounds}: wrk`)
-      const levels = KNOBS.speed.levels.map((connections) => [connections, runWrk({ ...target, connections, durationMs: KNOBS.speed.levelMs })])
+      const levels = KNOBS.speed.levels.map((connections) => [
+        connections,
+        runWrk({ ...target, connections, durationMs: KNOBS.speed.levelMs }),
+      ])
       wrkRounds.push(Object.fromEntries(levels))
     }
   }
   results.rounds = rounds
   results.speed = Object.fromEntries(IMPLEMENTATIONS.map((impl) => [impl, medianOfRounds(rounds[impl])]))
   results.wrk = withWrk
-    ? { throughput: Object.fromEntries(KNOBS.speed.levels.map((c) => [c, median(wrkRounds.map((r) => r[c].rate))])), non2xx: wrkRounds.reduce((sum, r) => sum + Object.values(r).reduce((n, l) => n + l.non2xx, 0), 0) }
+    ? {
+        throughput: Object.fromEntries(KNOBS.speed.levels.map((c) => [c, median(wrkRounds.map((r) => r[c].rate))])),
+        non2xx: wrkRounds.reduce((sum, r) => sum + Object.values(r).reduce((n, l) => n + l.non2xx, 0), 0),
+      }
     : { skipped: WRK_MISSING }
 
   results.memory = {}
   for (const impl of IMPLEMENTATIONS) {
     log(`memory: ${impl}, ${KNOBS.memory.count} syncs (at most ${KNOBS.memory.timeLimitMs / 1000} s)`)
-    results.memory[impl] = await runChild('client.mjs', { kind: 'memory', impl, target, ...KNOBS.memory }, { execArgv: ['--expose-gc'], timeoutMs: KNOBS.memory.timeLimitMs + 60_000 })
+    results.memory[impl] = await runChild(
+      'client.mjs',
+      { kind: 'memory', impl, target, ...KNOBS.memory },
+      { execArgv: ['--expose-gc'], timeoutMs: KNOBS.memory.timeLimitMs + 60_000 },
+    )
   }
   // Again with V8's young generation held at 8 MB: growth that disappears here was V8's
   // 32 MB young generation being touched, not memory held by either implementation.
   results.memorySmallYoung = {}
   for (const impl of IMPLEMENTATIONS) {
     log(`memory with an 8 MB young generation: ${impl}`)
-    results.memorySmallYoung[impl] = await runChild('client.mjs', { kind: 'memory', impl, target, ...KNOBS.memory }, { execArgv: ['--expose-gc', '--max-semi-space-size=4'], timeoutMs: KNOBS.memory.timeLimitMs + 60_000 })
+    results.memorySmallYoung[impl] = await runChild(
+      'client.mjs',
+      { kind: 'memory', impl, target, ...KNOBS.memory },
+      { execArgv: ['--expose-gc', '--max-semi-space-size=4'], timeoutMs: KNOBS.memory.timeLimitMs + 60_000 },
+    )
   }
 
   log('signing')
-  results.signing = await runChild('client.mjs', { kind: 'signing', secret: target.secret, ...KNOBS.signing }, { timeoutMs: 120_000 })
+  results.signing = await runChild(
+    'client.mjs',
+    { kind: 'signing', secret: target.secret, ...KNOBS.signing },
+    { timeoutMs: 120_000 },
+  )
 
   log('outbox')
   const postgresUrl = process.env.PARTNER_SYNC_BENCH_POSTGRES || process.env.PARTNER_SYNC_TEST_POSTGRES || ''
-  results.outbox = await runChild('outbox.mjs', { target, postgresUrl, ...KNOBS.outbox }, { timeoutMs: 300_000 })
-  if (results.outbox.skipped.postgres) log(results.outbox.skipped.postgres)
+  const poolerUrl = process.env.PARTNER_SYNC_BENCH_PGBOUNCER || process.env.PARTNER_SYNC_TEST_PGBOUNCER || ''
+  results.outbox = await runChild(
+    'outbox.mjs',
+    { target, postgresUrl, poolerUrl, ...KNOBS.outbox },
+    { timeoutMs: 400_000 },
+  )
+  for (const skipped of Object.values(results.outbox.skipped)) log(skipped)
 
   log('OpenTelemetry: absent, API without a provider, SDK exporting nowhere')
   results.otel = await otelCost()
@@ -200,9 +254,15 @@ try {
 }
 results.machine.loadEnd = loadAverage()
 results.durationSeconds = (performance.now() - began) / 1000
-const failures = results.speed.package.failures + results.speed.baseline.failures + results.receiver.badSignatures + results.receiver.badBodies
+const failures =
+  results.speed.package.failures +
+  results.speed.baseline.failures +
+  results.receiver.badSignatures +
+  results.receiver.badBodies
 writeResults(results, outDir)
-log(`wrote ${path.relative(process.cwd(), outDir) || outDir}/results.md, throughput.svg, results.json in ${results.durationSeconds.toFixed(0)} s`)
+log(
+  `wrote ${path.relative(process.cwd(), outDir) || outDir}/results.md, throughput.svg, results.json in ${results.durationSeconds.toFixed(0)} s`,
+)
 if (failures) {
   log(`${failures} failed syncs or bad signatures: the numbers are not comparable`)
   process.exitCode = 1

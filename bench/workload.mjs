@@ -22,7 +22,10 @@ export async function runSequential(sync, count) {
 
 // `concurrency` workers call `sync` until `count` calls started or `untilMs` passed,
 // whichever comes first. `onProgress(done)` is called every `progressEvery` completions.
-export async function runConcurrent(sync, { concurrency, count = Infinity, untilMs = Infinity, onProgress, progressEvery = 10_000 }) {
+export async function runConcurrent(
+  sync,
+  { concurrency, count = Infinity, untilMs = Infinity, onProgress, progressEvery = 10_000 },
+) {
   let started = 0
   let done = 0
   let failures = 0
@@ -40,5 +43,11 @@ export async function runConcurrent(sync, { concurrency, count = Infinity, until
   await Promise.all(Array.from({ length: concurrency }, worker))
   const elapsedMs = performance.now() - begin
   const cpu = process.cpuUsage(cpuBefore)
-  return { done, failures, elapsedMs, perSecond: (done * 1000) / elapsedMs, cpuMicrosPerSync: (cpu.user + cpu.system) / Math.max(1, done) }
+  return {
+    done,
+    failures,
+    elapsedMs,
+    perSecond: (done * 1000) / elapsedMs,
+    cpuMicrosPerSync: (cpu.user + cpu.system) / Math.max(1, done),
+  }
 }

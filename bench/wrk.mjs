@@ -8,7 +8,8 @@ import os from 'node:os'
 import path from 'node:path'
 import { bookingAt } from './workload.mjs'
 
-export const WRK_MISSING = 'wrk is not installed, so the rows against the physical limit are skipped: on Debian or Ubuntu, apt-get install wrk'
+export const WRK_MISSING =
+  'wrk is not installed, so the rows against the physical limit are skipped: on Debian or Ubuntu, apt-get install wrk'
 
 export function wrkAvailable() {
   return !spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error
@@ -25,11 +26,19 @@ export function runWrk({ url, secret, connections, durationMs }) {
   const script = path.join(dir, 'post.lua')
   fs.writeFileSync(
     script,
-    [`wrk.method = "POST"`, `wrk.body = ${luaString(body)}`, `wrk.headers["Content-Type"] = "application/json"`, `wrk.headers["x-pwa-signature"] = "${signature}"`].join('\n'),
+    [
+      `wrk.method = "POST"`,
+      `wrk.body = ${luaString(body)}`,
+      `wrk.headers["Content-Type"] = "application/json"`,
+      `wrk.headers["x-pwa-signature"] = "${signature}"`,
+    ].join('\n'),
   )
   try {
     const seconds = Math.max(1, Math.round(durationMs / 1000))
-    const run = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], { encoding: 'utf8', timeout: (seconds + 30) * 1000 })
+    const run = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, url], {
+      encoding: 'utf8',
+      timeout: (seconds + 30) * 1000,
+    })
     const rate = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout || '')
     if (!rate) throw new Error(`wrk gave no rate: ${run.stderr || run.stdout || run.error}`)
     const errors = /Non-2xx or 3xx responses:\s+(\d+)/.exec(run.stdout)

@@ -8,9 +8,18 @@ function ms(value) {
 
 // Left-aligned columns, two spaces apart; `rows` are arrays of cells.
 function formatTable(headers, rows) {
-  const cells = [headers, ...rows].map((row) => row.map((cell) => (cell === undefined || cell === null ? '' : String(cell))))
+  const cells = [headers, ...rows].map((row) =>
+    row.map((cell) => (cell === undefined || cell === null ? '' : String(cell))),
+  )
   const widths = headers.map((_, column) => Math.max(...cells.map((row) => row[column].length)))
-  return cells.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n')
+  return cells
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n')
 }
 
 // One row per HTTP attempt: what came back, how long it took, and the backoff after it.

@@ -1,7 +1,18 @@
 /// <reference types="node" />
-import type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings } from '../binding'
+import type {
+  AttemptInfo,
+  ErrorKind,
+  EntryState,
+  OutboxCounts,
+  OutboxEntry,
+  OutboxHour,
+  OutboxPage,
+  RawSettings,
+} from '../binding'
 
-export type { AttemptInfo, SyncErrorInfo, OutboxEntry, OutboxAttempt, OutboxAuditNote, OutboxCounts, OutboxHour, OutboxPage, ErrorKind, EntryState, RawSettings }
+// The core's types, as they are.
+export type { AttemptInfo, ErrorKind, EntryState, OutboxCounts, OutboxEntry, OutboxHour, OutboxPage, RawSettings }
+export type { SyncErrorInfo, OutboxAttempt, OutboxAuditNote } from '../binding'
 
 /** The two events the partner understands. */
 export type SyncEvent = 'booking.paid' | 'booking.updated'
@@ -188,7 +199,10 @@ export interface OutboxWorker {
 
 export interface PartnerSyncClient {
   sync(data: SyncData, options?: SyncCallOptions): Promise<SyncResult>
-  redrivePending(options?: { limit?: number }): Promise<RedriveResult>
+  /** `by`: the operator who asked, kept as an audit note in each entry handled. */
+  redrivePending(options?: { limit?: number; by?: string }): Promise<RedriveResult>
+  /** See the top-level `catchUp`. */
+  catchUp(options?: { limit?: number }): Promise<RedriveResult>
   startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
   /** Inspect and repair; each call rejects with a `PartnerSyncError` (`code` set) when it cannot run. */
   outbox: {
@@ -198,7 +212,13 @@ export interface PartnerSyncClient {
      * page's `nextCursor` as `cursor` for the next one. `bookingId` matches exactly,
      * `bookingPrefix` the start of the id (case-sensitive, no wildcards). `limit`: 1 to 1000, default 50.
      */
-    page(options?: { state?: OutboxState; bookingId?: string; bookingPrefix?: string; cursor?: string; limit?: number }): Promise<OutboxPage>
+    page(options?: {
+      state?: OutboxState
+      bookingId?: string
+      bookingPrefix?: string
+      cursor?: string
+      limit?: number
+    }): Promise<OutboxPage>
     /** Entries in each state. */
     counts(): Promise<OutboxCounts>
     /** The last 24 hours, oldest first: deliveries, failed attempts of pending entries, and entries gone dead, per hour. */
@@ -210,8 +230,12 @@ export interface PartnerSyncClient {
      * put an older state back on the partner). `by` is kept in the entry's history as an audit note.
      */
     retry(id: string, options?: { by?: string }): Promise<boolean>
-    /** Deletes delivered and superseded entries older than a duration such as `30d`; resolves with the count. */
-    purge(options?: { olderThan?: string }): Promise<number>
+    /**
+     * Deletes delivered and superseded entries older than a duration such as `30d`, and the
+     * booking rows nothing needs any more; resolves with the count. With `by`, logs an audit
+     * line per entry deleted.
+     */
+    purge(options?: { olderThan?: string; by?: string }): Promise<number>
     /** The `x-pwa-signature` this client sends with `body` (from its secret); null when no secret is configured. */
     signatureOf(body: string): string | null
   }
@@ -225,6 +249,13 @@ export declare function syncBookingToPartner(data: SyncData, options?: SyncCallO
 export declare function createPartnerSync(options?: PartnerSyncOptions): PartnerSyncClient
 /** Delivers what is due in the configured outbox (env as for `syncBookingToPartner`). Never rejects. */
 export declare function redrivePending(options?: { limit?: number }): Promise<RedriveResult>
+/**
+ * A short redrive for after a request's answer (Next.js `after()`), where no frequent cron runs:
+ * up to `limit` (default 10) due entries, and once the partner has just accepted a body in this
+ * process, the entries that failed on its side (5xx, 429, no connection, no answer) without
+ * waiting out their schedule. No retention work. Never rejects; one request per booking still holds.
+ */
+export declare function catchUp(options?: { limit?: number }): Promise<RedriveResult>
 /** Runs `redrivePending` every `intervalMs` (default 30000) without keeping the process alive. */
 export declare function startOutboxWorker(options?: { intervalMs?: number; limit?: number }): OutboxWorker
 /** Lowercase hex HMAC-SHA256 of the payload: the `x-pwa-signature` header. */
@@ -236,6 +267,6 @@ export declare function bodySha256(payload: string | Buffer): string
 export declare const SIGNATURE_HEADER: 'x-pwa-signature'
 export declare const DEFAULT_URL: string
 export { startMockPartner } from './mock-partner'
-export { createOutboxDashboard } from './dashboard'
-export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard'
+export { createOutboxDashboard } from './dashboard/index'
+export type { OutboxDashboard, OutboxDashboardOptions, DashboardIdentity } from './dashboard/index'
 export type { MockPartner, MockPartnerOptions, MockRequest, MockBooking, MockTransaction } from './mock-partner'

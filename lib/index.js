@@ -1,264 +1,34 @@
 'use strict'
 
-// The package's public surface. The native core signs, delivers and keeps the outbox;
-// this layer reads process.env, builds the exact body with JSON.stringify, and logs.
+// The package's public surface, re-exported from the modules that implement it: the guide's
+// function and the shared client, clients of one's own, signing, the mock partner and the
+// outbox page. Each module requires only those below it, never this one.
 
-const native = require('./load-native.js')
-const { buildBody } = require('./validate.js')
-const { plural } = require('./plural.js')
-const { createObserver } = require('./observe.js')
-const { createSettingsReader } = require('./settings.js')
-const { PREFIX, createLog } = require('./log.js')
-
-const { NO_OUTBOX_MESSAGE } = native
-
-// napi rejects only with its own status codes: the native side names the ErrorKind in the
-// rejection's `cause`, and this moves it to `error.code`, where Node's own errors carry theirs.
-async function coded(pending) {
-  try {
-    return await pending
-  } catch (error) {
-    if (error instanceof Error && error.cause instanceof Error) {
-      error.code = error.cause.message
-      delete error.cause
-    }
-    throw error
-  }
-}
-
-function codedError(code, message) {
-  return Object.assign(new Error(message), { code })
-}
-
-function parseResponse(report) {
-  if (report.responseText === undefined || report.responseText === null) return undefined
-  if (!report.responseIsJson) return report.responseText
-  try {
-    return JSON.parse(report.responseText)
-  } catch {
-    return report.responseText
-  }
-}
-
-function describeOutbox(outbox) {
-  if (!outbox) return ''
-  if (outbox.error) return `; the outbox could not keep it (${outbox.error})`
-  if (outbox.state === 'pending') return `; kept in the outbox (entry ${outbox.id}), next attempt at ${outbox.nextAttemptAt}`
-  if (outbox.state === 'dead') return `; outbox entry ${outbox.id} is dead: fix the cause, then retry it (partner-sync outbox retry ${outbox.id})`
-  if (outbox.state === 'superseded') return `; outbox entry ${outbox.id} is superseded${outbox.supersededBy ? ` by entry ${outbox.supersededBy}` : ''}`
-  return ''
-}
-
-// Body timestamps strictly increase within the process, so that "newer" between two syncs
-// of one booking is always the later call, even within one millisecond.
-let lastTimestampMs = 0
-function nextTimestamp() {
-  lastTimestampMs = Math.max(Date.now(), lastTimestampMs + 1)
-  return new Date(lastTimestampMs)
-}
-
-function failureResult(bookingId, kind, message) {
-  return { ok: false, bookingId, attempts: 0, elapsedMs: 0, attemptLog: [], error: { kind, message } }
-}
-
-// Runs `send(abortId)` with the caller's AbortSignal wired to the core. The id is registered
-// before the call, so an abort that fires before the core starts is not missed.
-let lastAbortId = 0
-async function withSignal(signal, send) {
-  if (!signal || typeof signal.addEventListener !== 'function') return send(undefined)
-  const id = (lastAbortId = (lastAbortId % 0xffffffff) + 1)
-  native.registerAbort(id)
-  const onAbort = () => native.abortSync(id)
-  if (signal.aborted) onAbort()
-  else signal.addEventListener('abort', onAbort, { once: true })
-  try {
-    return await send(id)
-  } finally {
-    signal.removeEventListener('abort', onAbort)
-  }
-}
-
-function createPartnerSync(options = {}) {
-  const opts = options && typeof options === 'object' ? options : {}
-  const log = createLog(opts.logger)
-  const settings = createSettingsReader(opts, (resolved) => log.warnOnce(resolved.core.warnings))
-  const observer = createObserver(opts, log, () => {
-    const current = settings()
-    return current.hasOutbox ? current.core.outboxCounts() : null
-  })
-
-  async function sync(data, { signal } = {}) {
-    const bookingId = data && typeof data.booking_id === 'string' ? data.booking_id : ''
-    const built = buildBody(data, nextTimestamp())
-    if (built.problem) {
-      const message = `invalid data, nothing was sent: ${built.problem}`
-      log.error(`${PREFIX} Not sent for booking ${bookingId || '(no booking_id)'}: ${message}`)
-      const result = failureResult(bookingId, 'validation', message)
-      observer.afterSync(undefined, result, {})
-      return result
-    }
-    const current = settings()
-    const observed = observer.beforeSync(data)
-    let report
-    try {
-      report = await withSignal(signal, (abortId) => current.core.send(built.body, bookingId, data.event, built.timestampMs, observed.headers, abortId))
-    } catch (error) {
-      // Only a bug could land here (the native side reports delivery problems in `report`).
-      const message = `internal error, the sync may not have been sent: ${error && error.message}`
-      log.error(`${PREFIX} Failed for booking ${bookingId}: ${message}`)
-      const result = failureResult(bookingId, 'internal', message)
-      observer.afterSync(observed, result, { url: current.url, event: data.event })
-      return result
-    }
-    if (report.outbox && report.outbox.error) log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
-    const result = {
-      ok: report.ok,
-      bookingId,
-      status: report.status,
-      attempts: report.attempts.length,
-      elapsedMs: report.elapsedMs,
-      response: parseResponse(report),
-      error: report.error,
-      attemptLog: report.attempts,
-      body: built.body,
-      outbox: report.outbox,
-    }
-    const took = `${plural(result.attempts, 'attempt')}, ${Math.round(result.elapsedMs)} ms`
-    if (result.ok) {
-      log.info(`${PREFIX} Success for booking: ${bookingId} (${took})`)
-    } else if (report.error.kind === 'superseded' || report.error.kind === 'aborted') {
-      // Not a failure of the integration: a newer sync carries the booking's state, or the caller stopped it.
-      const what = report.error.kind === 'aborted' ? 'Aborted' : 'Superseded'
-      log.warn(`${PREFIX} ${what} for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
-    } else {
-      log.error(`${PREFIX} Failed for booking ${bookingId} (${took}): ${report.error.message}${describeOutbox(report.outbox)}`)
-    }
-    observer.afterSync(observed, result, { url: current.url, event: data.event, deliveryStartedAtMs: report.deliveryStartedAtMs })
-    return result
-  }
-
-  async function redrivePending({ limit } = {}) {
-    const current = settings()
-    if (!current.hasOutbox) return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, message: NO_OUTBOX_MESSAGE }
-    const observed = observer.beforeRedrive()
-    try {
-      const summary = await coded(current.core.redrive(limit === undefined ? undefined : Math.max(1, Math.floor(limit))))
-      observer.afterRedrive(observed, summary, current.url)
-      for (const entry of summary.entries) {
-        if (entry.state === 'delivered') log.info(`${PREFIX} Success for booking: ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts})`)
-        else {
-          const note = { id: entry.id, state: entry.state, nextAttemptAt: entry.nextAttemptAt, error: entry.outboxError }
-          log.error(`${PREFIX} Redrive failed for booking ${entry.bookingId} (outbox entry ${entry.id}, attempt ${entry.attempts}): ${entry.error ? entry.error.message : 'unknown error'}${describeOutbox(note)}`)
-        }
-      }
-      const { delivered, failed, dead, superseded, remaining } = summary
-      if (superseded > 0) log.info(`${PREFIX} Redrive superseded ${plural(superseded, 'outbox entry', 'outbox entries')} older than a body of the same booking the partner already accepted; not sent`)
-      if (summary.trimmed > 0) log.info(`${PREFIX} Retention: deleted ${plural(summary.trimmed, 'delivered or superseded outbox entry', 'delivered or superseded outbox entries')} older than PARTNER_SYNC_OUTBOX_RETENTION`)
-      return { delivered, failed, dead, superseded, remaining }
-    } catch (error) {
-      const message = `redrive could not run: ${error && error.message}`
-      log.error(`${PREFIX} ${message}`)
-      observer.redriveFailed(observed, message)
-      return { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0, error: message }
-    }
-  }
-
-  function startOutboxWorker({ intervalMs = 30_000, limit } = {}) {
-    let running = null
-    let stopped = false
-    const tick = () => {
-      if (running || stopped) return
-      running = redrivePending({ limit }).then((counts) => {
-        running = null
-        // More is due than one run takes (after an outage, say): go on without waiting.
-        if (counts.remaining > 0 && !stopped) setTimeout(tick, 0).unref()
-      })
-    }
-    // Unref'd: the worker never keeps the process alive on its own.
-    const timer = setInterval(tick, Math.max(10, intervalMs))
-    timer.unref()
-    setTimeout(tick, 0).unref()
-    return {
-      async stop() {
-        stopped = true
-        clearInterval(timer)
-        if (running) await running
-      },
-    }
-  }
-
-  // Inspect and repair. These reject with a clear error, its `code` the ErrorKind, when the
-  // outbox is unusable or an argument is wrong.
-  const requireOutbox = () => {
-    const current = settings()
-    if (!current.hasOutbox) throw codedError('config', NO_OUTBOX_MESSAGE)
-    return current.core
-  }
-  const outbox = {
-    list: async ({ state, limit = 100 } = {}) => coded(requireOutbox().outboxList(state, limit)),
-    page: async ({ state, bookingId, bookingPrefix, cursor, limit } = {}) =>
-      coded(requireOutbox().outboxPage({ state, bookingId, bookingPrefix, cursor, limit })),
-    counts: async () => coded(requireOutbox().outboxCounts()),
-    hourly: async () => coded(requireOutbox().outboxHourly()),
-    show: async (id) => coded(requireOutbox().outboxShow(String(id))),
-    retry: async (id, { by } = {}) => coded(requireOutbox().outboxRetry(String(id), by === undefined ? undefined : String(by))),
-    purge: async ({ olderThan = '30d' } = {}) => coded(requireOutbox().outboxPurge(String(olderThan))),
-    // The x-pwa-signature a body was sent with, from the configured secret; null without one.
-    signatureOf: (body) => {
-      const { secret } = settings()
-      return secret ? native.generateSignature(String(body), secret) : null
-    },
-  }
-
-  return { sync, redrivePending, startOutboxWorker, outbox }
-}
-
-const defaultClient = createPartnerSync()
-
-/**
- * The integration guide's function, with retries, validation and an optional outbox.
- * Resolves true when the partner answered 2xx; never rejects.
- */
-async function syncBookingToPartner(data, options) {
-  try {
-    return (await defaultClient.sync(data, options && typeof options === 'object' ? options : undefined)).ok === true
-  } catch (error) {
-    try {
-      console.error(`${PREFIX} Error: ${error && error.message}`)
-    } catch {
-      // Nothing left to report to.
-    }
-    return false
-  }
-}
-
-function generateSignature(payload, secret) {
-  if (typeof secret !== 'string') throw new TypeError('generateSignature(payload, secret): secret must be a string')
-  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) throw new TypeError('generateSignature(payload, secret): payload must be a string or a Buffer')
-  return native.generateSignature(payload, secret)
-}
-
-function verifySignature(payload, signature, secret) {
-  if (typeof signature !== 'string' || typeof secret !== 'string') return false
-  if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return false
-  return native.verifySignature(payload, signature, secret)
-}
+const { syncBookingToPartner, redrivePending, catchUp, startOutboxWorker } = require('./default-client.js')
+const { createPartnerSync } = require('./client.js')
+const { generateSignature, verifySignature, bodySha256, SIGNATURE_HEADER } = require('./signing.js')
+const { DEFAULT_URL } = require('./load-native.js')
 
 module.exports = {
+  // The integration guide's function, and the redrives of the client it shares.
   syncBookingToPartner,
+  redrivePending,
+  catchUp,
+  startOutboxWorker,
+  // A client of one's own: its own settings, logger and hooks, and the whole result of a sync.
   createPartnerSync,
+  DEFAULT_URL,
+  // The x-pwa-signature.
   generateSignature,
   verifySignature,
-  bodySha256: native.bodySha256,
-  redrivePending: (options) => defaultClient.redrivePending(options),
-  startOutboxWorker: (options) => defaultClient.startOutboxWorker(options),
-  SIGNATURE_HEADER: native.SIGNATURE_HEADER,
-  DEFAULT_URL: native.DEFAULT_URL,
-  // Loaded on first use: apps that never start a mock don't pay for it.
+  bodySha256,
+  SIGNATURE_HEADER,
+  // Loaded on first use, for load time alone (neither requires this module): an app that never
+  // starts a mock or mounts the outbox page does not load node:http or the page's views.
   get startMockPartner() {
     return require('./mock-partner.js').startMockPartner
   },
   get createOutboxDashboard() {
-    return require('./dashboard.js').createOutboxDashboard
+    return require('./dashboard/index.js').createOutboxDashboard
   },
 }

@@ -8,6 +8,7 @@ export const {
   verifySignature,
   bodySha256,
   redrivePending,
+  catchUp,
   startOutboxWorker,
   SIGNATURE_HEADER,
   DEFAULT_URL,

@@ -23,14 +23,17 @@ function platformSuffix(platform, arch, libcName) {
 // The generated loader chains every attempt's error through `cause`, the last attempt on top.
 function attemptMessages(error) {
   const messages = []
-  for (let e = error && error.cause; e && messages.length < 10; e = e.cause) messages.unshift(String(e.message).split('\n')[0])
+  for (let e = error && error.cause; e && messages.length < 10; e = e.cause)
+    messages.unshift(String(e.message).split('\n')[0])
   return messages
 }
 
 function noBindingError(original) {
   const libcName = libc()
   const suffix = platformSuffix(process.platform, process.arch, libcName)
-  const where = [process.platform, process.arch, libcName && (libcName === 'gnu' ? 'glibc' : 'musl libc')].filter(Boolean).join(' ')
+  const where = [process.platform, process.arch, libcName && (libcName === 'gnu' ? 'glibc' : 'musl libc')]
+    .filter(Boolean)
+    .join(' ')
   const override = process.env.NAPI_RS_NATIVE_LIBRARY_PATH
   const lines = [
     `${pkg.name}: no native binary could be loaded for this platform (${where}).`,

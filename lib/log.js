@@ -14,7 +14,8 @@ const LOG_SETTING = {
   option: 'logger',
   default: 'info',
   summary: `what the console logger prints: ${LOG_LEVELS.map((level) => `\`${level}\``).join(', ')}`,
-  details: '`error` is failures only, `warn` adds setting warnings, `info` every success. For `syncBookingToPartner` and every client without a `logger` option; a `logger` given as an option is never filtered.',
+  details:
+    '`error` is failures only, `warn` adds setting warnings, `info` every success. For `syncBookingToPartner` and every client without a `logger` option; a `logger` given as an option is never filtered.',
 }
 const consoleLogger = {
   info: (line) => console.log(line),
@@ -27,7 +28,10 @@ function consoleLevel() {
   const raw = process.env[LOG_SETTING.env]
   const index = LOG_LEVELS.indexOf((raw || '').trim().toLowerCase() || 'info')
   if (index >= 0) return { index }
-  return { index: LOG_LEVELS.indexOf('info'), problem: `${LOG_SETTING.env} = ${JSON.stringify(raw)} is not one of ${LOG_LEVELS.join(', ')}; using info` }
+  return {
+    index: LOG_LEVELS.indexOf('info'),
+    problem: `${LOG_SETTING.env} = ${JSON.stringify(raw)} is not one of ${LOG_LEVELS.join(', ')}; using info`,
+  }
 }
 
 // Every line is one self-contained string (booking and entry ids inside), passed as the only
@@ -59,7 +63,12 @@ function createLog(logger) {
       write('warn', `${PREFIX} ${warning}`)
     }
   }
-  return { info: (line) => write('info', line), warn: (line) => write('warn', line), error: (line) => write('error', line), warnOnce }
+  return {
+    info: (line) => write('info', line),
+    warn: (line) => write('warn', line),
+    error: (line) => write('error', line),
+    warnOnce,
+  }
 }
 
 module.exports = { PREFIX, LOG_SETTING, createLog }

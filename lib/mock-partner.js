@@ -8,7 +8,7 @@
 const http = require('node:http')
 const { setMaxListeners } = require('node:events')
 const { setTimeout: sleep } = require('node:timers/promises')
-const { verifySignature, SIGNATURE_HEADER } = require('./index.js')
+const { verifySignature, SIGNATURE_HEADER } = require('./signing.js')
 
 const ENDPOINT_PATH = '/api/webhooks/pwa-sync'
 
@@ -54,22 +54,28 @@ function checkOptions({ secret, fail, failRate, delayMs, transactionDelayMs, dat
   }
   for (const status of fail) {
     if (!Number.isInteger(status) || status < 200 || status > 599) {
-      throw new TypeError(`startMockPartner: fail must list HTTP statuses from 200 to 599, got ${JSON.stringify(status)}`)
+      throw new TypeError(
+        `startMockPartner: fail must list HTTP statuses from 200 to 599, got ${JSON.stringify(status)}`,
+      )
     }
   }
   if (typeof failRate !== 'number' || !(failRate >= 0 && failRate <= 1)) {
     throw new TypeError(`startMockPartner: failRate must be a number from 0 to 1, got ${JSON.stringify(failRate)}`)
   }
   for (const [name, value] of Object.entries({ delayMs, transactionDelayMs })) {
-    if (!Number.isFinite(value) || value < 0) throw new TypeError(`startMockPartner: ${name} must be a number >= 0, got ${JSON.stringify(value)}`)
+    if (!Number.isFinite(value) || value < 0)
+      throw new TypeError(`startMockPartner: ${name} must be a number >= 0, got ${JSON.stringify(value)}`)
   }
   checkDatabaseError(databaseError)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`startMockPartner: port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new TypeError(`startMockPartner: port must be a whole number from 0 to 65535, got ${JSON.stringify(port)}`)
 }
 
 function checkDatabaseError(databaseError) {
   if (databaseError !== undefined && (typeof databaseError !== 'string' || databaseError === '')) {
-    throw new TypeError(`startMockPartner: databaseError must be the database's error message (a non-empty string) or undefined, got ${JSON.stringify(databaseError)}`)
+    throw new TypeError(
+      `startMockPartner: databaseError must be the database's error message (a non-empty string) or undefined, got ${JSON.stringify(databaseError)}`,
+    )
   }
 }
 
@@ -89,7 +95,11 @@ function readPayload(rawBody) {
 
 // The partner's rule for creating a transaction.
 function isPaid(payload) {
-  const paidInfo = payload.status === 'LUNAS' || payload.status === 'PAID' || payload.payment_status === 'PAID' || payload.event === 'booking.paid'
+  const paidInfo =
+    payload.status === 'LUNAS' ||
+    payload.status === 'PAID' ||
+    payload.payment_status === 'PAID' ||
+    payload.event === 'booking.paid'
   return paidInfo && payload.paid_amount > 0
 }
 
@@ -153,7 +163,12 @@ async function startMockPartner(options = {}) {
       return
     }
     if (transactionDelayMs > 0) await sleep(transactionDelayMs, undefined, { signal: closing.signal })
-    transactions.push({ bookingId: record.bookingId, paidAmount: payload.paid_amount, totalAmount: payload.total_amount || payload.paid_amount, at: now() })
+    transactions.push({
+      bookingId: record.bookingId,
+      paidAmount: payload.paid_amount,
+      totalAmount: payload.total_amount || payload.paid_amount,
+      at: now(),
+    })
     record.transaction = 'created'
   }
 
@@ -161,14 +176,18 @@ async function startMockPartner(options = {}) {
   async function answerPost(rawBody, payload, signature, record) {
     if (!signature) return [401, { error: GUIDE_ERRORS.missingSignature }, 'unsigned']
     record.verified = verifySignature(rawBody, signature, secret)
-    if (!record.verified) return [401, { error: GUIDE_ERRORS.invalidSignature }, 'signature INVALID (different secret or different bytes)']
+    if (!record.verified)
+      return [401, { error: GUIDE_ERRORS.invalidSignature }, 'signature INVALID (different secret or different bytes)']
     const failure = nextFailure()
     if (failure) return [failure, errorBody(failure), 'verified, failing on purpose']
     if (!record.bookingId) return [400, { error: GUIDE_ERRORS.missingBookingId }, 'verified']
-    if (known && !known.has(record.bookingId)) return [404, { error: GUIDE_ERRORS.bookingNotFound }, 'verified, unknown booking']
+    if (known && !known.has(record.bookingId))
+      return [404, { error: GUIDE_ERRORS.bookingNotFound }, 'verified, unknown booking']
     if (currentDatabaseError) return [500, { error: currentDatabaseError }, 'verified, database error on purpose']
     await store(payload, record)
-    const verdict = record.transaction ? `verified, transaction ${record.transaction === 'created' ? 'created' : 'existed already'}` : 'verified'
+    const verdict = record.transaction
+      ? `verified, transaction ${record.transaction === 'created' ? 'created' : 'existed already'}`
+      : 'verified'
     return [200, { success: true, message: SUCCESS_MESSAGE, booking_id: record.bookingId }, verdict]
   }
 
@@ -181,7 +200,15 @@ async function startMockPartner(options = {}) {
     const path = new URL(req.url, 'http://mock').pathname
     const signatureHeader = req.headers[SIGNATURE_HEADER]
     const signature = Array.isArray(signatureHeader) ? signatureHeader.join(', ') : signatureHeader
-    const record = { at, receivedAt, method: req.method, path, headers: req.headers, body: rawBody.toString('utf8'), verified: false }
+    const record = {
+      at,
+      receivedAt,
+      method: req.method,
+      path,
+      headers: req.headers,
+      body: rawBody.toString('utf8'),
+      verified: false,
+    }
     if (signature !== undefined) record.signature = signature
 
     let answer
@@ -191,7 +218,8 @@ async function startMockPartner(options = {}) {
       answer = [200, HEALTH_RESPONSE, 'health check']
     } else if (req.method === 'POST') {
       const payload = readPayload(rawBody)
-      if (typeof payload.booking_id === 'string' && payload.booking_id.trim() !== '') record.bookingId = payload.booking_id
+      if (typeof payload.booking_id === 'string' && payload.booking_id.trim() !== '')
+        record.bookingId = payload.booking_id
       answer = await answerPost(rawBody, payload, signature, record)
     } else {
       answer = [405, { error: `Method not allowed: use GET (health check) or POST` }, 'wrong method']
@@ -213,14 +241,17 @@ async function startMockPartner(options = {}) {
   const server = http.createServer((req, res) => {
     handle(req, res).catch((error) => {
       // close() cuts delayed answers and open requests short; anything else is worth seeing.
-      if (!closing.signal.aborted && log) log(`[mock partner] failed to answer ${req.method} ${req.url}: ${error.message}`)
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(500)))
+      if (!closing.signal.aborted && log)
+        log(`[mock partner] failed to answer ${req.method} ${req.url}: ${error.message}`)
+      if (!res.headersSent)
+        res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify(errorBody(500)))
     })
   })
 
   await new Promise((resolve, reject) => {
     server.once('error', (error) => {
-      if (error.code === 'EADDRINUSE') error.message = `port ${port} on ${host} is already in use: pick another port, or 0 for a free one`
+      if (error.code === 'EADDRINUSE')
+        error.message = `port ${port} on ${host} is already in use: pick another port, or 0 for a free one`
       reject(error)
     })
     server.listen(port, host, resolve)

@@ -69,17 +69,32 @@ function createHooks(on, log) {
 }
 
 function payloadOf({ bookingId, entryId, attempts, status, error }) {
-  return { bookingId, entryId, attempts, status, errorKind: error ? error.kind : undefined, message: error ? error.message : undefined }
+  return {
+    bookingId,
+    entryId,
+    attempts,
+    status,
+    errorKind: error ? error.kind : undefined,
+    message: error ? error.message : undefined,
+  }
 }
 
 function supersededPayload(bookingId, entryId) {
-  return { bookingId, entryId, attempts: undefined, status: undefined, errorKind: 'superseded', message: `outbox entry ${entryId} of booking ${bookingId} was superseded by a newer body the partner accepted; it is not sent again` }
+  return {
+    bookingId,
+    entryId,
+    attempts: undefined,
+    status: undefined,
+    errorKind: 'superseded',
+    message: `outbox entry ${entryId} of booking ${bookingId} was superseded by a newer body the partner accepted; it is not sent again`,
+  }
 }
 
 /** The outcome of a sync, for hooks, spans and metrics. */
 function syncOutcome(result) {
   if (result.ok) return 'delivered'
-  if ((result.error && result.error.kind === 'superseded') || (result.outbox && result.outbox.state === 'superseded')) return 'superseded'
+  if ((result.error && result.error.kind === 'superseded') || (result.outbox && result.outbox.state === 'superseded'))
+    return 'superseded'
   if (result.outbox && result.outbox.state === 'dead') return 'dead'
   return 'failed'
 }
@@ -107,7 +122,11 @@ function attemptErrorType(attempt) {
 }
 
 function attemptMetricAttributes(attempt) {
-  return defined({ 'http.request.method': 'POST', 'http.response.status_code': attempt.status, 'error.type': attemptErrorType(attempt) })
+  return defined({
+    'http.request.method': 'POST',
+    'http.response.status_code': attempt.status,
+    'error.type': attemptErrorType(attempt),
+  })
 }
 
 // The gauge's read of the outbox waits at most this long: a slow database never holds an export.
@@ -117,7 +136,7 @@ const OUTBOX_STATES = entryStates()
 // Until the app registers a provider, the API hands out no-op ones: then skip the work altogether.
 function registered(provider) {
   const actual = provider && typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider
-  return Boolean(actual) && !/^Noop/.test((actual.constructor && actual.constructor.name) || '')
+  return Boolean(actual) && !((actual.constructor && actual.constructor.name) || '').startsWith('Noop')
 }
 
 function createTracing(enabled, outboxCounts) {
@@ -135,9 +154,18 @@ function createTracing(enabled, outboxCounts) {
       const m = meter()
       instrumentsOf = provider
       instruments = {
-        deliveries: m.createCounter('partner_sync.deliveries', { description: 'Syncs and redriven outbox entries, by outcome', unit: '{delivery}' }),
-        duration: m.createHistogram('partner_sync.attempt.duration', { description: 'Duration of one HTTP attempt to the partner', unit: 's' }),
-        outbox: m.createObservableGauge('partner_sync.outbox.entries', { description: 'Outbox entries by state, read when the exporter collects', unit: '{entry}' }),
+        deliveries: m.createCounter('partner_sync.deliveries', {
+          description: 'Syncs and redriven outbox entries, by outcome',
+          unit: '{delivery}',
+        }),
+        duration: m.createHistogram('partner_sync.attempt.duration', {
+          description: 'Duration of one HTTP attempt to the partner',
+          unit: 's',
+        }),
+        outbox: m.createObservableGauge('partner_sync.outbox.entries', {
+          description: 'Outbox entries by state, read when the exporter collects',
+          unit: '{entry}',
+        }),
       }
       // One GROUP BY, run only when metrics are collected, and given up after COUNTS_TIMEOUT_MS.
       instruments.outbox.addCallback(async (result) => {
@@ -147,7 +175,8 @@ function createTracing(enabled, outboxCounts) {
         const late = new Promise((resolve) => (timer = setTimeout(resolve, COUNTS_TIMEOUT_MS).unref()))
         const counts = await Promise.race([counting.catch(() => undefined), late])
         clearTimeout(timer)
-        if (counts) for (const state of OUTBOX_STATES) result.observe(counts[state], { 'partner_sync.outbox.state': state })
+        if (counts)
+          for (const state of OUTBOX_STATES) result.observe(counts[state], { 'partner_sync.outbox.state': state })
       })
     }
     return instruments
@@ -162,14 +191,25 @@ function createTracing(enabled, outboxCounts) {
         'partner_sync.booking_id': bookingId,
         'partner_sync.attempt': attempt.attempt,
       }
-      if (where) Object.assign(attributes, { 'url.full': where.full, 'server.address': where.address, 'server.port': where.port })
+      if (where)
+        Object.assign(attributes, {
+          'url.full': where.full,
+          'server.address': where.address,
+          'server.port': where.port,
+        })
       if (event) attributes['partner_sync.event'] = event
       if (entryId) attributes['partner_sync.outbox.entry_id'] = entryId
-      if (attempt.status !== undefined && attempt.status !== null) attributes['http.response.status_code'] = attempt.status
+      if (attempt.status !== undefined && attempt.status !== null)
+        attributes['http.response.status_code'] = attempt.status
       const failed = attemptErrorType(attempt)
       if (failed) attributes['error.type'] = failed
-      const span = tracer().startSpan('POST', { kind: api.SpanKind.CLIENT, startTime: start, attributes }, parentContext)
-      if (failed) span.setStatus({ code: api.SpanStatusCode.ERROR, message: attempt.error ? attempt.error.message : undefined })
+      const span = tracer().startSpan(
+        'POST',
+        { kind: api.SpanKind.CLIENT, startTime: start, attributes },
+        parentContext,
+      )
+      if (failed)
+        span.setStatus({ code: api.SpanStatusCode.ERROR, message: attempt.error ? attempt.error.message : undefined })
       span.end(start + attempt.durationMs)
     }
   }
@@ -190,7 +230,10 @@ function createTracing(enabled, outboxCounts) {
     startSync(data) {
       const span = tracer().startSpan('partner-sync sync', {
         kind: api.SpanKind.INTERNAL,
-        attributes: { 'partner_sync.booking_id': String(data && data.booking_id), 'partner_sync.event': String(data && data.event) },
+        attributes: {
+          'partner_sync.booking_id': String(data && data.booking_id),
+          'partner_sync.event': String(data && data.event),
+        },
       })
       const context = api.trace.setSpan(api.context.active(), span)
       const headers = {}
@@ -202,13 +245,21 @@ function createTracing(enabled, outboxCounts) {
       const entryId = result.outbox ? result.outbox.id : undefined
       if (entryId) started.span.setAttribute('partner_sync.outbox.entry_id', entryId)
       if (started.span.isRecording()) {
-        attemptSpans(started.context, { url, bookingId: result.bookingId, event: result.event, entryId, attemptLog: result.attemptLog, startedAtMs: deliveryStartedAtMs })
+        attemptSpans(started.context, {
+          url,
+          bookingId: result.bookingId,
+          event: result.event,
+          entryId,
+          attemptLog: result.attemptLog,
+          startedAtMs: deliveryStartedAtMs,
+        })
       }
       finish(started.span, outcome, result.error)
     },
     /** The sync's metrics: its outcome and each attempt's duration. */
     countSync(result) {
-      for (const a of result.attemptLog || []) metricsOf().duration.record(a.durationMs / 1000, attemptMetricAttributes(a))
+      for (const a of result.attemptLog || [])
+        metricsOf().duration.record(a.durationMs / 1000, attemptMetricAttributes(a))
       metricsOf().deliveries.add(1, { 'partner_sync.outcome': syncOutcome(result), 'partner_sync.source': 'sync' })
     },
     startRedrive() {
@@ -220,27 +271,51 @@ function createTracing(enabled, outboxCounts) {
       for (const entry of summary.entries || []) {
         const outcome = redriveOutcome(entry)
         if (!span.isRecording()) continue
-        const entrySpan = tracer().startSpan('partner-sync redrive entry', {
-          kind: api.SpanKind.INTERNAL,
-          startTime: entry.deliveryStartedAtMs,
-          attributes: { 'partner_sync.booking_id': entry.bookingId, 'partner_sync.outbox.entry_id': entry.id, 'partner_sync.outcome': outcome },
-        }, context)
-        attemptSpans(api.trace.setSpan(context, entrySpan), { url, bookingId: entry.bookingId, entryId: entry.id, attemptLog: entry.attemptLog, startedAtMs: entry.deliveryStartedAtMs })
-        if (outcome === 'failed' || outcome === 'dead') entrySpan.setStatus({ code: api.SpanStatusCode.ERROR, message: entry.error ? entry.error.message : outcome })
+        const entrySpan = tracer().startSpan(
+          'partner-sync redrive entry',
+          {
+            kind: api.SpanKind.INTERNAL,
+            startTime: entry.deliveryStartedAtMs,
+            attributes: {
+              'partner_sync.booking_id': entry.bookingId,
+              'partner_sync.outbox.entry_id': entry.id,
+              'partner_sync.outcome': outcome,
+            },
+          },
+          context,
+        )
+        attemptSpans(api.trace.setSpan(context, entrySpan), {
+          url,
+          bookingId: entry.bookingId,
+          entryId: entry.id,
+          attemptLog: entry.attemptLog,
+          startedAtMs: entry.deliveryStartedAtMs,
+        })
+        if (outcome === 'failed' || outcome === 'dead')
+          entrySpan.setStatus({ code: api.SpanStatusCode.ERROR, message: entry.error ? entry.error.message : outcome })
         const last = (entry.attemptLog || [])[entry.attemptLog.length - 1]
         entrySpan.end(last ? entry.deliveryStartedAtMs + last.startedMs + last.durationMs : entry.deliveryStartedAtMs)
       }
-      for (const key of ['delivered', 'failed', 'dead', 'superseded', 'remaining']) span.setAttribute(`partner_sync.redrive.${key}`, summary[key] || 0)
+      for (const key of ['delivered', 'failed', 'dead', 'superseded', 'remaining'])
+        span.setAttribute(`partner_sync.redrive.${key}`, summary[key] || 0)
       span.end()
     },
     /** The redrive's metrics: each entry's outcome and attempt, and the entries it superseded. */
     countRedrive(summary) {
       for (const entry of summary.entries || []) {
-        metricsOf().deliveries.add(1, { 'partner_sync.outcome': redriveOutcome(entry), 'partner_sync.source': 'redrive' })
-        for (const a of entry.attemptLog || []) metricsOf().duration.record(a.durationMs / 1000, attemptMetricAttributes(a))
+        metricsOf().deliveries.add(1, {
+          'partner_sync.outcome': redriveOutcome(entry),
+          'partner_sync.source': 'redrive',
+        })
+        for (const a of entry.attemptLog || [])
+          metricsOf().duration.record(a.durationMs / 1000, attemptMetricAttributes(a))
       }
       const superseded = (summary.supersededEntries || []).length
-      if (superseded > 0) metricsOf().deliveries.add(superseded, { 'partner_sync.outcome': 'superseded', 'partner_sync.source': 'redrive' })
+      if (superseded > 0)
+        metricsOf().deliveries.add(superseded, {
+          'partner_sync.outcome': 'superseded',
+          'partner_sync.source': 'redrive',
+        })
     },
     endRedriveFailed(started, message) {
       started.span.setStatus({ code: api.SpanStatusCode.ERROR, message })
@@ -279,11 +354,13 @@ function createObserver(options, log, outboxCounts) {
   }
 
   function afterSync(handle, result, { url, event, deliveryStartedAtMs }) {
-    if (handle && handle.started) guarded(log, () => tracing.endSync(handle.started, { ...result, event }, url, deliveryStartedAtMs ?? Date.now()))
+    if (handle && handle.started)
+      guarded(log, () => tracing.endSync(handle.started, { ...result, event }, url, deliveryStartedAtMs ?? Date.now()))
     if (countingOn()) guarded(log, () => tracing.countSync(result))
     const outcome = syncOutcome(result)
     fire(outcome, () => payloadOf({ ...result, entryId: result.outbox ? result.outbox.id : undefined }))
-    for (const id of (result.outbox && result.outbox.supersededOlder) || []) fire('superseded', () => supersededPayload(result.bookingId, id))
+    for (const id of (result.outbox && result.outbox.supersededOlder) || [])
+      fire('superseded', () => supersededPayload(result.bookingId, id))
   }
 
   function beforeRedrive() {
@@ -294,9 +371,18 @@ function createObserver(options, log, outboxCounts) {
     if (started) guarded(log, () => tracing.endRedrive(started, summary, url))
     if (countingOn()) guarded(log, () => tracing.countRedrive(summary))
     for (const entry of summary.entries) {
-      fire(redriveOutcome(entry), () => payloadOf({ bookingId: entry.bookingId, entryId: entry.id, attempts: entry.attempts, status: entry.status, error: entry.error }))
+      fire(redriveOutcome(entry), () =>
+        payloadOf({
+          bookingId: entry.bookingId,
+          entryId: entry.id,
+          attempts: entry.attempts,
+          status: entry.status,
+          error: entry.error,
+        }),
+      )
     }
-    for (const { id, bookingId } of summary.supersededEntries || []) fire('superseded', () => supersededPayload(bookingId, id))
+    for (const { id, bookingId } of summary.supersededEntries || [])
+      fire('superseded', () => supersededPayload(bookingId, id))
   }
 
   function redriveFailed(started, message) {

@@ -20,7 +20,7 @@ const hasOwn = (object, key) => Object.prototype.hasOwnProperty.call(object, key
 // `onResolved(resolved)` runs once per distinct set of values, to log its warnings.
 function createSettingsReader(options, onResolved) {
   const cache = new Map()
-  const values = new Array(SCHEMA.length)
+  const values = SCHEMA.map(() => undefined)
   let last
   let lastValues = []
   return function currentSettings() {

@@ -32,7 +32,9 @@ function buildPlan(triple) {
   }
   if (triple.includes('-windows-msvc')) {
     if (process.platform === 'win32') return { args: ['--target', triple], needsZig: false }
-    throw new Error(`${triple} builds on Windows only: from elsewhere it needs cargo-xwin, which downloads Microsoft's CRT and Windows SDK (from no registry reachable here). The workflow builds it on a Windows runner.`)
+    throw new Error(
+      `${triple} builds on Windows only: from elsewhere it needs cargo-xwin, which downloads Microsoft's CRT and Windows SDK (from no registry reachable here). The workflow builds it on a Windows runner.`,
+    )
   }
   throw new Error(`no build plan for ${triple}`)
 }
@@ -44,8 +46,10 @@ function fail(message) {
 
 function main(argv) {
   const triple = argv[0]
-  if (!triple || argv.length > 1) fail(`usage: npm run build:target -- <triple>, one of: ${pkg.napi.targets.join(', ')}`)
-  if (!pkg.napi.targets.includes(triple)) fail(`${triple} is not in package.json napi.targets (${pkg.napi.targets.join(', ')})`)
+  if (!triple || argv.length > 1)
+    fail(`usage: npm run build:target -- <triple>, one of: ${pkg.napi.targets.join(', ')}`)
+  if (!pkg.napi.targets.includes(triple))
+    fail(`${triple} is not in package.json napi.targets (${pkg.napi.targets.join(', ')})`)
   let plan
   try {
     plan = buildPlan(triple)
@@ -53,9 +57,12 @@ function main(argv) {
     fail(error.message)
   }
   const installed = spawnSync('rustup', ['target', 'list', '--installed'], { encoding: 'utf8' })
-  if (installed.status === 0 && !installed.stdout.split('\n').includes(triple)) fail(`Rust's standard library for ${triple} is missing: \`rustup target add ${triple}\``)
+  if (installed.status === 0 && !installed.stdout.split('\n').includes(triple))
+    fail(`Rust's standard library for ${triple} is missing: \`rustup target add ${triple}\``)
   if (plan.needsZig && spawnSync('cargo-zigbuild', ['--version']).status !== 0) {
-    fail('cargo-zigbuild is missing: `pip install ziglang==0.14.1 cargo-zigbuild` (keep zig at 0.14: a newer zig breaks ring and aws-lc-sys builds)')
+    fail(
+      'cargo-zigbuild is missing: `pip install ziglang==0.14.1 cargo-zigbuild` (keep zig at 0.14: a newer zig breaks ring and aws-lc-sys builds)',
+    )
   }
   // The loader and the declarations do not depend on the target: napi writes them as `npm run build` does,
   // so they come out the same (a difference in git means the committed ones are stale).

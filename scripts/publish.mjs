@@ -31,9 +31,13 @@ export function publish(artifactsDir, only) {
     for (const entry of [...pkg.files.filter((file) => !file.endsWith('.node')), 'npm']) {
       fs.cpSync(path.join(ROOT, entry), path.join(stage, entry), { recursive: true })
     }
-    fs.writeFileSync(path.join(stage, 'package.json'), `${JSON.stringify({ ...pkg, napi: { ...pkg.napi, targets } }, null, 2)}\n`)
+    fs.writeFileSync(
+      path.join(stage, 'package.json'),
+      `${JSON.stringify({ ...pkg, napi: { ...pkg.napi, targets } }, null, 2)}\n`,
+    )
     const bin = (...parts) => path.join(ROOT, 'node_modules', ...parts)
-    const run = (command, args) => execFileSync(command, args, { cwd: stage, stdio: 'inherit', shell: process.platform === 'win32' })
+    const run = (command, args) =>
+      execFileSync(command, args, { cwd: stage, stdio: 'inherit', shell: process.platform === 'win32' })
     const napi = (...args) => run(process.execPath, [bin('@napi-rs', 'cli', 'dist', 'cli.js'), ...args])
     napi('artifacts', '--output-dir', path.resolve(artifactsDir))
     // napi artifacts also copies each binary to the package root, where `files` would pack them into the main package.

@@ -5,50 +5,10 @@
 use std::time::Duration;
 
 use napi::bindgen_prelude::Either;
-use napi_derive::napi;
 
+use crate::bindings::RawSettings;
 use crate::errors::SyncError;
 use crate::settings::{self, Kind, Setting, DEFAULT_URL};
-
-/// The settings, exactly as found in `process.env` or the client options: each field is the
-/// setting of the same name in `settingsSchema()` (a test checks that its doc names the same
-/// variable and default). Numbers may be numbers (options) or text (environment variables).
-/// Unset fields take their defaults; unparsable ones fall back with a warning.
-#[napi(object)]
-#[derive(Default)]
-pub struct RawSettings {
-    /// `SMASHPARTNER_SYNC_URL`; default `https://smashpartner.online/api/webhooks/pwa-sync`.
-    pub url: Option<String>,
-    /// `PWA_WEBHOOK_SECRET`; required to send. Never logged.
-    pub secret: Option<String>,
-    /// `PARTNER_SYNC_MAX_ATTEMPTS`; default 5, the first attempt included.
-    pub max_attempts: Option<Either<f64, String>>,
-    /// `PARTNER_SYNC_ATTEMPT_TIMEOUT_MS`; default 5000.
-    pub attempt_timeout_ms: Option<Either<f64, String>>,
-    /// `PARTNER_SYNC_DEADLINE_MS`; default 10000, the bound on all in-request attempts.
-    pub deadline_ms: Option<Either<f64, String>>,
-    /// `PARTNER_SYNC_BACKOFF_BASE_MS`; default 250.
-    pub backoff_base_ms: Option<Either<f64, String>>,
-    /// `PARTNER_SYNC_BACKOFF_MAX_MS`; default 4000.
-    pub backoff_max_ms: Option<Either<f64, String>>,
-    /// `PARTNER_SYNC_QUIET_PERIOD`; default `5m`. After an attempt that got no answer (a timeout,
-    /// a connection lost after sending), nothing more of that booking is sent for this long: the
-    /// partner may still be processing it, and two requests of one booking at once count its
-    /// payment twice there.
-    pub quiet_period: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; unset, no outbox.
-    pub outbox: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats.
-    pub outbox_schedule: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`.
-    pub outbox_max_age: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_TABLE_PREFIX`; default `partner_sync_`.
-    pub outbox_table_prefix: Option<String>,
-    /// `PARTNER_SYNC_OUTBOX_RETENTION`; default `30d`. Delivered and superseded entries (which hold
-    /// the body, with the customer's name and phone) older than this are deleted by redrives and
-    /// the worker, in small batches; `'0'` keeps everything. Dead entries are kept until a person acts.
-    pub outbox_retention: Option<String>,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -160,7 +120,7 @@ fn parse_url(text: &str) -> Result<reqwest::Url, SyncError> {
 
 /// Why `text` is not a valid value of `setting`, or `None` when it is: the CLI refuses
 /// exactly what the library would fall back from.
-fn problem_with(setting: &Setting, text: &str) -> Option<String> {
+pub fn problem_with(setting: &Setting, text: &str) -> Option<String> {
     let problem = match setting.kind {
         Kind::Count { .. } | Kind::Millis { .. } => {
             parse_whole_number(text, setting.kind.range()?).err()
@@ -183,17 +143,6 @@ fn described(setting: &Setting, text: &str, problem: &str) -> String {
         setting.option,
         text.trim()
     )
-}
-
-/// Why `value` is not a valid value of the setting named `option`, in the words of the warning
-/// the library would log; null when it is valid. The CLI refuses what the library would ignore.
-#[napi]
-pub fn setting_problem(option: String, value: String) -> napi::Result<Option<String>> {
-    let setting = settings::ALL
-        .iter()
-        .find(|setting| setting.option == option)
-        .ok_or_else(|| napi::Error::from_reason(format!("there is no setting named {option:?}")))?;
-    Ok(problem_with(setting, &value))
 }
 
 /// Reads one setting's raw value, falling back to its default with a warning when unusable.

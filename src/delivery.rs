@@ -18,7 +18,6 @@ use crate::policy::{
 use crate::signing::sign;
 
 /// The header that carries the lowercase hex HMAC-SHA256 of the raw body.
-#[napi_derive::napi]
 pub const SIGNATURE_HEADER: &str = "x-pwa-signature";
 
 fn client() -> &'static reqwest::Client {

@@ -2,14 +2,10 @@
 //! what it means. The resolver (`config.rs`), the JS layer's environment reading, the CLI's
 //! flags and checks, and the README's table all come from these declarations.
 
-use napi_derive::napi;
-
 /// The partner's production endpoint, used when `SMASHPARTNER_SYNC_URL` is unset.
-#[napi]
 pub const DEFAULT_URL: &str = "https://smashpartner.online/api/webhooks/pwa-sync";
 
 /// What the outbox operations say when no outbox is configured.
-#[napi]
 pub const NO_OUTBOX_MESSAGE: &str =
     "No outbox is configured: set PARTNER_SYNC_OUTBOX to sqlite:<path> or \
      postgres://... (or the outbox option) to keep undelivered syncs";
@@ -53,7 +49,7 @@ pub enum Group {
 }
 
 impl Group {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Group::Connection => "connection",
             Group::Retry => "retry",
@@ -162,7 +158,7 @@ pub const QUIET_PERIOD: Setting = Setting {
     summary: "after an attempt that got no answer, nothing more of that booking is sent for this long",
     details: "A timeout, or a connection lost after sending: the partner may still be processing it, and two \
               requests of one booking at once count its payment twice there. Default: Vercel's maximum function \
-              duration, where the partner runs. See [Ordering](#one-booking-one-request-newest-wins).",
+              duration, where the partner runs. See [Ordering](ordering.md).",
 };
 pub const OUTBOX: Setting = Setting {
     option: "outbox",
@@ -248,7 +244,7 @@ impl Kind {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Url => "url",
             Kind::Secret => "secret",
@@ -261,47 +257,4 @@ impl Kind {
             Kind::TablePrefix => "tablePrefix",
         }
     }
-}
-
-/// One setting as the JS layer, the CLI and the README generator see it.
-#[napi(object)]
-pub struct SettingInfo {
-    /// The `createPartnerSync` option.
-    pub option: String,
-    /// The environment variable read when the option is absent.
-    pub env: String,
-    /// `url`, `secret`, `count`, `millis` (numbers: these may be given as numbers), `duration`,
-    /// `durations`, `retention`, `location` or `tablePrefix`.
-    pub kind: String,
-    pub default: Option<String>,
-    /// The smallest and largest values of a numeric setting.
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    /// `connection`, `retry`, `outbox` or `outboxDelivery`: which CLI commands take it.
-    pub group: String,
-    pub placeholder: String,
-    pub summary: String,
-    pub details: String,
-}
-
-/// Every setting the library reads, declared once in Rust.
-#[napi]
-pub fn settings_schema() -> Vec<SettingInfo> {
-    ALL.iter()
-        .map(|setting| {
-            let range = setting.kind.range();
-            SettingInfo {
-                option: setting.option.to_string(),
-                env: setting.env.to_string(),
-                kind: setting.kind.as_str().to_string(),
-                default: setting.default.map(str::to_string),
-                min: range.map(|(min, _)| min as f64),
-                max: range.map(|(_, max)| max as f64),
-                group: setting.group.as_str().to_string(),
-                placeholder: setting.placeholder.to_string(),
-                summary: setting.summary.to_string(),
-                details: setting.details.to_string(),
-            }
-        })
-        .collect()
 }

@@ -20,7 +20,15 @@ const ENDPOINT = '/api/webhooks/pwa-sync'
 const CHILD = fileURLToPath(new URL('../fixtures/outbox-child.mjs', import.meta.url))
 
 /** One attempt in the request, a 50 ms outbox schedule: what the ordering and hooks tests send with. */
-export const ONE_ATTEMPT = { secret: SECRET, outboxSchedule: '50ms', outboxMaxAge: '1h', maxAttempts: 1, attemptTimeoutMs: 2000, deadlineMs: 3000, logger: false }
+export const ONE_ATTEMPT = {
+  secret: SECRET,
+  outboxSchedule: '50ms',
+  outboxMaxAge: '1h',
+  maxAttempts: 1,
+  attemptTimeoutMs: 2000,
+  deadlineMs: 3000,
+  logger: false,
+}
 
 /** In-request retries kept short, so a test's "partner down" window lasts milliseconds. */
 export const QUICK = { maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20, attemptTimeoutMs: 2000, deadlineMs: 3000 }
@@ -33,8 +41,24 @@ export const { seededRandom } = require('../../lib/mock-partner.js')
 
 /** The data the app hands to sync, for one booking id. */
 export function booking(id) {
-  return { event: 'booking.paid', booking_id: id, status: 'LUNAS', paid_amount: 150000, payment_method: 'QRIS', payment_details: { invoice_id: `INV-${id}` } }
+  return {
+    event: 'booking.paid',
+    booking_id: id,
+    status: 'LUNAS',
+    paid_amount: 150000,
+    payment_method: 'QRIS',
+    payment_details: { invoice_id: `INV-${id}` },
+  }
 }
+
+/** One payment of a booking: a down payment ('DP') or the rest ('LUNAS'), as the app sends them. */
+export const payment = (id, status, paidAmount, event = 'booking.paid') => ({
+  event,
+  booking_id: id,
+  status,
+  paid_amount: paidAmount,
+  payment_method: 'QRIS',
+})
 
 /**
  * A partner whose answers are scripted per booking: `plan(id, 503, 503, 200)` (the last one
@@ -71,14 +95,26 @@ export async function startPartner() {
         bookingId = undefined
       }
       const signature = req.headers['x-pwa-signature']
-      const record = { bookingId, raw, signature, verified: signature === hmac(raw), headers: req.headers, startedAt, endedAt: undefined, status: undefined }
+      const record = {
+        bookingId,
+        raw,
+        signature,
+        verified: signature === hmac(raw),
+        headers: req.headers,
+        startedAt,
+        endedAt: undefined,
+        status: undefined,
+      }
       requests.push(record)
       Promise.resolve(partner.answer(record)).then((planned) => {
         if (planned === 'hang') return
         const { status, delayMs = 0, headers = {} } = typeof planned === 'number' ? { status: planned } : planned
         setTimeout(() => {
           record.status = status
-          const json = status < 300 ? { success: true, message: 'Booking synced successfully', booking_id: bookingId } : { error: http.STATUS_CODES[status] }
+          const json =
+            status < 300
+              ? { success: true, message: 'Booking synced successfully', booking_id: bookingId }
+              : { error: http.STATUS_CODES[status] }
           res.writeHead(status, { 'content-type': 'application/json', ...headers })
           res.end(JSON.stringify(json), () => {
             record.endedAt = nowMs()
@@ -96,6 +132,16 @@ export async function startPartner() {
   }
   return partner
 }
+
+/**
+ * The PostgreSQL servers the outbox scenarios run on, as [label, url, tag]: the server itself, and
+ * PgBouncer in transaction mode in front of it, as serverless apps reach Supabase (.ci/run starts
+ * both). The tag keeps table prefixes apart, and short (40 characters at most).
+ */
+export const POSTGRES_TARGETS = [
+  ['PostgreSQL', process.env.PARTNER_SYNC_TEST_POSTGRES, 'pg'],
+  ['PgBouncer in transaction mode', process.env.PARTNER_SYNC_TEST_PGBOUNCER, 'pool'],
+].filter(([, url]) => url)
 
 /** A URL on 127.0.0.1 where nothing listens. */
 export async function refusedUrl() {
@@ -115,7 +161,10 @@ export function tempDir(label) {
 /** A logger that keeps every line, to read messages back. */
 export function recordingLogger() {
   const lines = []
-  const at = (level) => (...args) => lines.push(`${level}: ${args.join(' ')}`)
+  const at =
+    (level) =>
+    (...args) =>
+      lines.push(`${level}: ${args.join(' ')}`)
   return { lines, info: at('info'), warn: at('warn'), error: at('error') }
 }
 
@@ -143,7 +192,11 @@ export function redriveWhenDue(client, options = {}) {
 // the same way: its process.execPath cannot be started on its own.
 const NODE = process.env.PARTNER_SYNC_TEST_NODE || process.execPath
 // The library's variables are removed, so the developer's shell cannot change what a child does.
-const childEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PARTNER_SYNC_|PWA_WEBHOOK_SECRET|SMASHPARTNER_SYNC_URL)/.test(name)))
+const childEnv = Object.fromEntries(
+  Object.entries(process.env).filter(
+    ([name]) => !/^(PARTNER_SYNC_|PWA_WEBHOOK_SECRET|SMASHPARTNER_SYNC_URL)/.test(name),
+  ),
+)
 
 /**
  * Runs __test__/fixtures/outbox-child.mjs with one task. `onLine(line, child)` sees each stdout line
@@ -151,7 +204,10 @@ const childEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) 
  * after `timeoutMs` so that no test can hang on it.
  */
 export function runChild(task, { onLine = () => {}, timeoutMs = 30_000 } = {}) {
-  const child = spawn(NODE, [CHILD, JSON.stringify(task)], { env: childEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+  const child = spawn(NODE, [CHILD, JSON.stringify(task)], {
+    env: childEnv,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  })
   const lines = []
   let stderr = ''
   let partial = ''
@@ -177,4 +233,19 @@ export function runChild(task, { onLine = () => {}, timeoutMs = 30_000 } = {}) {
     })
   })
   return { child, lines, exited }
+}
+
+/** Resolves when a child has printed `line`; rejects if it exits first. */
+export function waitForLine({ lines, exited, child }, line) {
+  return new Promise((resolve, reject) => {
+    if (lines.includes(line)) return resolve()
+    const onData = () => {
+      if (lines.includes(line)) {
+        child.stdout.off('data', onData)
+        resolve()
+      }
+    }
+    child.stdout.on('data', onData)
+    exited.then((result) => reject(new Error(`the child exited before printing ${line}: ${JSON.stringify(result)}`)))
+  })
 }

@@ -45,7 +45,15 @@ export async function partnerDownThenBack({ partner, client, id }) {
   expect(partner.forBooking(id)).toHaveLength(4)
 
   const entry = await client.outbox.show(result.outbox.id)
-  expect(entry).toMatchObject({ id: result.outbox.id, bookingId: id, event: 'booking.paid', state: 'delivered', attempts: 4, lastStatus: 200, body: result.body })
+  expect(entry).toMatchObject({
+    id: result.outbox.id,
+    bookingId: id,
+    event: 'booking.paid',
+    state: 'delivered',
+    attempts: 4,
+    lastStatus: 200,
+    body: result.body,
+  })
   expect(entry.deliveredAt).toEqual(expect.any(String))
   expect(entry.nextAttemptAt).toBeUndefined()
   expect(entry.history.map((attempt) => attempt.status)).toEqual([503, 503, 503, 200])
@@ -65,7 +73,12 @@ export async function rejectedGoesDead({ partner, client, id }) {
   expect(await client.redrivePending()).toEqual(ZERO)
   expect(partner.forBooking(id)).toHaveLength(1)
   const entry = await client.outbox.show(result.outbox.id)
-  expect(entry).toMatchObject({ state: 'dead', attempts: 1, lastStatus: 400, lastError: { kind: 'bad_request', message: expect.stringContaining('dead: the partner rejected it') } })
+  expect(entry).toMatchObject({
+    state: 'dead',
+    attempts: 1,
+    lastStatus: 400,
+    lastError: { kind: 'bad_request', message: expect.stringContaining('dead: the partner rejected it') },
+  })
   expect((await client.outbox.list({ state: 'dead' })).map((e) => e.id)).toEqual([result.outbox.id])
   return { result, entry }
 }
@@ -84,7 +97,9 @@ export async function liveDeliveryDespiteOutbox({ partner, makeClient, id, expla
   expect(result.outbox.id).toBeUndefined()
   expect(result.outbox.state).toBeUndefined()
   expect(result.outbox.error).toMatch(explains)
-  expect(log.lines.join('\n')).toContain(`error: [Partner Sync] Outbox unavailable for booking ${id}: ${result.outbox.error}`)
+  expect(log.lines.join('\n')).toContain(
+    `error: [Partner Sync] Outbox unavailable for booking ${id}: ${result.outbox.error}`,
+  )
   // The repair calls report the same trouble without throwing from redrive.
   const redrive = await client.redrivePending()
   expect(redrive).toMatchObject(ZERO)

@@ -16,7 +16,14 @@ export async function startReceiver(answer = () => ({ status: 200 })) {
     req.on('data', (chunk) => chunks.push(chunk))
     req.on('end', () => {
       const raw = Buffer.concat(chunks)
-      const request = { method: req.method, url: req.url, headers: req.headers, raw, body: raw.toString('utf8'), at: Date.now() }
+      const request = {
+        method: req.method,
+        url: req.url,
+        headers: req.headers,
+        raw,
+        body: raw.toString('utf8'),
+        at: Date.now(),
+      }
       requests.push(request)
       const action = answer(request, requests.length - 1)
       if (action === 'hang') return
@@ -60,6 +67,13 @@ export async function refusedPort() {
 /** Captures what a client logs, to check messages and that the secret never shows. */
 export function capturingLogger() {
   const lines = []
-  const record = (level) => (...args) => lines.push({ level, text: args.map(String).join(' ') })
-  return { lines, logger: { info: record('info'), warn: record('warn'), error: record('error') }, text: () => lines.map((l) => l.text).join('\n') }
+  const record =
+    (level) =>
+    (...args) =>
+      lines.push({ level, text: args.map(String).join(' ') })
+  return {
+    lines,
+    logger: { info: record('info'), warn: record('warn'), error: record('error') },
+    text: () => lines.map((l) => l.text).join('\n'),
+  }
 }

@@ -1,12 +1,22 @@
 // The same package seen from an ES module under nodenext: the `import` condition's types.
-import partnerSync, { syncBookingToPartner, createPartnerSync, type SyncData, type MockTransaction } from '@smashcourts/partner-sync'
+import partnerSync, {
+  syncBookingToPartner,
+  createPartnerSync,
+  type SyncData,
+  type MockTransaction,
+} from '@smashcourts/partner-sync'
 
 declare const bookingId: string
 declare const paidAmount: number
 
 export async function fromEsm(): Promise<boolean> {
   // `satisfies` keeps `event` the literal 'booking.paid' that SyncData needs.
-  const data = { event: 'booking.paid', booking_id: bookingId, status: 'LUNAS', paid_amount: paidAmount } satisfies SyncData
+  const data = {
+    event: 'booking.paid',
+    booking_id: bookingId,
+    status: 'LUNAS',
+    paid_amount: paidAmount,
+  } satisfies SyncData
   const viaDefault: boolean = await partnerSync.syncBookingToPartner(data)
   const result = await createPartnerSync({ logger: false }).sync(data)
   return viaDefault && result.ok && (await syncBookingToPartner(data))

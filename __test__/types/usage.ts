@@ -55,7 +55,12 @@ export async function realAppCall(): Promise<void> {
 
 export async function clientCall(): Promise<string | undefined> {
   const client = createPartnerSync({ maxAttempts: 3, deadlineMs: '8000', logger: false, outbox: 'sqlite:./outbox.db' })
-  const result: SyncResult = await client.sync({ event: 'booking.updated', booking_id: bookingId, status: 'DP', paid_amount: 1 })
+  const result: SyncResult = await client.sync({
+    event: 'booking.updated',
+    booking_id: bookingId,
+    status: 'DP',
+    paid_amount: 1,
+  })
   if (!result.ok && result.error?.kind === 'unauthorized') return result.error.message
   const counts = await client.redrivePending({ limit: 10 })
   const worker = client.startOutboxWorker({ intervalMs: 1000 })
@@ -100,7 +105,10 @@ export function observe(): void {
     metrics: true,
     on: {
       dead: async (e: DeliveryEvent) => {
-        await fetch('https://hooks.slack.com/x', { method: 'POST', body: `${e.bookingId} ${e.entryId ?? ''} ${e.attempts ?? 0} ${e.status ?? ''} ${e.errorKind ?? ''} ${e.message ?? ''}` })
+        await fetch('https://hooks.slack.com/x', {
+          method: 'POST',
+          body: `${e.bookingId} ${e.entryId ?? ''} ${e.attempts ?? 0} ${e.status ?? ''} ${e.errorKind ?? ''} ${e.message ?? ''}`,
+        })
       },
       delivered: (e) => void e.bookingId,
     },

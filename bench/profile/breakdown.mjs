@@ -13,7 +13,11 @@ const STAGES = [
   [(s) => s.dso === 'node' || s.dso.startsWith('[JIT]'), 'V8: JS code, JSON.stringify, objects'],
 ]
 
-const report = execFileSync('perf', ['report', '-i', process.argv[2], '--no-children', '--sort', 'comm,dso,sym', '--stdio', '-g', 'none'], { encoding: 'utf8', maxBuffer: 1 << 28 })
+const report = execFileSync(
+  'perf',
+  ['report', '-i', process.argv[2], '--no-children', '--sort', 'comm,dso,sym', '--stdio', '-g', 'none'],
+  { encoding: 'utf8', maxBuffer: 1 << 28 },
+)
 const shares = new Map()
 let total = 0
 const threads = new Map()
@@ -29,4 +33,5 @@ for (const line of report.split('\n')) {
   total += sample.pct
 }
 console.log('| Thread | Stage | Share of client CPU |\n| --- | --- | --- |')
-for (const [key, pct] of [...shares].sort((a, b) => threads.get(a[0]).localeCompare(threads.get(b[0])) || b[1] - a[1])) console.log(`| ${key} | ${((pct / total) * 100).toFixed(1)} % |`)
+for (const [key, pct] of [...shares].sort((a, b) => threads.get(a[0]).localeCompare(threads.get(b[0])) || b[1] - a[1]))
+  console.log(`| ${key} | ${((pct / total) * 100).toFixed(1)} % |`)

@@ -11,20 +11,39 @@ const RECEIVER = new URL('../receiver.mjs', import.meta.url).pathname
 const concurrency = Number(process.argv[2] || 64)
 const seconds = Number(process.argv[3] || 6)
 const secret = 'bench-shared-secret-0123456789abcdef'
-const receiver = fork(RECEIVER, [], { env: { ...process.env, PWA_WEBHOOK_SECRET: secret }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+const receiver = fork(RECEIVER, [], {
+  env: { ...process.env, PWA_WEBHOOK_SECRET: secret },
+  stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+})
 const port = await new Promise((r) => receiver.once('message', ({ port }) => r(port)))
 const client = createPartnerSync({ url: `http://127.0.0.1:${port}/api/webhooks/pwa-sync`, secret, logger: false })
-const data = (i) => ({ event: 'booking.paid', booking_id: `b-${i}`, status: 'LUNAS', paid_amount: 150000, payment_method: 'QRIS', payment_details: { invoice_id: `INV-${i}` } })
+const data = (i) => ({
+  event: 'booking.paid',
+  booking_id: `b-${i}`,
+  status: 'LUNAS',
+  paid_amount: 150000,
+  payment_method: 'QRIS',
+  payment_details: { invoice_id: `INV-${i}` },
+})
 let n = 0
 const warm = Date.now() + 1000
-async function worker() { while (Date.now() < warm) await client.sync(data(n++)) }
+async function worker() {
+  while (Date.now() < warm) await client.sync(data(n++))
+}
 await Promise.all(Array.from({ length: concurrency }, worker))
 process.stdout.write(`ready ${process.pid}\n`)
 const until = Date.now() + seconds * 1000
 let done = 0
 const cpu = process.cpuUsage()
-async function measured() { while (Date.now() < until) { await client.sync(data(n++)); done++ } }
+async function measured() {
+  while (Date.now() < until) {
+    await client.sync(data(n++))
+    done++
+  }
+}
 await Promise.all(Array.from({ length: concurrency }, measured))
 const used = process.cpuUsage(cpu)
-console.log(`done ${done} syncs, ${(done / seconds).toFixed(0)}/s, cpu/sync ${((used.user + used.system) / done).toFixed(1)} µs`)
+console.log(
+  `done ${done} syncs, ${(done / seconds).toFixed(0)}/s, cpu/sync ${((used.user + used.system) / done).toFixed(1)} µs`,
+)
 receiver.kill()

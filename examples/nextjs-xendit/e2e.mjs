@@ -26,7 +26,16 @@ const CRON_SECRET = 'e2e-cron-secret'
 const ADMIN_TOKEN = 'e2e-admin-token'
 // Debian's Chromium, driven by playwright-core (which never downloads a browser).
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
 const DEADLINE_MS = 2000
 const SYNC_KNOBS = {
   PARTNER_SYNC_MAX_ATTEMPTS: '3',
@@ -248,7 +257,10 @@ function nextBin(appDir) {
 
 async function startNext(appDir, env) {
   const port = await freePort()
-  const server = startChild(process.execPath, [nextBin(appDir), 'start', '-H', '127.0.0.1', '-p', String(port)], { cwd: appDir, env })
+  const server = startChild(process.execPath, [nextBin(appDir), 'start', '-H', '127.0.0.1', '-p', String(port)], {
+    cwd: appDir,
+    env,
+  })
   server.baseUrl = `http://127.0.0.1:${port}`
   let exited = false
   server.exited.then(() => (exited = true))
@@ -256,7 +268,10 @@ async function startNext(appDir, env) {
     'next start to serve /',
     async () => {
       if (exited) throw new Error(`next start exited:\n${tail(server.output)}`)
-      return fetch(server.baseUrl, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false)
+      return fetch(server.baseUrl, { signal: AbortSignal.timeout(2000) }).then(
+        (r) => r.ok,
+        () => false,
+      )
     },
     MINUTE,
   )
@@ -277,7 +292,10 @@ async function packAndInstall(workDir) {
   const packDir = path.join(workDir, 'pack')
   await mkdir(packDir)
   const packed = JSON.parse(
-    await run('npm pack', 'npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { cwd: ROOT, timeoutMs: 2 * MINUTE }),
+    await run('npm pack', 'npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], {
+      cwd: ROOT,
+      timeoutMs: 2 * MINUTE,
+    }),
   )
   const tarball = path.join(packDir, packed[0].filename)
 
@@ -316,21 +334,39 @@ async function proveWithoutOutbox(bundler, appDir) {
       assert.equal(stored.invoiceId, callback.id)
     })
 
-    await check(`${bundler}: the sync is traced: a partner-sync span exported, its trace id in the partner's traceparent`, async () => {
-      const callback = invoiceCallback(randomUUID())
-      const answer = await postCallback(server.baseUrl, callback)
-      assert.equal(answer.status, 200, answer.text)
-      const readSpans = () => (existsSync(spansFile) ? readFileSync(spansFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [])
-      const isSync = (s) => s.name === 'partner-sync sync' && s.attributes['partner_sync.booking_id'] === callback.external_id
-      await waitFor('the exported sync span', () => readSpans().some(isSync), 3000)
-      const spans = readSpans()
-      const sync = spans.find(isSync)
-      assert.equal(sync.attributes['partner_sync.outcome'], 'delivered')
-      assert.ok(spans.some((s) => s.name === 'POST' && s.traceId === sync.traceId), 'no attempt span in the sync trace')
-      const [record] = mock.requests.filter((r) => r.bookingId === callback.external_id)
-      assert.equal(String(record.headers.traceparent).split('-')[1], sync.traceId, `traceparent ${record.headers.traceparent}`)
-      assert.equal(record.verified, true, 'the signature must still verify with the trace header added')
-    })
+    await check(
+      `${bundler}: the sync is traced: a partner-sync span exported, its trace id in the partner's traceparent`,
+      async () => {
+        const callback = invoiceCallback(randomUUID())
+        const answer = await postCallback(server.baseUrl, callback)
+        assert.equal(answer.status, 200, answer.text)
+        const readSpans = () =>
+          existsSync(spansFile)
+            ? readFileSync(spansFile, 'utf8')
+                .trim()
+                .split('\n')
+                .filter(Boolean)
+                .map((l) => JSON.parse(l))
+            : []
+        const isSync = (s) =>
+          s.name === 'partner-sync sync' && s.attributes['partner_sync.booking_id'] === callback.external_id
+        await waitFor('the exported sync span', () => readSpans().some(isSync), 3000)
+        const spans = readSpans()
+        const sync = spans.find(isSync)
+        assert.equal(sync.attributes['partner_sync.outcome'], 'delivered')
+        assert.ok(
+          spans.some((s) => s.name === 'POST' && s.traceId === sync.traceId),
+          'no attempt span in the sync trace',
+        )
+        const [record] = mock.requests.filter((r) => r.bookingId === callback.external_id)
+        assert.equal(
+          String(record.headers.traceparent).split('-')[1],
+          sync.traceId,
+          `traceparent ${record.headers.traceparent}`,
+        )
+        assert.equal(record.verified, true, 'the signature must still verify with the trace header added')
+      },
+    )
 
     await check(`${bundler}: wrong x-callback-token -> 401, partner got nothing`, async () => {
       const before = mock.requests.length
@@ -357,8 +393,15 @@ async function proveWithoutOutbox(bundler, appDir) {
       const answer = await postCallback(server.baseUrl, callback)
       assert.equal(answer.status, 200, answer.text)
       assert.deepEqual(answer.json, { received: true, synced: false })
-      assert.ok(answer.elapsedMs < DOWN_BOUND_MS, `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`)
-      await waitFor('the failure in next\'s log', () => server.output.includes(`[Partner Sync] Failed for booking ${callback.external_id}`), 3000)
+      assert.ok(
+        answer.elapsedMs < DOWN_BOUND_MS,
+        `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`,
+      )
+      await waitFor(
+        "the failure in next's log",
+        () => server.output.includes(`[Partner Sync] Failed for booking ${callback.external_id}`),
+        3000,
+      )
     })
   } finally {
     await stopChild(server)
@@ -373,7 +416,10 @@ async function proveOutbox(bundler, appDir, workDir) {
   const outbox = `sqlite:${path.join(workDir, `outbox-${bundler}.db`)}`
   const mock = await startMockPartner({ secret: SECRET, log: false })
   // 100ms: a failed sync is due again almost at once, so one cron call can redrive it.
-  const server = await startNext(appDir, appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms' }))
+  const server = await startNext(
+    appDir,
+    appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms' }),
+  )
   let partnerBack
   try {
     await check(`${bundler}: cron route without the right bearer -> 401`, async () => {
@@ -391,7 +437,10 @@ async function proveOutbox(bundler, appDir, workDir) {
       const answer = await postCallback(server.baseUrl, callback)
       assert.equal(answer.status, 200, answer.text)
       assert.deepEqual(answer.json, { received: true, synced: false })
-      assert.ok(answer.elapsedMs < DOWN_BOUND_MS, `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`)
+      assert.ok(
+        answer.elapsedMs < DOWN_BOUND_MS,
+        `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`,
+      )
       const kept = new RegExp(`Failed for booking ${callback.external_id} .*kept in the outbox \\(entry ([^)]+)\\)`)
       await waitFor('"kept in the outbox" in next\'s log', () => kept.test(server.output), 3000)
       const entryId = server.output.match(kept)[1]
@@ -418,23 +467,92 @@ async function proveOutbox(bundler, appDir, workDir) {
   return server.output
 }
 
+// The serverless pattern without a frequent cron: the Xendit route runs catchUp() in after(). A
+// sync kept while the partner was down goes out right after the next paid invoice's answer, though
+// its schedule says an hour, with no cron call. Through PgBouncer in transaction mode when .ci/run
+// started one (as Supabase's pooler on port 6543), else a SQLite file.
+async function proveCatchUp(bundler, appDir, workDir) {
+  const { startMockPartner } = installedPackage(appDir)
+  const pooler = process.env.PARTNER_SYNC_TEST_PGBOUNCER
+  const outbox = pooler
+    ? { PARTNER_SYNC_OUTBOX: pooler, PARTNER_SYNC_OUTBOX_TABLE_PREFIX: `e2e_${bundler}_${Date.now().toString(36)}_` }
+    : { PARTNER_SYNC_OUTBOX: `sqlite:${path.join(workDir, `outbox-catch-up-${bundler}.db`)}` }
+  const mock = await startMockPartner({ secret: SECRET, log: false })
+  const server = await startNext(appDir, appEnv(mock.url, { ...outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '1h' }))
+  let partnerBack
+  try {
+    await check(
+      `${bundler}: partner down, then the next paid invoice -> its answer is quick and the kept sync goes out after it (${pooler ? 'PgBouncer' : 'SQLite'} outbox, no cron)`,
+      async () => {
+        await mock.close()
+        const kept = invoiceCallback(randomUUID())
+        const down = await postCallback(server.baseUrl, kept)
+        assert.deepEqual(down.json, { received: true, synced: false })
+        await waitFor(
+          '"kept in the outbox" in next\'s log',
+          () =>
+            server.output.includes(`Failed for booking ${kept.external_id}`) &&
+            server.output.includes('kept in the outbox'),
+          3000,
+        )
+
+        partnerBack = await startMockPartner({ secret: SECRET, port: mock.port, log: false })
+        const next = invoiceCallback(randomUUID())
+        const sent = performance.now() + performance.timeOrigin
+        const answer = await postCallback(server.baseUrl, next)
+        assert.deepEqual(answer.json, { received: true, synced: true })
+        assert.ok(answer.elapsedMs < QUICK_MS, `route took ${Math.round(answer.elapsedMs)} ms, want < ${QUICK_MS}`)
+        await waitFor(
+          'the catch-up to deliver the kept sync',
+          () => partnerBack.requests.some((r) => r.bookingId === kept.external_id),
+          5000,
+        )
+        assertPartnerGot(partnerBack, kept)
+        assertPartnerGot(partnerBack, next)
+        const redelivered = partnerBack.requests.find((r) => r.bookingId === kept.external_id)
+        assert.ok(redelivered.receivedAt > sent, 'the kept sync went out before the next invoice arrived')
+      },
+    )
+  } finally {
+    await stopChild(server)
+    await mock.close()
+    if (partnerBack) await partnerBack.close()
+  }
+  return server.output
+}
+
 // The long-running-server pattern: instrumentation.ts starts the outbox worker, which delivers
 // a sync kept while the partner was down without any cron call.
 async function proveOutboxWorker(bundler, appDir, workDir) {
   const { startMockPartner } = installedPackage(appDir)
   const outbox = `sqlite:${path.join(workDir, `outbox-worker-${bundler}.db`)}`
   const mock = await startMockPartner({ secret: SECRET, log: false })
-  const server = await startNext(appDir, appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms', OUTBOX_WORKER_INTERVAL_MS: '200' }))
+  const server = await startNext(
+    appDir,
+    appEnv(mock.url, {
+      PARTNER_SYNC_OUTBOX: outbox,
+      PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms',
+      OUTBOX_WORKER_INTERVAL_MS: '200',
+    }),
+  )
   let partnerBack
   try {
     await check(`${bundler}: partner down, then back -> the outbox worker delivers it, no cron call`, async () => {
-      await waitFor('"outbox worker started" in next\'s log', () => server.output.includes('[Partner Sync] outbox worker started'), 5000)
+      await waitFor(
+        '"outbox worker started" in next\'s log',
+        () => server.output.includes('[Partner Sync] outbox worker started'),
+        5000,
+      )
       await mock.close()
       const callback = invoiceCallback(randomUUID())
       const answer = await postCallback(server.baseUrl, callback)
       assert.deepEqual(answer.json, { received: true, synced: false })
       partnerBack = await startMockPartner({ secret: SECRET, port: mock.port, log: false })
-      await waitFor('the worker to deliver the kept sync', () => partnerBack.requests.some((r) => r.bookingId === callback.external_id), 5000)
+      await waitFor(
+        'the worker to deliver the kept sync',
+        () => partnerBack.requests.some((r) => r.bookingId === callback.external_id),
+        5000,
+      )
       assertPartnerGot(partnerBack, callback)
     })
   } finally {
@@ -455,46 +573,57 @@ async function proveDashboard(bundler, appDir, workDir) {
   const server = await startNext(appDir, appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox }))
   const { chromium } = await import('playwright-core')
   const profile = await mkdtemp(path.join(os.tmpdir(), 'partner-sync-e2e-chromium-'))
-  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 900 } })
+  const browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+  })
   const shots = path.join(workDir, 'screenshots')
   await mkdir(shots, { recursive: true })
   try {
-    await check(`${bundler}: outbox page in Chromium: 403 without admin auth; a dead entry retried and redriven to delivered`, async () => {
-      const dead = invoiceCallback(`dead-${randomUUID()}`)
-      assert.deepEqual((await postCallback(server.baseUrl, dead)).json, { received: true, synced: false })
-      const hostile = invoiceCallback('<script>alert(1)</script>')
-      assert.deepEqual((await postCallback(server.baseUrl, hostile)).json, { received: true, synced: true })
+    await check(
+      `${bundler}: outbox page in Chromium: 403 without admin auth; a dead entry retried and redriven to delivered`,
+      async () => {
+        const dead = invoiceCallback(`dead-${randomUUID()}`)
+        assert.deepEqual((await postCallback(server.baseUrl, dead)).json, { received: true, synced: false })
+        const hostile = invoiceCallback('<script>alert(1)</script>')
+        assert.deepEqual((await postCallback(server.baseUrl, hostile)).json, { received: true, synced: true })
 
-      const refused = await request(`${server.baseUrl}/admin/partner-sync`)
-      assert.equal(refused.status, 403, refused.text)
-      const page = await browser.newPage()
-      const dialogs = []
-      page.on('dialog', async (dialog) => {
-        dialogs.push(dialog.type())
-        await dialog.accept()
-      })
-      await page.goto(`${server.baseUrl}/admin/login?token=${ADMIN_TOKEN}`)
-      assert.equal(new URL(page.url()).pathname, '/admin/partner-sync')
-      assert.equal(await page.textContent('[data-count="dead"]'), '1')
-      assert.equal(await page.textContent('[data-count="delivered"]'), '1')
-      await page.click('header >> text=Entries')
-      assert.ok((await page.textContent('tbody')).includes('<script>alert(1)</script>'), 'the hostile booking id is not shown as text')
-      await page.screenshot({ path: path.join(shots, `${bundler}-list.png`), fullPage: true })
-      await page.fill('input[name="q"]', dead.external_id)
-      await page.click('button:has-text("Filter")')
-      await page.locator('tr[data-entry] a').first().click()
-      assert.equal(await page.textContent('[data-state]'), 'dead')
-      await page.screenshot({ path: path.join(shots, `${bundler}-entry.png`), fullPage: true })
-      await page.click('button:has-text("Retry now")')
-      await page.waitForSelector('.notice')
-      assert.match(await page.textContent('.notice'), /is due now \(retried by admin/)
-      await page.click('button:has-text("Redrive what is due now")')
-      await page.waitForSelector('.notice >> text=Redrive by')
-      assert.match(await page.textContent('.notice'), /1 delivered/)
-      assert.equal(await page.textContent('[data-state]'), 'delivered')
-      assert.equal(mock.requests.filter((r) => r.bookingId === dead.external_id).at(-1).status, 200)
-      assert.deepEqual(dialogs, ['confirm', 'confirm'], 'only the two confirmations may open a dialog')
-    })
+        const refused = await request(`${server.baseUrl}/admin/partner-sync`)
+        assert.equal(refused.status, 403, refused.text)
+        const page = await browser.newPage()
+        const dialogs = []
+        page.on('dialog', async (dialog) => {
+          dialogs.push(dialog.type())
+          await dialog.accept()
+        })
+        await page.goto(`${server.baseUrl}/admin/login?token=${ADMIN_TOKEN}`)
+        assert.equal(new URL(page.url()).pathname, '/admin/partner-sync')
+        assert.equal(await page.textContent('[data-count="dead"]'), '1')
+        assert.equal(await page.textContent('[data-count="delivered"]'), '1')
+        await page.click('header >> text=Entries')
+        assert.ok(
+          (await page.textContent('tbody')).includes('<script>alert(1)</script>'),
+          'the hostile booking id is not shown as text',
+        )
+        await page.screenshot({ path: path.join(shots, `${bundler}-list.png`), fullPage: true })
+        await page.fill('input[name="q"]', dead.external_id)
+        await page.click('button:has-text("Filter")')
+        await page.locator('tr[data-entry] a').first().click()
+        assert.equal(await page.textContent('[data-state]'), 'dead')
+        await page.screenshot({ path: path.join(shots, `${bundler}-entry.png`), fullPage: true })
+        await page.click('button:has-text("Retry now")')
+        await page.waitForSelector('.notice')
+        assert.match(await page.textContent('.notice'), /is due now \(retried by admin/)
+        await page.click('button:has-text("Redrive what is due now")')
+        await page.waitForSelector('.notice >> text=Redrive by')
+        assert.match(await page.textContent('.notice'), /1 delivered/)
+        assert.equal(await page.textContent('[data-state]'), 'delivered')
+        assert.equal(mock.requests.filter((r) => r.bookingId === dead.external_id).at(-1).status, 200)
+        assert.deepEqual(dialogs, ['confirm', 'confirm'], 'only the two confirmations may open a dialog')
+      },
+    )
   } finally {
     await browser.close()
     await rm(profile, { recursive: true, force: true })
@@ -526,12 +655,22 @@ async function main() {
         built = true
       })
       if (!built) continue
-      const proofs = [['no outbox', proveWithoutOutbox], ['outbox', proveOutbox], ['outbox worker', proveOutboxWorker]]
+      const proofs = [
+        ['no outbox', proveWithoutOutbox],
+        ['outbox', proveOutbox],
+        ['catch-up', proveCatchUp],
+        ['outbox worker', proveOutboxWorker],
+      ]
       if (existsSync(CHROMIUM)) proofs.push(['outbox page', proveDashboard])
       else if (process.env.PARTNER_SYNC_REQUIRE_CHROMIUM === '1') {
         failed++
-        console.log(`FAIL ${bundler}: PARTNER_SYNC_REQUIRE_CHROMIUM=1 but there is no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`)
-      } else console.log(`SKIP ${bundler}: the outbox page in a browser (no Chromium at ${CHROMIUM}; apt-get install chromium, or set CHROMIUM_PATH)`)
+        console.log(
+          `FAIL ${bundler}: PARTNER_SYNC_REQUIRE_CHROMIUM=1 but there is no browser at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`,
+        )
+      } else
+        console.log(
+          `SKIP ${bundler}: the outbox page in a browser (no Chromium at ${CHROMIUM}; apt-get install chromium, or set CHROMIUM_PATH)`,
+        )
       for (const [setup, prove] of proofs) {
         try {
           logs.push(`--- next start (${bundler}, ${setup}) ---\n${await prove(bundler, appDir, workDir)}`)

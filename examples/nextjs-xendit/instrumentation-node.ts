@@ -12,7 +12,10 @@ if (spansFile) {
     export(spans: ReadableSpan[], done: (result: { code: number }) => void) {
       for (const span of spans) {
         const { traceId, spanId } = span.spanContext()
-        appendFileSync(spansFile, `${JSON.stringify({ name: span.name, traceId, spanId, attributes: span.attributes })}\n`)
+        appendFileSync(
+          spansFile,
+          `${JSON.stringify({ name: span.name, traceId, spanId, attributes: span.attributes })}\n`,
+        )
       }
       done({ code: 0 })
     },

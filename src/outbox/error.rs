@@ -36,6 +36,16 @@ pub enum OutboxError {
     Postgres(#[from] tokio_postgres::Error),
     #[error("the outbox did not answer within {} s", .0.as_secs())]
     Timeout(Duration),
+    /// A statement that always returns a row returned none: a bug.
+    #[error("an outbox statement returned no row; please report it")]
+    NoRow,
+    /// A statement returned another type than its column should hold: a bug.
+    #[error("an outbox statement returned {found} in column {index}, where {expected} was expected; please report it")]
+    Column {
+        index: usize,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// Another worker leased the entry meanwhile, or a newer entry superseded it.
     #[error("outbox entry {0} was taken over by another worker, or superseded, while this one worked on it; its state there stands")]
     LeaseLost(String),
@@ -71,7 +81,9 @@ impl OutboxError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             OutboxError::Location(_) => ErrorKind::Config,
-            OutboxError::Task { .. } => ErrorKind::Internal,
+            OutboxError::Task { .. } | OutboxError::NoRow | OutboxError::Column { .. } => {
+                ErrorKind::Internal
+            }
             _ => ErrorKind::Outbox,
         }
     }

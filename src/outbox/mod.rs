@@ -1,70 +1,35 @@
 //! The durable outbox: every sync is written ahead of its first attempt, so a partner outage
 //! or a crash never loses it; `redrive` delivers what is due on the long schedule.
+//!
+//! `store.rs` declares every operation once (the `Store` trait); `sqlite.rs` and `postgres/`
+//! are its backends, running the SQL of `sql/`; `entry.rs` holds the entry types, `values.rs`
+//! the parameters and rows that pass between the shared code and a backend.
 
+mod entry;
 mod error;
 pub mod history;
 mod postgres;
 pub mod schedule;
 mod sql;
 mod sqlite;
+mod store;
+mod values;
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use napi_derive::napi;
-
 use crate::config::OutboxSettings;
 
+pub use entry::{
+    BookingLease, Claim, ClaimWave, Delivered, EntryRow, EntryState, Finish, HistoryChange,
+    NewEntry, Purged, Settle, Settled, Version,
+};
 pub use error::OutboxError;
 pub use schedule::{decide, millis, Decision, ScheduleState};
 pub use sql::{BookingMatch, PageFilter};
-
-/// Where an outbox entry stands; `delivered`, `dead` and `superseded` are final until a manual retry.
-#[napi(string_enum = "lowercase")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EntryState {
-    /// Waiting for its next attempt (or on the wire now).
-    Pending,
-    /// The partner accepted it.
-    Delivered,
-    /// Given up: a person must fix the cause, then retry it.
-    Dead,
-    /// A newer body of its booking replaced it: never sent again.
-    Superseded,
-}
-
-impl EntryState {
-    /// Every state, in the order operators read them.
-    pub const ALL: [EntryState; 4] = [
-        EntryState::Pending,
-        EntryState::Delivered,
-        EntryState::Dead,
-        EntryState::Superseded,
-    ];
-
-    /// The name stored in the `state` column (napi's `lowercase` of the variant).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryState::Pending => "pending",
-            EntryState::Delivered => "delivered",
-            EntryState::Dead => "dead",
-            EntryState::Superseded => "superseded",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<EntryState> {
-        EntryState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == name)
-    }
-}
-
-/// Every entry state, in the order operators read them: the one list JS uses too.
-#[napi]
-pub fn entry_states() -> Vec<EntryState> {
-    EntryState::ALL.to_vec()
-}
+pub use store::Store;
 
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -73,321 +38,18 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// An entry's history rewritten, unless another writer changed it since it was read.
-pub struct HistoryChange {
-    pub id: String,
-    pub old: String,
-    pub new: String,
-}
-
-/// A new entry, leased to the request that writes it until its in-request attempts end.
-pub struct NewEntry {
-    pub id: String,
-    pub booking_id: String,
-    pub event: String,
-    pub body: String,
-    pub now_ms: i64,
-    pub lease_until_ms: i64,
-    pub lease_owner: String,
-    /// The body's `timestamp`, in ms: what "newer" means between syncs of one booking.
-    pub version_ms: i64,
-}
-
-/// Where a body stands among its booking's: its timestamp, then its creation order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version {
-    pub ms: i64,
-    pub seq: i64,
-}
-
-/// The newest body of a booking the partner accepted through this outbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivered {
-    pub version: Version,
-    pub entry_id: String,
-}
-
-/// A booking's sender, held while one of its bodies may be on the wire.
-#[derive(Clone, Debug)]
-pub struct BookingLease {
-    pub booking_id: String,
-    pub owner: String,
-    pub until_ms: i64,
-}
-
-/// One row of the entries table.
-#[derive(Clone, Debug)]
-pub struct EntryRow {
-    pub id: String,
-    pub booking_id: String,
-    pub event: String,
-    pub body: String,
-    pub state: String,
-    pub attempts: i64,
-    pub schedule_step: i64,
-    pub not_found_count: i64,
-    pub created_at_ms: i64,
-    pub updated_at_ms: i64,
-    pub schedule_started_at_ms: i64,
-    pub next_attempt_at_ms: Option<i64>,
-    pub delivered_at_ms: Option<i64>,
-    pub last_status: Option<i64>,
-    pub last_error_kind: Option<String>,
-    pub last_error: Option<String>,
-    /// JSON array of the last `HISTORY_LIMIT` attempts and audit notes (`history.rs`).
-    pub history: String,
-    pub version_ms: i64,
-    pub seq: i64,
-    /// The newer entry that made this one obsolete.
-    pub superseded_by: Option<String>,
-}
-
-impl EntryRow {
-    pub fn version(&self) -> Version {
-        Version {
-            ms: self.version_ms,
-            seq: self.seq,
-        }
-    }
-
-    /// The stored state, refused when this version does not know it.
-    pub fn entry_state(&self) -> Result<EntryState, OutboxError> {
-        EntryState::parse(&self.state).ok_or_else(|| OutboxError::BadRecord {
-            id: self.id.clone(),
-            state: self.state.clone(),
-        })
-    }
-
-    pub fn schedule_state(&self) -> ScheduleState {
-        ScheduleState {
-            step: self.schedule_step.max(0) as u32,
-            not_found_count: self.not_found_count.max(0) as u32,
-            started_at_ms: self.schedule_started_at_ms,
-        }
-    }
-}
-
-/// The delivered watermark as a row holds it (all three set, or none).
-pub fn delivered_of(
-    version_ms: Option<i64>,
-    seq: Option<i64>,
-    entry_id: Option<String>,
-) -> Option<Delivered> {
-    Some(Delivered {
-        version: Version {
-            ms: version_ms?,
-            seq: seq?,
-        },
-        entry_id: entry_id?,
-    })
-}
-
-/// Reads an `EntryRow` from a row of either backend, with its fallible getter
-/// (`get` for rusqlite, `try_get` for tokio-postgres), inside a function returning `Result`.
-macro_rules! entry_from_row {
-    ($row:expr, $get:ident) => {
-        crate::outbox::EntryRow {
-            id: $row.$get(0)?,
-            booking_id: $row.$get(1)?,
-            event: $row.$get(2)?,
-            body: $row.$get(3)?,
-            state: $row.$get(4)?,
-            attempts: $row.$get(5)?,
-            schedule_step: $row.$get(6)?,
-            not_found_count: $row.$get(7)?,
-            created_at_ms: $row.$get(8)?,
-            updated_at_ms: $row.$get(9)?,
-            schedule_started_at_ms: $row.$get(10)?,
-            next_attempt_at_ms: $row.$get(11)?,
-            delivered_at_ms: $row.$get(12)?,
-            last_status: $row.$get(13)?,
-            last_error_kind: $row.$get(14)?,
-            last_error: $row.$get(15)?,
-            history: $row.$get(16)?,
-            version_ms: $row.$get(17)?,
-            seq: $row.$get(18)?,
-            superseded_by: $row.$get(19)?,
-        }
-    };
-}
-pub(crate) use entry_from_row;
-
-/// Entries of one series counted in one hour: `hour` 0 is the first of the window.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HourCount {
-    /// `delivered`, `failed` or `dead`.
-    pub series: String,
-    pub hour: i64,
-    pub count: i64,
-}
-
-/// The end of a leased delivery, written in one statement.
-pub struct Finish {
-    pub id: String,
-    pub lease_owner: String,
-    pub state: EntryState,
-    pub attempts_added: i64,
-    pub schedule: ScheduleState,
-    pub next_attempt_at_ms: Option<i64>,
-    pub delivered_at_ms: Option<i64>,
-    pub last_status: Option<i64>,
-    pub last_error_kind: Option<String>,
-    pub last_error: Option<String>,
-    pub history: String,
-    pub now_ms: i64,
-    pub superseded_by: Option<String>,
-}
-
-/// The end of a sender's turn (see `Outbox::settle`).
-pub struct Settle {
-    pub finish: Finish,
-    pub booking_id: String,
-    /// The body the partner accepted, when it did.
-    pub delivered: Option<Delivered>,
-    /// The booking's lease, when this sender holds it; given back, quiet until `quiet_until_ms`.
-    pub booking_owner: Option<String>,
-    pub quiet_until_ms: Option<i64>,
-}
-
-pub struct Settled {
-    /// False when the lease on the entry was lost (another worker took it over).
-    pub kept: bool,
-    /// Older pending entries of the booking the delivered body superseded: their ids.
-    pub superseded_older: Vec<String>,
-}
-
-/// What a redrive may do with a candidate entry.
-pub enum Claim {
-    /// Leased, with its booking: send it.
-    Send(Box<EntryRow>, BookingLease),
-    /// Older than a body the partner accepted: these entries (ids) were superseded.
-    Superseded(Vec<String>),
-    /// Another worker or a newer entry got there first.
-    Skipped,
-}
-
-enum Store {
-    Sqlite(sqlite::SqliteStore),
-    Postgres(Box<postgres::PgStore>),
-}
-
-/// An open outbox. Cheap to share; one per location and prefix per process, whatever the
-/// schedule or retention of the client using it (those come with each call's settings).
+/// An open outbox: its backend, whose operations (`Store`) callers use directly. Cheap to
+/// share; one per location and prefix per process, whatever the schedule or retention of the
+/// client using it (those come with each call's settings).
 pub struct Outbox {
-    store: Store,
+    store: Box<dyn Store>,
 }
 
-/// Calls the same method on whichever backend this outbox uses.
-macro_rules! on_store {
-    ($self:expr, $method:ident ( $($arg:expr),* )) => {
-        match &$self.store {
-            Store::Sqlite(s) => s.$method($($arg),*).await,
-            Store::Postgres(s) => s.$method($($arg),*).await,
-        }
-    };
-}
+impl Deref for Outbox {
+    type Target = dyn Store;
 
-impl Outbox {
-    /// Stores a new entry and, in the same write, makes its request the booking's sender when
-    /// the booking is free (see `lease_booking`): its place among its booking's entries, and
-    /// `Some(newest body delivered so far)` when the lease was taken.
-    pub async fn write_ahead(
-        &self,
-        entry: NewEntry,
-        quiet_ms: i64,
-    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
-        on_store!(self, write_ahead(entry, quiet_ms))
-    }
-    /// Becomes the booking's one sender, unless another holds it or the booking is quiet;
-    /// then returns the newest body of the booking delivered so far.
-    pub async fn lease_booking(
-        &self,
-        lease: &BookingLease,
-        now_ms: i64,
-        quiet_ms: i64,
-    ) -> Result<Option<Option<Delivered>>, OutboxError> {
-        on_store!(self, lease_booking(lease.clone(), now_ms, quiet_ms))
-    }
-    /// Writes the end of a leased delivery at once: the entry's state, older pending entries
-    /// superseded by a delivered body, the booking's watermark, the booking's lease released.
-    pub async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
-        on_store!(self, settle(settle))
-    }
-    /// The newest entry of the same booking newer than `id` that is not superseded: (id, state).
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
-        on_store!(self, newest_other(id))
-    }
-    /// For each candidate: becomes its booking's sender, then leases it if it is still the one
-    /// to send, or supersedes it when the booking holds a newer delivered body. Owned by `owner`
-    /// until `lease_until_ms`; a booking not sent to is released at once.
-    pub async fn claim(
-        &self,
-        candidates: Vec<EntryRow>,
-        owner: String,
-        lease_until_ms: i64,
-        quiet_ms: i64,
-    ) -> Result<Vec<Claim>, OutboxError> {
-        on_store!(
-            self,
-            claim(candidates, owner, lease_until_ms, now_ms(), quiet_ms)
-        )
-    }
-    /// Entries a redrive may send now: per booking its newest unfinished one, if due and
-    /// nobody is sending to that booking. Not claimed: see `claim`.
-    pub async fn due_candidates(
-        &self,
-        now_ms: i64,
-        quiet_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<EntryRow>, OutboxError> {
-        on_store!(self, due_candidates(now_ms, now_ms - quiet_ms, limit))
-    }
-    /// Keeps PostgreSQL's plan of the due query fast after a sudden backlog; SQLite needs nothing.
-    pub async fn refresh_statistics(&self) -> Result<(), OutboxError> {
-        match &self.store {
-            Store::Sqlite(_) => Ok(()),
-            Store::Postgres(s) => s.refresh_statistics().await,
-        }
-    }
-    pub async fn count_due(&self, now_ms: i64, quiet_ms: i64) -> Result<i64, OutboxError> {
-        on_store!(self, count_due(now_ms, now_ms - quiet_ms))
-    }
-    /// One page of entries, newest first by (created_at_ms, id).
-    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, OutboxError> {
-        on_store!(self, page(filter))
-    }
-    /// (state, number of entries) for each state present.
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
-        on_store!(self, count_by_state())
-    }
-    /// Deliveries, failures and dead entries per hour from `since_ms` until `until_ms`.
-    pub async fn hourly(
-        &self,
-        since_ms: i64,
-        until_ms: i64,
-    ) -> Result<Vec<HourCount>, OutboxError> {
-        on_store!(self, hourly(since_ms, until_ms))
-    }
-    /// Replaces the history JSON if it is still the one read; false when it changed meanwhile.
-    pub async fn set_history(&self, change: HistoryChange) -> Result<bool, OutboxError> {
-        on_store!(self, set_history(change))
-    }
-    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
-        on_store!(self, get(id))
-    }
-    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
-        on_store!(self, retry(id, now_ms))
-    }
-    /// Deletes up to `limit` delivered and superseded entries finished before `before_ms`.
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
-        on_store!(self, purge(before_ms, limit))
-    }
-
-    fn is_broken(&self) -> bool {
-        match &self.store {
-            Store::Sqlite(_) => false,
-            Store::Postgres(s) => s.is_closed(),
-        }
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
     }
 }
 
@@ -445,17 +107,16 @@ fn cache() -> &'static tokio::sync::Mutex<HashMap<String, Arc<Outbox>>> {
 pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError> {
     let key = format!("{}\u{0}{}", settings.location, settings.table_prefix);
     let mut open = cache().lock().await;
-    if let Some(outbox) = open.get(&key).filter(|outbox| !outbox.is_broken()) {
+    // A PostgreSQL outbox replaces a lost connection itself: an open outbox stays usable.
+    if let Some(outbox) = open.get(&key) {
         return Ok(outbox.clone());
     }
     let location = settings.location.as_str();
-    let store = if let Some(path) = location.strip_prefix("sqlite:") {
+    let store: Box<dyn Store> = if let Some(path) = location.strip_prefix("sqlite:") {
         let path = usable_sqlite_path(path.strip_prefix("//").unwrap_or(path))?;
-        Store::Sqlite(sqlite::SqliteStore::open(&path, &settings.table_prefix).await?)
+        Box::new(sqlite::SqliteStore::open(&path, &settings.table_prefix).await?)
     } else if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-        Store::Postgres(Box::new(
-            postgres::PgStore::connect(location, &settings.table_prefix).await?,
-        ))
+        Box::new(postgres::PgStore::connect(location, &settings.table_prefix).await?)
     } else {
         return Err(OutboxError::Location(format!(
             "PARTNER_SYNC_OUTBOX = {:?} is not an outbox location: use sqlite:<path> or postgres://user:password@host/db",
@@ -483,14 +144,6 @@ mod tests {
         let relative = usable_sqlite_path("outbox.db").unwrap();
         assert!(std::path::Path::new(&relative).is_absolute());
         assert!(relative.ends_with("outbox.db"));
-    }
-
-    #[test]
-    fn every_state_reads_back_from_its_stored_name() {
-        for state in EntryState::ALL {
-            assert_eq!(EntryState::parse(state.as_str()), Some(state));
-        }
-        assert_eq!(EntryState::parse("lost"), None);
     }
 
     #[test]

@@ -3,13 +3,15 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::types::Value;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, TransactionBehavior};
+use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{params_from_iter, Connection, ToSql, TransactionBehavior};
 
-use super::sql::{Dialect, PageFilter, Param, SchemaState, Statements};
+use super::sql::{params, Dialect, SchemaState, Statements};
+use super::values::{Cell, Param, Row};
 use super::{
-    delivered_of, entry_from_row, BookingLease, Claim, Delivered, EntryRow, HistoryChange,
-    HourCount, NewEntry, OutboxError, Settle, Settled, Version,
+    BookingLease, Claim, ClaimWave, Delivered, EntryRow, NewEntry, OutboxError, Purged, Settle,
+    Settled, Store, Version,
 };
 
 pub struct SqliteStore {
@@ -103,25 +105,48 @@ fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, OutboxError> {
     })
 }
 
-fn lease_booking(
-    c: &Connection,
-    sql: &Statements,
-    lease: &BookingLease,
-    now_ms: i64,
-    quiet_ms: i64,
-) -> rusqlite::Result<Option<Option<Delivered>>> {
-    c.prepare_cached(&sql.lease_booking)?
-        .query_row(
-            params![
-                lease.owner,
-                lease.until_ms,
-                lease.booking_id,
-                now_ms - quiet_ms,
-                now_ms
-            ],
-            |r| Ok(delivered_of(r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
+impl ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Param::Int(n) => n.to_sql(),
+            Param::Text(text) => text.to_sql(),
+        }
+    }
+}
+
+/// A row as the shared code reads it: SQLite stores only integers and text here.
+fn row_of(row: &rusqlite::Row) -> rusqlite::Result<Row> {
+    (0..row.as_ref().column_count())
+        .map(|i| {
+            Ok(match row.get_ref(i)? {
+                ValueRef::Null => Cell::Null,
+                ValueRef::Integer(n) => Cell::Int(n),
+                ValueRef::Text(_) => Cell::Text(row.get(i)?),
+                other => {
+                    let name = row.as_ref().column_name(i)?.to_string();
+                    return Err(rusqlite::Error::InvalidColumnType(
+                        i,
+                        name,
+                        other.data_type(),
+                    ));
+                }
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Row)
+}
+
+/// Runs one statement, prepared once per connection, and returns its rows.
+fn query(c: &Connection, statement: &str, params: &[Param]) -> Result<Vec<Row>, OutboxError> {
+    let mut statement = c.prepare_cached(statement)?;
+    let rows = statement.query_map(params_from_iter(params), row_of)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Runs one statement, prepared once per connection; how many rows it changed.
+fn execute(c: &Connection, statement: &str, params: &[Param]) -> Result<usize, OutboxError> {
+    Ok(c.prepare_cached(statement)?
+        .execute(params_from_iter(params))?)
 }
 
 fn supersede_older(
@@ -130,19 +155,10 @@ fn supersede_older(
     booking_id: &str,
     newer: &Delivered,
     now_ms: i64,
-) -> rusqlite::Result<Vec<String>> {
-    c.prepare_cached(&sql.supersede_older)?
-        .query_map(
-            params![
-                newer.entry_id,
-                now_ms,
-                booking_id,
-                newer.version.ms,
-                newer.version.seq
-            ],
-            |row| row.get(0),
-        )?
-        .collect()
+) -> Result<Vec<String>, OutboxError> {
+    let params = params::supersede_older(booking_id, Some(newer), now_ms);
+    let rows = query(c, &sql.supersede_older, &params)?;
+    rows.iter().map(|row| row.get(0)).collect()
 }
 
 /// One candidate of a redrive's claim, inside the claim's transaction.
@@ -153,31 +169,30 @@ fn claim(
     booking: BookingLease,
     now_ms: i64,
     quiet_ms: i64,
-) -> rusqlite::Result<Claim> {
-    let Some(delivered) = lease_booking(c, sql, &booking, now_ms, quiet_ms)? else {
+) -> Result<Claim, OutboxError> {
+    let leased = query(
+        c,
+        &sql.lease_booking,
+        &params::lease_booking(&booking, now_ms, quiet_ms),
+    )?;
+    let Some(delivered) = leased.first().map(|row| row.delivered(0)).transpose()? else {
         return Ok(Claim::Skipped);
     };
-    let release = |c: &Connection| {
-        c.prepare_cached(&sql.release_booking)?.execute(params![
-            None::<i64>,
-            booking.booking_id,
-            booking.owner
-        ])
-    };
+    let release =
+        |c: &Connection| execute(c, &sql.release_booking, &params::release_booking(&booking));
     if let Some(newer) = delivered.filter(|d| d.version > candidate.version()) {
         let superseded = supersede_older(c, sql, &candidate.booking_id, &newer, now_ms)?;
         release(c)?;
         return Ok(Claim::Superseded(superseded));
     }
-    let leased = c
-        .prepare_cached(&sql.lease_entry)?
-        .query_row(
-            params![booking.owner, booking.until_ms, candidate.id, now_ms],
-            |row| Ok(entry_from_row!(row, get)),
-        )
-        .optional()?;
-    match leased {
-        Some(entry) => Ok(Claim::Send(Box::new(entry), booking)),
+    let params: Vec<Param> = vec![
+        booking.owner.as_str().into(),
+        booking.until_ms.into(),
+        candidate.id.as_str().into(),
+        now_ms.into(),
+    ];
+    match query(c, &sql.lease_entry, &params)?.first() {
+        Some(row) => Ok(Claim::Send(Box::new(row.entry()?), booking)),
         None => {
             release(c)?;
             Ok(Claim::Skipped)
@@ -199,12 +214,12 @@ impl SqliteStore {
     /// Runs blocking SQLite work off the async threads.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection, &Statements) -> rusqlite::Result<T> + Send + 'static,
+        work: impl FnOnce(&Connection, &Statements) -> Result<T, OutboxError> + Send + 'static,
     ) -> Result<T, OutboxError> {
         let (conn, sql) = (self.conn.clone(), self.sql.clone());
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&conn, &sql).map_err(OutboxError::from)
+            work(&conn, &sql)
         })
         .await
         .map_err(|source| OutboxError::Task {
@@ -212,8 +227,26 @@ impl SqliteStore {
             source,
         })?
     }
+}
 
-    pub async fn write_ahead(
+#[async_trait]
+impl Store for SqliteStore {
+    fn sql(&self) -> &Statements {
+        &self.sql
+    }
+
+    async fn rows(&self, statement: &str, params: Vec<Param>) -> Result<Vec<Row>, OutboxError> {
+        let statement = statement.to_string();
+        self.run(move |c, _| query(c, &statement, &params)).await
+    }
+
+    async fn execute(&self, statement: &str, params: Vec<Param>) -> Result<u64, OutboxError> {
+        let statement = statement.to_string();
+        self.run(move |c, _| Ok(execute(c, &statement, &params)? as u64))
+            .await
+    }
+
+    async fn write_ahead(
         &self,
         e: NewEntry,
         quiet_ms: i64,
@@ -221,30 +254,25 @@ impl SqliteStore {
         self.run(move |c, sql| {
             // One transaction: one sync of the file for the booking row and the entry.
             let tx = c.unchecked_transaction()?;
-            let (seq, leased, delivered) = tx.prepare_cached(&sql.book)?.query_row(
-                params![
-                    e.booking_id,
-                    e.lease_owner,
-                    e.lease_until_ms,
-                    e.now_ms - quiet_ms,
-                    e.now_ms
-                ],
-                |r| {
-                    let delivered = delivered_of(r.get(2)?, r.get(3)?, r.get(4)?);
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, delivered))
-                },
-            )?;
-            tx.prepare_cached(&sql.insert)?.execute(params![
-                e.id,
-                e.booking_id,
-                e.event,
-                e.body,
-                e.now_ms,
-                e.lease_until_ms,
-                e.lease_owner,
-                e.version_ms,
-                seq
-            ])?;
+            let booked = query(&tx, &sql.book, &params::book(&e, quiet_ms))?;
+            let row = booked.first().ok_or(OutboxError::NoRow)?;
+            let (seq, leased, delivered) = (
+                row.get::<i64>(0)?,
+                row.get::<i64>(1)? != 0,
+                row.delivered(2)?,
+            );
+            let params: Vec<Param> = vec![
+                e.id.as_str().into(),
+                e.booking_id.as_str().into(),
+                e.event.as_str().into(),
+                e.body.as_str().into(),
+                e.now_ms.into(),
+                e.lease_until_ms.into(),
+                e.lease_owner.as_str().into(),
+                e.version_ms.into(),
+                seq.into(),
+            ];
+            execute(&tx, &sql.insert, &params)?;
             tx.commit()?;
             let version = Version {
                 ms: e.version_ms,
@@ -255,50 +283,17 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn lease_booking(
-        &self,
-        lease: BookingLease,
-        now_ms: i64,
-        quiet_ms: i64,
-    ) -> Result<Option<Option<Delivered>>, OutboxError> {
-        self.run(move |c, sql| lease_booking(c, sql, &lease, now_ms, quiet_ms))
-            .await
-    }
-
-    pub async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
+    async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
         self.run(move |c, sql| {
             let tx = c.unchecked_transaction()?;
             let f = &settle.finish;
-            let finished = tx.prepare_cached(&sql.finish)?.execute(params![
-                f.state.as_str(),
-                f.attempts_added,
-                i64::from(f.schedule.step),
-                i64::from(f.schedule.not_found_count),
-                f.next_attempt_at_ms,
-                f.delivered_at_ms,
-                f.last_status,
-                f.last_error_kind,
-                f.last_error,
-                f.history,
-                f.now_ms,
-                f.superseded_by,
-                f.id,
-                f.lease_owner
-            ])?;
+            let finished = execute(&tx, &sql.finish, &params::finish(f))?;
             let superseded_older = match &settle.delivered {
                 Some(newer) => supersede_older(&tx, sql, &settle.booking_id, newer, f.now_ms)?,
                 None => Vec::new(),
             };
-            if let Some(owner) = &settle.booking_owner {
-                let delivered = settle.delivered.as_ref();
-                tx.prepare_cached(&sql.settle_booking)?.execute(params![
-                    delivered.map(|d| d.version.ms),
-                    delivered.map(|d| d.version.seq),
-                    delivered.map(|d| &d.entry_id),
-                    settle.quiet_until_ms,
-                    settle.booking_id,
-                    owner
-                ])?;
+            if settle.booking_owner.is_some() {
+                execute(&tx, &sql.settle_booking, &params::settle_booking(&settle))?;
             }
             tx.commit()?;
             Ok(Settled {
@@ -309,144 +304,37 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn newest_other(&self, id: String) -> Result<Option<(String, String)>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.newest_other)?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-        })
-        .await
-    }
-
-    pub async fn claim(
-        &self,
-        candidates: Vec<EntryRow>,
-        owner: String,
-        lease_until_ms: i64,
-        now_ms: i64,
-        quiet_ms: i64,
-    ) -> Result<Vec<Claim>, OutboxError> {
+    async fn claim_wave(&self, wave: ClaimWave) -> Result<Vec<Claim>, OutboxError> {
         self.run(move |c, sql| {
             // The whole wave in one transaction: one sync of the file, not three per entry.
             let tx = c.unchecked_transaction()?;
-            let claims = candidates
-                .iter()
-                .map(|candidate| {
-                    let booking = BookingLease {
-                        booking_id: candidate.booking_id.clone(),
-                        owner: owner.clone(),
-                        until_ms: lease_until_ms,
-                    };
-                    claim(&tx, sql, candidate, booking, now_ms, quiet_ms)
+            let claims = wave
+                .candidates
+                .into_iter()
+                .map(|(candidate, lease)| {
+                    claim(&tx, sql, &candidate, lease, wave.now_ms, wave.quiet_ms)
                 })
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_, _>>()?;
             tx.commit()?;
             Ok(claims)
         })
         .await
     }
 
-    pub async fn due_candidates(
-        &self,
-        now_ms: i64,
-        lease_expired_before_ms: i64,
-        limit: i64,
-    ) -> Result<Vec<EntryRow>, OutboxError> {
+    async fn purge(&self, before_ms: i64, limit: i64) -> Result<Vec<Purged>, OutboxError> {
         self.run(move |c, sql| {
-            let mut statement = c.prepare_cached(&sql.due_candidates)?;
-            let rows = statement
-                .query_map(params![now_ms, lease_expired_before_ms, limit], |row| {
-                    Ok(entry_from_row!(row, get))
-                })?;
-            rows.collect()
-        })
-        .await
-    }
-
-    pub async fn count_due(
-        &self,
-        now_ms: i64,
-        lease_expired_before_ms: i64,
-    ) -> Result<i64, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.count_due)?
-                .query_row([now_ms, lease_expired_before_ms], |r| r.get(0))
-        })
-        .await
-    }
-
-    pub async fn page(&self, filter: PageFilter) -> Result<Vec<EntryRow>, OutboxError> {
-        self.run(move |c, sql| {
-            let (statement, params) = sql.page(&filter);
-            let values = params.into_iter().map(|param| match param {
-                Param::Int(n) => Value::Integer(n),
-                Param::Text(text) => Value::Text(text),
-            });
-            c.prepare_cached(&statement)?
-                .query_map(params_from_iter(values), |row| {
-                    Ok(entry_from_row!(row, get))
-                })?
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.count_by_state)?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn hourly(
-        &self,
-        since_ms: i64,
-        until_ms: i64,
-    ) -> Result<Vec<HourCount>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.hourly)?
-                .query_map([since_ms, until_ms], |r| {
-                    Ok(HourCount {
-                        series: r.get(0)?,
-                        hour: r.get(1)?,
-                        count: r.get(2)?,
-                    })
-                })?
-                .collect()
-        })
-        .await
-    }
-
-    pub async fn set_history(&self, change: HistoryChange) -> Result<bool, OutboxError> {
-        let HistoryChange { id, old, new } = change;
-        self.run(move |c, sql| {
-            Ok(c.prepare_cached(&sql.set_history)?
-                .execute(params![new, id, old])?
-                == 1)
-        })
-        .await
-    }
-
-    pub async fn get(&self, id: String) -> Result<Option<EntryRow>, OutboxError> {
-        self.run(move |c, sql| {
-            c.prepare_cached(&sql.get)?
-                .query_row([id], |row| Ok(entry_from_row!(row, get)))
-                .optional()
-        })
-        .await
-    }
-
-    pub async fn retry(&self, id: String, now_ms: i64) -> Result<bool, OutboxError> {
-        self.run(move |c, sql| Ok(c.prepare_cached(&sql.retry)?.execute(params![now_ms, id])? == 1))
-            .await
-    }
-
-    pub async fn purge(&self, before_ms: i64, limit: i64) -> Result<i64, OutboxError> {
-        self.run(move |c, sql| {
-            Ok(c.prepare_cached(&sql.purge)?
-                .execute(params![before_ms, limit])? as i64)
+            // One transaction: the entries and the booking rows nothing needs any more.
+            let tx = c.unchecked_transaction()?;
+            let purged = query(&tx, &sql.purge, &[before_ms.into(), limit.into()])?
+                .iter()
+                .map(Row::purged)
+                .collect::<Result<Vec<_>, _>>()?;
+            for entry in &purged {
+                let params = [entry.booking_id.as_str().into(), before_ms.into()];
+                execute(&tx, &sql.forget_booking, &params)?;
+            }
+            tx.commit()?;
+            Ok(purged)
         })
         .await
     }
@@ -455,7 +343,8 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbox::{EntryState, Finish, ScheduleState};
+    use crate::outbox::{EntryState, Finish, HistoryChange, ScheduleState};
+    use rusqlite::params;
 
     /// The version 1 schema, as partner-sync 0.1 created it.
     const V1_SCHEMA: &str = "
@@ -530,7 +419,7 @@ mod tests {
             owner: "me".into(),
             until_ms: 1_000,
         };
-        let delivered = store.lease_booking(lease, 300, 0).await.unwrap().unwrap();
+        let delivered = store.lease_booking(&lease, 300, 0).await.unwrap().unwrap();
         assert_eq!(delivered.map(|d| d.entry_id), Some("lunas".to_string()));
         drop(store);
         // Opening again finds version 2 and migrates nothing.

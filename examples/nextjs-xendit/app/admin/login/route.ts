@@ -9,7 +9,10 @@ export const dynamic = 'force-dynamic'
 export function GET(request: Request) {
   const token = new URL(request.url).searchParams.get('token')
   if (!secretMatches(token, process.env.ADMIN_TOKEN)) {
-    return new Response('Unauthorized: open /admin/login?token=<ADMIN_TOKEN>', { status: 401, headers: { 'cache-control': 'no-store' } })
+    return new Response('Unauthorized: open /admin/login?token=<ADMIN_TOKEN>', {
+      status: 401,
+      headers: { 'cache-control': 'no-store' },
+    })
   }
   return new Response(null, {
     status: 303,

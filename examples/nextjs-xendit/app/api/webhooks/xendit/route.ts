@@ -1,4 +1,5 @@
-import { syncBookingToPartner } from '@smashcourts/partner-sync'
+import { after } from 'next/server'
+import { catchUp, syncBookingToPartner } from '@smashcourts/partner-sync'
 import { recordPayment } from '@/lib/bookings'
 import { secretMatches } from '@/lib/secrets'
 
@@ -63,6 +64,11 @@ export async function POST(request: Request) {
     payment_method: paymentMethod,
     payment_details: { invoice_id: invoice.id },
   })
+
+  // After the answer is sent (it never waits for this, nor fails with it): deliver a few syncs
+  // the outbox kept while the partner was down. On Vercel's Hobby plan, where a cron runs once a
+  // day, the next paid invoice is what brings them out; the daily cron is the safety net.
+  after(() => catchUp())
 
   return Response.json({ received: true, synced })
 }

@@ -1,8 +1,14 @@
 //! SQL shared by both backends. Parameters are written `$1..$N` in order of first use,
 //! which SQLite and PostgreSQL both bind positionally; every number is a BIGINT.
+//! The tables themselves: `schema.rs`; the parameters of each statement: `params.rs`.
 
-/// The schema version this build writes. Older versions are migrated, newer refused.
-pub const SCHEMA_VERSION: i64 = 2;
+pub mod params;
+mod schema;
+
+pub use schema::SchemaState;
+
+use self::schema::{schema, Schema};
+use super::values::Param;
 
 pub const ENTRY_COLUMNS: &str = "id, booking_id, event, body, state, attempts, schedule_step, \
      not_found_count, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, \
@@ -20,115 +26,12 @@ pub enum Dialect {
     Postgres,
 }
 
-/// What the tables found under a prefix call for.
-pub enum SchemaState {
-    /// Nothing there yet: create the schema.
-    Missing,
-    /// Our version table is there: check the version it records.
-    Ours,
-}
-
-/// The entries table as this version creates it; `name` may be a temporary name (migration).
-fn entries_table(name: &str) -> String {
-    format!(
-        "CREATE TABLE {name} (
-            id TEXT PRIMARY KEY,
-            booking_id TEXT NOT NULL,
-            event TEXT NOT NULL,
-            body TEXT NOT NULL,
-            state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead', 'superseded')),
-            attempts BIGINT NOT NULL DEFAULT 0,
-            schedule_step BIGINT NOT NULL DEFAULT 0,
-            not_found_count BIGINT NOT NULL DEFAULT 0,
-            created_at_ms BIGINT NOT NULL,
-            updated_at_ms BIGINT NOT NULL,
-            schedule_started_at_ms BIGINT NOT NULL,
-            next_attempt_at_ms BIGINT,
-            delivered_at_ms BIGINT,
-            lease_until_ms BIGINT,
-            lease_owner TEXT,
-            last_status BIGINT,
-            last_error_kind TEXT,
-            last_error TEXT,
-            history TEXT NOT NULL DEFAULT '[]',
-            version_ms BIGINT NOT NULL DEFAULT 0,
-            seq BIGINT NOT NULL DEFAULT 0,
-            superseded_by TEXT
-        )"
-    )
-}
-
-/// Columns of version 1, the ones a migration copies.
-const V1_COLUMNS: &str = "id, booking_id, event, body, state, attempts, schedule_step, \
-     not_found_count, created_at_ms, updated_at_ms, schedule_started_at_ms, next_attempt_at_ms, \
-     delivered_at_ms, lease_until_ms, lease_owner, last_status, last_error_kind, last_error, history";
-
-/// Message for a table that exists but is not ours (or not as we left it).
-pub fn foreign_table_message(table: &str, why: &str) -> String {
-    format!(
-        "the outbox table {table} exists but {why}; it was left untouched. \
-         Point PARTNER_SYNC_OUTBOX elsewhere or set PARTNER_SYNC_OUTBOX_TABLE_PREFIX to a free prefix"
-    )
-}
-
-impl Statements {
-    /// Decides from which tables exist; an entries table without our version table is foreign.
-    pub fn schema_state(
-        &self,
-        has_version: bool,
-        has_entries: bool,
-    ) -> Result<SchemaState, String> {
-        match (has_version, has_entries) {
-            (false, false) => Ok(SchemaState::Missing),
-            (false, true) => Err(foreign_table_message(
-                &self.entries,
-                &format!(
-                    "has no {} table beside it, so partner-sync did not create it",
-                    self.version_table
-                ),
-            )),
-            (true, _) => Ok(SchemaState::Ours),
-        }
-    }
-
-    /// Checks `MAX(version)` of the version table, or the error reading it.
-    /// Checks `MAX(version)` of the version table; returns the migrations it calls for.
-    pub fn check_version(
-        &self,
-        version: Result<Option<i64>, String>,
-    ) -> Result<Vec<String>, String> {
-        match version {
-            Err(why) => Err(foreign_table_message(&self.version_table, &format!("cannot be read ({why})"))),
-            Ok(None) => Err(foreign_table_message(&self.version_table, "is empty")),
-            Ok(Some(v)) if v > SCHEMA_VERSION => Err(format!(
-                "the outbox schema is version {v}, newer than this partner-sync understands ({SCHEMA_VERSION}); upgrade @smashcourts/partner-sync"
-            )),
-            Ok(Some(1)) => Ok(self.migrate_from_v1.clone()),
-            Ok(Some(_)) => Ok(Vec::new()),
-        }
-    }
-
-    /// For a probe of the entries table's columns that failed.
-    pub fn missing_columns(&self, why: &str) -> String {
-        foreign_table_message(
-            &self.entries,
-            &format!("does not have the columns partner-sync expects ({why})"),
-        )
-    }
-
-    pub fn read_version(&self) -> String {
-        format!(
-            "SELECT CAST(MAX(version) AS BIGINT) FROM {}",
-            self.version_table
-        )
-    }
-}
-
 /// Statements for one table prefix, built once when the outbox opens.
 #[derive(Debug)]
 pub struct Statements {
     pub dialect: Dialect,
     pub entries: String,
+    pub bookings: String,
     pub version_table: String,
     pub create: Vec<String>,
     pub migrate_from_v1: Vec<String>,
@@ -146,6 +49,10 @@ pub struct Statements {
     pub get: String,
     pub retry: String,
     pub purge: String,
+    /// A booking row ($1) no entry needs any more, deleted after its entries were purged
+    /// before $2.
+    pub forget_booking: String,
+    pub expedite: String,
     pub probe: String,
     /// Indexes of the operator's queries, created when missing at every open (older outboxes).
     pub ensure_indexes: Vec<String>,
@@ -160,13 +67,7 @@ pub struct Statements {
     pub write_ahead_cte: String,
     pub settle_cte: String,
     pub claim_cte: String,
-}
-
-/// A value bound to a statement built at query time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Param {
-    Int(i64),
-    Text(String),
+    pub purge_cte: String,
 }
 
 /// Which entries of a booking a page holds.
@@ -191,113 +92,11 @@ impl Statements {
         let entries = format!("{prefix}entries");
         let bookings = format!("{prefix}bookings");
         let version_table = format!("{prefix}schema_version");
-        let indexes = [
-            format!("CREATE INDEX {entries}_due ON {entries} (state, next_attempt_at_ms)"),
-            format!("CREATE INDEX {entries}_booking ON {entries} (booking_id, version_ms, seq)"),
-        ];
-        let bookings_table = format!(
-            "CREATE TABLE {bookings} (
-                booking_id TEXT PRIMARY KEY,
-                last_seq BIGINT NOT NULL DEFAULT 0,
-                lease_owner TEXT,
-                lease_until_ms BIGINT,
-                quiet_until_ms BIGINT,
-                delivered_version_ms BIGINT,
-                delivered_seq BIGINT,
-                delivered_entry_id TEXT
-            )"
-        );
-        // Newest first, all or in one state; the last 24 hours by update time.
-        let mut ensure_indexes = vec![
-            format!("CREATE INDEX IF NOT EXISTS {entries}_created ON {entries} (created_at_ms, id)"),
-            format!(
-                "CREATE INDEX IF NOT EXISTS {entries}_state_created ON {entries} (state, created_at_ms, id)"
-            ),
-            // Covers the chart's query: it never reads the table.
-            format!(
-                "CREATE INDEX IF NOT EXISTS {entries}_recent
-                    ON {entries} (updated_at_ms, state, delivered_at_ms, last_error_kind)"
-            ),
-        ];
-        // Booking id prefixes in byte order; SQLite's booking index already compares bytes.
-        if dialect == Dialect::Postgres {
-            ensure_indexes.push(format!(
-                "CREATE INDEX IF NOT EXISTS {entries}_booking_bytes ON {entries} (booking_id COLLATE \"C\")"
-            ));
-        }
-        let mut create = vec![entries_table(&entries)];
-        create.extend(indexes.iter().cloned());
-        create.push(bookings_table.clone());
-        create.push(format!(
-            "CREATE TABLE {version_table} (version BIGINT NOT NULL)"
-        ));
-        create.push(format!(
-            "INSERT INTO {version_table} (version) VALUES ({SCHEMA_VERSION})"
-        ));
-
-        // Version 1 had no order within a booking, no bookings table and no superseded state.
-        let mut migrate_from_v1 = match dialect {
-            // SQLite cannot change a CHECK constraint: rebuild the table.
-            Dialect::Sqlite => vec![
-                format!("DROP INDEX {entries}_due"),
-                format!("DROP INDEX {entries}_booking"),
-                format!("ALTER TABLE {entries} RENAME TO {entries}_v1"),
-                entries_table(&entries),
-                format!(
-                    "INSERT INTO {entries} ({V1_COLUMNS}) SELECT {V1_COLUMNS} FROM {entries}_v1"
-                ),
-                format!("DROP TABLE {entries}_v1"),
-            ],
-            Dialect::Postgres => vec![
-                format!(
-                    "ALTER TABLE {entries} ADD COLUMN version_ms BIGINT NOT NULL DEFAULT 0,
-                        ADD COLUMN seq BIGINT NOT NULL DEFAULT 0, ADD COLUMN superseded_by TEXT"
-                ),
-                format!("ALTER TABLE {entries} DROP CONSTRAINT IF EXISTS {entries}_state_check"),
-                format!(
-                    "ALTER TABLE {entries} ADD CONSTRAINT {entries}_state_check
-                        CHECK (state IN ('pending', 'delivered', 'dead', 'superseded'))"
-                ),
-                format!("DROP INDEX {entries}_booking"),
-                indexes[1].clone(),
-            ],
-        };
-        if dialect == Dialect::Sqlite {
-            migrate_from_v1.extend(indexes.iter().cloned());
-        }
-        migrate_from_v1.extend([
-            // Version 1 bodies are ordered by when they were written.
-            format!("UPDATE {entries} SET version_ms = created_at_ms"),
-            format!(
-                "UPDATE {entries} SET seq = (SELECT COUNT(*) FROM {entries} o
-                    WHERE o.booking_id = {entries}.booking_id AND (o.created_at_ms < {entries}.created_at_ms
-                      OR (o.created_at_ms = {entries}.created_at_ms AND o.id <= {entries}.id)))"
-            ),
-            bookings_table,
-            format!(
-                "INSERT INTO {bookings} (booking_id, last_seq)
-                 SELECT booking_id, MAX(seq) FROM {entries} GROUP BY booking_id"
-            ),
-            format!(
-                "UPDATE {bookings} SET delivered_entry_id = (SELECT id FROM {entries} e
-                    WHERE e.booking_id = {bookings}.booking_id AND e.state = 'delivered'
-                    ORDER BY e.version_ms DESC, e.seq DESC LIMIT 1)"
-            ),
-            format!(
-                "UPDATE {bookings} SET
-                    delivered_version_ms = (SELECT version_ms FROM {entries} WHERE id = delivered_entry_id),
-                    delivered_seq = (SELECT seq FROM {entries} WHERE id = delivered_entry_id)"
-            ),
-            // What an older schema would still send after a newer body was accepted.
-            format!(
-                "UPDATE {entries} SET state = 'superseded', next_attempt_at_ms = NULL,
-                    superseded_by = (SELECT delivered_entry_id FROM {bookings} b WHERE b.booking_id = {entries}.booking_id)
-                 WHERE state = 'pending' AND EXISTS (SELECT 1 FROM {bookings} b
-                    WHERE b.booking_id = {entries}.booking_id AND (b.delivered_version_ms > {entries}.version_ms
-                      OR (b.delivered_version_ms = {entries}.version_ms AND b.delivered_seq > {entries}.seq)))"
-            ),
-            format!("INSERT INTO {version_table} (version) VALUES ({SCHEMA_VERSION})"),
-        ]);
+        let Schema {
+            create,
+            migrate_from_v1,
+            ensure_indexes,
+        } = schema(&entries, &bookings, &version_table, dialect);
 
         let mut sql = Statements {
             dialect,
@@ -374,7 +173,25 @@ impl Statements {
                 "DELETE FROM {entries} WHERE id IN (SELECT id FROM {entries}
                     WHERE (state = 'delivered' AND delivered_at_ms < $1)
                        OR (state = 'superseded' AND updated_at_ms < $1)
-                    LIMIT $2)"
+                    LIMIT $2)
+                 RETURNING id, booking_id"
+            ),
+            // Newest-wins needs a booking's row while any entry of it is left (its watermark
+            // and creation order) or someone sends to it. A write-ahead always leaves the row
+            // leased, so a row being written to is never forgotten.
+            forget_booking: format!(
+                "DELETE FROM {bookings} WHERE booking_id = $1 AND {forgettable}
+                    AND NOT EXISTS (SELECT 1 FROM {entries} e WHERE e.booking_id = $1)",
+                forgettable = forgettable_booking("$2"),
+            ),
+            // Entries that failed on the partner's side (5xx, 429, no connection, no answer)
+            // due now, once the partner accepted a body again: it is back. Entries that are
+            // quiet after an unanswered attempt still wait for their booking's quiet period.
+            expedite: format!(
+                "UPDATE {entries} SET next_attempt_at_ms = $1 WHERE id IN (SELECT id FROM {entries}
+                    WHERE state = 'pending' AND next_attempt_at_ms > $1
+                      AND last_error_kind IN ('http', 'network', 'timeout', 'deadline')
+                    ORDER BY next_attempt_at_ms LIMIT $2)"
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
             ensure_indexes,
@@ -398,12 +215,15 @@ impl Statements {
             write_ahead_cte: String::new(),
             settle_cte: String::new(),
             claim_cte: String::new(),
+            purge_cte: String::new(),
             entries,
+            bookings: bookings.clone(),
             version_table,
         };
         sql.write_ahead_cte = sql.write_ahead_cte();
         sql.settle_cte = sql.settle_cte();
         sql.claim_cte = sql.claim_cte(&bookings);
+        sql.purge_cte = sql.purge_cte();
         sql
     }
 
@@ -417,6 +237,23 @@ impl Statements {
              SELECT last_seq, leased, {DELIVERED_COLUMNS} FROM b",
             book = self.book,
             entries = self.entries,
+        )
+    }
+
+    /// `purge` and `forget_booking` in one statement ($1 before, $2 limit), for PostgreSQL: the
+    /// deleted entries' ids and bookings. The CTE's deletions are not visible to the statement
+    /// around it, so an entry deleted here is told apart by its id.
+    fn purge_cte(&self) -> String {
+        format!(
+            "WITH gone AS ({purge}),
+                forgotten AS (DELETE FROM {bookings} b WHERE b.booking_id IN (SELECT booking_id FROM gone)
+                    AND {forgettable} AND NOT EXISTS (SELECT 1 FROM {entries} e
+                        WHERE e.booking_id = b.booking_id AND e.id NOT IN (SELECT id FROM gone)))
+             SELECT id, booking_id FROM gone",
+            purge = self.purge,
+            bookings = self.bookings,
+            entries = self.entries,
+            forgettable = forgettable_booking("$1"),
         )
     }
 
@@ -467,6 +304,11 @@ impl Statements {
 /// The columns a new entry is written with.
 const INSERT_COLUMNS: &str = "id, booking_id, event, body, state, created_at_ms, updated_at_ms, \
      schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner, version_ms, seq";
+
+/// A booking row nobody sends to, quiet at most until `before` (its columns unqualified).
+fn forgettable_booking(before: &str) -> String {
+    format!("lease_owner IS NULL AND (quiet_until_ms IS NULL OR quiet_until_ms < {before})")
+}
 
 /// A booking's delivered watermark, as `delivered_of` reads it.
 const DELIVERED_COLUMNS: &str = "delivered_version_ms, delivered_seq, delivered_entry_id";
@@ -556,18 +398,18 @@ impl Statements {
         };
         let mut conditions = Vec::new();
         if let Some(state) = &filter.state {
-            conditions.push(format!("state = {}", next(Param::Text(state.clone()))));
+            conditions.push(format!("state = {}", next(state.as_str().into())));
         }
         match &filter.booking {
             Some(BookingMatch::Exact(id)) => {
-                conditions.push(format!("booking_id = {}", next(Param::Text(id.clone()))))
+                conditions.push(format!("booking_id = {}", next(id.as_str().into())))
             }
             // A range in byte order, which an index serves: every id starting with the prefix
             // sorts between it and it followed by U+10FFFF (the last code point, a noncharacter
             // no booking id has). Not LIKE: SQLite's ignores case, and wildcards need escaping.
             Some(BookingMatch::Prefix(prefix)) => {
-                let from = next(Param::Text(prefix.clone()));
-                let until = next(Param::Text(format!("{prefix}\u{10FFFF}")));
+                let from = next(prefix.as_str().into());
+                let until = next(format!("{prefix}\u{10FFFF}").as_str().into());
                 let column = match self.dialect {
                     Dialect::Sqlite => "booking_id",
                     Dialect::Postgres => "booking_id COLLATE \"C\"",
@@ -577,12 +419,12 @@ impl Statements {
             None => {}
         }
         if let Some((created_at_ms, id)) = &filter.after {
-            let created = next(Param::Int(*created_at_ms));
-            let id = next(Param::Text(id.clone()));
+            let created = next((*created_at_ms).into());
+            let id = next(id.as_str().into());
             // A row value, which both planners turn into one index range (an OR, PostgreSQL not).
             conditions.push(format!("(created_at_ms, id) < ({created}, {id})"));
         }
-        let limit = next(Param::Int(filter.limit));
+        let limit = next(filter.limit.into());
         let filter = if conditions.is_empty() {
             String::new()
         } else {

@@ -1,4 +1,4 @@
-import type { PartnerSyncOptions } from './index'
+import type { PartnerSyncOptions } from '../index'
 
 /** Who the operator is: a name, or an object with a `name` (else `email`, else `id`). */
 export type DashboardIdentity = string | { name?: string; email?: string; id?: string | number }
@@ -8,7 +8,9 @@ export interface OutboxDashboardOptions extends PartnerSyncOptions {
    * Required. Returns the operator for an allowed request, or a falsy value to refuse it (403).
    * Use the app's own admin auth here. Without it, every request is refused.
    */
-  authorize: (request: Request) => DashboardIdentity | null | undefined | false | Promise<DashboardIdentity | null | undefined | false>
+  authorize: (
+    request: Request,
+  ) => DashboardIdentity | null | undefined | false | Promise<DashboardIdentity | null | undefined | false>
   /** Where the route is mounted. Default `'/admin/partner-sync'`. */
   basePath?: string
   /**

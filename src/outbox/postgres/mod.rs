@@ -1,0 +1,273 @@
+//! The PostgreSQL backend, for apps on several instances: entries are claimed with
+//! `FOR UPDATE SKIP LOCKED` plus a lease, so no two workers deliver one entry at once.
+//! How statements reach the server, and reconnection: `connection.rs`.
+
+mod connection;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio_postgres::types::Type;
+use tokio_postgres::Client;
+
+use self::connection::{typed, Connector, Pool};
+use super::entry::delivered_of;
+use super::error::describe_postgres;
+use super::sql::{params, Dialect, SchemaState, Statements};
+use super::values::{Cell, Param, Row};
+use super::{
+    BookingLease, Claim, ClaimWave, Delivered, EntryRow, NewEntry, OutboxError, Purged, Settle,
+    Settled, Store, Version,
+};
+
+pub struct PgStore {
+    pool: Pool,
+    sql: Statements,
+    /// When this process last refreshed the planner's statistics of the outbox's tables.
+    analyzed_at: Mutex<Option<Instant>>,
+}
+
+/// How often a redrive may refresh the planner's statistics (autovacuum does it too, later).
+const ANALYZE_INTERVAL: Duration = Duration::from_secs(300);
+
+/// The first `columns` of a row as the shared code reads them: every number the outbox
+/// stores is a BIGINT, everything else text (another type is refused by `try_get`).
+fn row_of(row: &tokio_postgres::Row, columns: usize) -> Result<Row, tokio_postgres::Error> {
+    (0..columns)
+        .map(|i| {
+            Ok(if row.columns()[i].type_() == &Type::INT8 {
+                row.try_get::<_, Option<i64>>(i)?
+                    .map_or(Cell::Null, Cell::Int)
+            } else {
+                row.try_get::<_, Option<String>>(i)?
+                    .map_or(Cell::Null, Cell::Text)
+            })
+        })
+        .collect::<Result<_, _>>()
+        .map(Row)
+}
+
+async fn table_exists(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+) -> Result<bool, tokio_postgres::Error> {
+    Ok(tx
+        .query_typed_one("SELECT to_regclass($1) IS NOT NULL", &[typed(&name.into())])
+        .await?
+        .get(0))
+}
+
+/// Creates the schema on first use, under a transaction's advisory lock (a pooler keeps no
+/// session locks) so instances starting together don't race; refuses tables it did not create
+/// or cannot read.
+async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), String> {
+    let db = |e: tokio_postgres::Error| describe_postgres(&e);
+    let tx = client.transaction().await.map_err(db)?;
+    tx.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtext($1))",
+        &[typed(&sql.entries.as_str().into())],
+    )
+    .await
+    .map_err(db)?;
+    let has_version = table_exists(&tx, &sql.version_table).await.map_err(db)?;
+    let has_entries = table_exists(&tx, &sql.entries).await.map_err(db)?;
+    match sql.schema_state(has_version, has_entries)? {
+        SchemaState::Missing => {
+            for statement in &sql.create {
+                tx.batch_execute(statement).await.map_err(db)?;
+            }
+        }
+        SchemaState::Ours => {
+            let version = tx
+                .query_typed_one(&sql.read_version(), &[])
+                .await
+                .map(|row| row.get(0))
+                .map_err(db);
+            for statement in sql.check_version(version)? {
+                tx.batch_execute(&statement).await.map_err(db)?;
+            }
+        }
+    }
+    tx.batch_execute(&sql.probe)
+        .await
+        .map_err(|e| sql.missing_columns(&describe_postgres(&e)))?;
+    for statement in &sql.ensure_indexes {
+        tx.batch_execute(statement).await.map_err(db)?;
+    }
+    tx.commit().await.map_err(db)
+}
+
+/// The number of columns in `ENTRY_COLUMNS`, which `claim_cte` returns first.
+const ENTRY_COLUMN_COUNT: usize = 20;
+
+impl PgStore {
+    pub async fn connect(location: &str, prefix: &str) -> Result<Self, OutboxError> {
+        let connector = Connector::new(location)?;
+        let mut client = connector.connect().await?;
+        let sql = Statements::new(prefix, Dialect::Postgres);
+        prepare_schema(&mut client, &sql)
+            .await
+            .map_err(|why| OutboxError::Schema {
+                backend: "PostgreSQL",
+                location: connector.shown.clone(),
+                why,
+            })?;
+        Ok(PgStore {
+            pool: Pool::new(connector, client),
+            sql,
+            analyzed_at: Mutex::new(None),
+        })
+    }
+
+    /// A statement's rows as the driver gives them: the steps with CTEs read booleans and
+    /// arrays from them too.
+    async fn query(
+        &self,
+        statement: &str,
+        params: &[Param],
+    ) -> Result<Vec<tokio_postgres::Row>, OutboxError> {
+        self.pool
+            .run(|connection| async move { connection.query(statement, params).await })
+            .await
+    }
+
+    /// The one row a statement always returns (a `SELECT` of aggregates or of a CTE's results).
+    async fn query_one(
+        &self,
+        statement: &str,
+        params: &[Param],
+    ) -> Result<tokio_postgres::Row, OutboxError> {
+        let rows = self.query(statement, params).await?;
+        rows.into_iter().next().ok_or(OutboxError::NoRow)
+    }
+
+    async fn claim_one(
+        &self,
+        candidate: EntryRow,
+        booking: BookingLease,
+        now_ms: i64,
+        quiet_ms: i64,
+    ) -> Result<Claim, OutboxError> {
+        let mut params = params::lease_booking(&booking, now_ms, quiet_ms);
+        params.extend([
+            candidate.id.as_str().into(),
+            candidate.version_ms.into(),
+            candidate.seq.into(),
+        ]);
+        let row = self.query_one(&self.sql.claim_cte, &params).await?;
+        let (leased, newer, superseded): (bool, bool, Vec<String>) = (
+            row.get(ENTRY_COLUMN_COUNT),
+            row.get(ENTRY_COLUMN_COUNT + 1),
+            row.get(ENTRY_COLUMN_COUNT + 2),
+        );
+        if row.get::<_, Option<String>>(0).is_some() {
+            let entry = row_of(&row, ENTRY_COLUMN_COUNT)?.entry()?;
+            return Ok(Claim::Send(Box::new(entry), booking));
+        }
+        if leased {
+            // Not sending: the booking is free again at once. A crash before this only keeps
+            // it until its lease and the quiet period run out, as a crash while sending would.
+            let release = params::release_booking(&booking);
+            self.execute(&self.sql.release_booking, release).await?;
+        }
+        Ok(if newer {
+            Claim::Superseded(superseded)
+        } else {
+            Claim::Skipped
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn sql(&self) -> &Statements {
+        &self.sql
+    }
+
+    async fn rows(&self, statement: &str, params: Vec<Param>) -> Result<Vec<Row>, OutboxError> {
+        let rows = self.query(statement, &params).await?;
+        Ok(rows
+            .iter()
+            .map(|row| row_of(row, row.len()))
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn execute(&self, statement: &str, params: Vec<Param>) -> Result<u64, OutboxError> {
+        let params = &params;
+        self.pool
+            .run(|connection| async move { connection.execute(statement, params).await })
+            .await
+    }
+
+    async fn write_ahead(
+        &self,
+        e: NewEntry,
+        quiet_ms: i64,
+    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
+        let mut params = params::book(&e, quiet_ms);
+        params.extend([
+            e.id.as_str().into(),
+            e.event.as_str().into(),
+            e.body.as_str().into(),
+            e.version_ms.into(),
+        ]);
+        let row = self.query_one(&self.sql.write_ahead_cte, &params).await?;
+        let version = Version {
+            ms: e.version_ms,
+            seq: row.get(0),
+        };
+        let leased: bool = row.get(1);
+        let delivered = delivered_of(row.get(2), row.get(3), row.get(4));
+        Ok((version, leased.then_some(delivered)))
+    }
+
+    async fn settle(&self, settle: Settle) -> Result<Settled, OutboxError> {
+        let f = &settle.finish;
+        let mut params = params::finish(f);
+        params.extend(params::supersede_older(
+            &settle.booking_id,
+            settle.delivered.as_ref(),
+            f.now_ms,
+        ));
+        params.extend(params::settle_booking(&settle));
+        let row = self.query_one(&self.sql.settle_cte, &params).await?;
+        Ok(Settled {
+            kept: row.get(0),
+            superseded_older: row.get(1),
+        })
+    }
+
+    async fn claim_wave(&self, wave: ClaimWave) -> Result<Vec<Claim>, OutboxError> {
+        // Issued together, so the client pipelines them: about one round trip for the wave.
+        let claims = wave
+            .candidates
+            .into_iter()
+            .map(|(candidate, lease)| self.claim_one(candidate, lease, wave.now_ms, wave.quiet_ms));
+        futures_util::future::try_join_all(claims).await
+    }
+
+    async fn purge(&self, before_ms: i64, limit: i64) -> Result<Vec<Purged>, OutboxError> {
+        let params = vec![before_ms.into(), limit.into()];
+        let rows = self.rows(&self.sql.purge_cte, params).await?;
+        rows.iter().map(Row::purged).collect()
+    }
+
+    /// A backlog written faster than autovacuum analyzes (about once a minute) leaves the
+    /// planner thinking the table is nearly empty: it then reads and sorts every pending entry
+    /// for each wave of 16 (12 ms at 2,000 entries, 0.6 ms with fresh statistics). A redrive
+    /// refreshes them first, at most every `ANALYZE_INTERVAL`.
+    async fn refresh_statistics(&self) -> Result<(), OutboxError> {
+        {
+            let mut analyzed_at = self.analyzed_at.lock().expect("not poisoned");
+            if analyzed_at.is_some_and(|at| at.elapsed() < ANALYZE_INTERVAL) {
+                return Ok(());
+            }
+            *analyzed_at = Some(Instant::now());
+        }
+        let analyze = self.sql.analyze.as_str();
+        self.pool
+            .run(|connection| async move { connection.client().batch_execute(analyze).await })
+            .await
+    }
+}
