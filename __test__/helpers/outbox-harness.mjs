@@ -188,6 +188,9 @@ export function redriveWhenDue(client, options = {}) {
   })
 }
 
+// Another platform's Node (a musl or qemu one, started through a wrapper script) runs its children
+// the same way: its process.execPath cannot be started on its own.
+const NODE = process.env.PARTNER_SYNC_TEST_NODE || process.execPath
 // The library's variables are removed, so the developer's shell cannot change what a child does.
 const childEnv = Object.fromEntries(
   Object.entries(process.env).filter(
@@ -201,7 +204,7 @@ const childEnv = Object.fromEntries(
  * after `timeoutMs` so that no test can hang on it.
  */
 export function runChild(task, { onLine = () => {}, timeoutMs = 30_000 } = {}) {
-  const child = spawn(process.execPath, [CHILD, JSON.stringify(task)], {
+  const child = spawn(NODE, [CHILD, JSON.stringify(task)], {
     env: childEnv,
     stdio: ['pipe', 'pipe', 'pipe'],
   })

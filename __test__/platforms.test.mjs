@@ -1,0 +1,144 @@
+// Each Linux binary built by `npm run build:target`, on its own platform here: the glibc ones need
+// nothing newer than glibc 2.17, and each passes the focused acceptance run
+// (__test__/fixtures/platform-acceptance.mjs) on its own Node: x64 musl on a musl Node, arm64 on an
+// arm64 Node under qemu-aarch64. `npm run test:platforms` builds them and installs the tools.
+
+import { execFileSync, spawn } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { GLIBC_FLOOR } from '../scripts/build-target.mjs'
+import {
+  LINUX_TARGETS,
+  REQUIRED,
+  ROOT,
+  TOOLS,
+  glibcVersionsNeeded,
+  missing,
+  newerThan,
+  pkg,
+  sharedLibrariesNeeded,
+  warnSkipped,
+} from './helpers/platforms.mjs'
+
+const ACCEPTANCE = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures', 'platform-acceptance.mjs')
+// qemu runs the arm64 Node some ten times slower than a native one; the crash test also waits out a lease.
+const ACCEPTANCE_TIMEOUT_MS = 300_000
+
+/** Runs the acceptance script under `node`; resolves with its exit code and output. */
+function runAcceptance(target) {
+  return new Promise((resolve, reject) => {
+    const env = {
+      ...process.env,
+      PARTNER_SYNC_TEST_NODE: target.node,
+      PARTNER_SYNC_TEST_EXPECT: path.basename(target.binary),
+    }
+    const child = spawn(target.node, [ACCEPTANCE], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk))
+    child.stderr.on('data', (chunk) => (output += chunk))
+    const timer = setTimeout(() => child.kill('SIGKILL'), ACCEPTANCE_TIMEOUT_MS - 5_000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, output })
+    })
+  })
+}
+
+// Beside the floor checks, which run only for targets built in this run (readelf and a glibc Node are there then).
+const floorChecked = LINUX_TARGETS.some((target) => target.triple.endsWith('-gnu') && REQUIRED.has(target.triple))
+it.skipIf(!floorChecked)(
+  'the glibc check sees a newer version when there is one (this Node needs more than 2.17)',
+  () => {
+    const needed = glibcVersionsNeeded(process.execPath)
+    expect(needed.some((version) => newerThan(version, GLIBC_FLOOR))).toBe(true)
+  },
+)
+
+for (const target of LINUX_TARGETS) {
+  const why = missing(target)
+  if (why && REQUIRED.has(target.triple)) {
+    it(`${target.triple} must be tested here`, () => {
+      throw new Error(`PARTNER_SYNC_REQUIRE_PLATFORMS names ${target.triple}, but ${why}`)
+    })
+    continue
+  }
+  if (why) warnSkipped(`the ${target.triple} platform tests`, why)
+
+  describe.skipIf(why)(`${target.triple}`, () => {
+    if (target.triple.endsWith('-gnu')) {
+      // The host's own `npm run build` links against this machine's glibc; only a build:target binary is held to the floor.
+      it.skipIf(!REQUIRED.has(target.triple))(`needs no GLIBC symbol newer than ${GLIBC_FLOOR}`, () => {
+        const needed = glibcVersionsNeeded(target.binary)
+        expect(needed.length).toBeGreaterThan(0)
+        expect(needed.filter((version) => newerThan(version, GLIBC_FLOOR))).toEqual([])
+      })
+    } else {
+      it('is linked against musl alone: no glibc version, no glibc library', () => {
+        expect(glibcVersionsNeeded(target.binary)).toEqual([])
+        expect(
+          sharedLibrariesNeeded(target.binary).filter((lib) => /^(libc|libm|libpthread|libdl|librt)\.so\.\d/.test(lib)),
+        ).toEqual([])
+      })
+    }
+
+    it(
+      `passes the acceptance run on its own Node (${path.basename(target.node)})`,
+      { timeout: ACCEPTANCE_TIMEOUT_MS },
+      async () => {
+        const started = Date.now()
+        const { code, signal, output } = await runAcceptance(target)
+        console.log(
+          `${target.triple}: acceptance run took ${Math.round((Date.now() - started) / 1000)} s\n${output
+            .split('\n')
+            .filter((line) => /^(not )?ok |^# (v\d|pass|fail|skipped)/.test(line))
+            .join('\n')}`,
+        )
+        expect({ code, signal, output }).toMatchObject({ code: 0, signal: null })
+        expect(output).toMatch(/^# fail 0$/m)
+        // Only the PostgreSQL test may skip, and only where the PostgreSQL tests may (PARTNER_SYNC_REQUIRE_POSTGRES).
+        expect(output).toMatch(process.env.PARTNER_SYNC_REQUIRE_POSTGRES === '1' ? /^# pass 6$/m : /^# pass [56]$/m)
+      },
+    )
+  })
+}
+
+// macOS and Windows are built only by the workflow, on GitHub's runners, which have Xcode's clang and MSVC
+// but no CMake-for-aws-lc, NASM, libclang or system SQLite. The C in our tree must need nothing else.
+// Reads the locked tree with `cargo tree --offline`: scripts/platform-tools.sh fetched every target's crates.
+const fetched = fs.existsSync(path.join(TOOLS, 'bin'))
+describe.skipIf(!fetched && REQUIRED.size === 0)(
+  'the macOS and Windows builds need only the runner’s C compiler',
+  () => {
+    const cargoTree = (triple, crate) =>
+      execFileSync(
+        'cargo',
+        ['tree', '--offline', '--locked', '--target', triple, '-e', 'features', '--prefix', 'none', '-i', crate],
+        { cwd: ROOT, encoding: 'utf8' },
+      )
+    const features = (triple, crate) =>
+      new Set([...cargoTree(triple, crate).matchAll(new RegExp(`^${crate} feature "([^"]+)"`, 'gm'))].map((m) => m[1]))
+    const metadata = JSON.parse(
+      execFileSync('cargo', ['metadata', '--offline', '--locked', '--format-version', '1'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+    )
+    const awsLcSys = path.dirname(metadata.packages.find((p) => p.name === 'aws-lc-sys').manifest_path)
+
+    for (const triple of pkg.napi.targets.filter((t) => !t.includes('-linux-'))) {
+      it(triple, () => {
+        // aws-lc-sys takes its cc build (no CMake, no bindgen and libclang) only with the bindings it ships for the target, and without FIPS.
+        const awsLc = features(triple, 'aws-lc-sys')
+        expect([...awsLc].filter((feature) => ['bindgen', 'fips'].includes(feature))).toEqual([])
+        expect(fs.existsSync(path.join(awsLcSys, 'src', `${triple.replaceAll('-', '_')}_crypto.rs`))).toBe(true)
+        // On Windows it assembles with NASM unless it may use the objects it ships.
+        if (triple.includes('windows')) expect(awsLc.has('prebuilt-nasm')).toBe(true)
+        // SQLite compiled from its bundled source, not found through pkg-config or vcpkg.
+        expect(features(triple, 'libsqlite3-sys').has('bundled')).toBe(true)
+      })
+    }
+  },
+)
