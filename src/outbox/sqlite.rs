@@ -261,17 +261,8 @@ impl Store for SqliteStore {
                 row.get::<i64>(1)? != 0,
                 row.delivered(2)?,
             );
-            let params: Vec<Param> = vec![
-                e.id.as_str().into(),
-                e.booking_id.as_str().into(),
-                e.event.as_str().into(),
-                e.body.as_str().into(),
-                e.now_ms.into(),
-                e.lease_until_ms.into(),
-                e.lease_owner.as_str().into(),
-                e.version_ms.into(),
-                seq.into(),
-            ];
+            let mut params = params::insert(&e);
+            params.push(seq.into());
             execute(&tx, &sql.insert, &params)?;
             tx.commit()?;
             let version = Version {

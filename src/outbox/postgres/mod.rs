@@ -206,12 +206,7 @@ impl Store for PgStore {
         quiet_ms: i64,
     ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
         let mut params = params::book(&e, quiet_ms);
-        params.extend([
-            e.id.as_str().into(),
-            e.event.as_str().into(),
-            e.body.as_str().into(),
-            e.version_ms.into(),
-        ]);
+        params.extend(params::insert(&e));
         let row = self.query_one(&self.sql.write_ahead_cte, &params).await?;
         let version = Version {
             ms: e.version_ms,
