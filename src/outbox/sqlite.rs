@@ -11,7 +11,7 @@ use super::sql::{params, Dialect, SchemaState, Statements};
 use super::values::{Cell, Param, Row};
 use super::{
     BookingLease, Claim, ClaimWave, Delivered, EntryRow, NewEntry, OutboxError, Purged, Settle,
-    Settled, Store, Version,
+    Settled, Store, Version, WrittenAhead,
 };
 
 pub struct SqliteStore {
@@ -246,11 +246,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn write_ahead(
-        &self,
-        e: NewEntry,
-        quiet_ms: i64,
-    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
+    async fn write_ahead(&self, e: NewEntry, quiet_ms: i64) -> Result<WrittenAhead, OutboxError> {
         self.run(move |c, sql| {
             // One transaction: one sync of the file for the booking row and the entry.
             let tx = c.unchecked_transaction()?;
