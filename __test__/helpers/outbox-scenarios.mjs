@@ -100,17 +100,33 @@ export async function rejectedGoesDead({ partner, client, id }) {
   expect(result.outbox).toMatchObject({ state: 'dead', id: expect.any(String) })
   expect(result.outbox.nextAttemptAt).toBeUndefined()
   expect(partner.forBooking(id)).toHaveLength(1)
-  expect(await client.redrivePending()).toEqual(ZERO)
-  expect(partner.forBooking(id)).toHaveLength(1)
-  const entry = await client.outbox.show(result.outbox.id)
-  expect(entry).toMatchObject({
-    state: 'dead',
+  const entry = await staysDead({
+    partner,
+    client,
+    entry: result.outbox.id,
     attempts: 1,
     lastStatus: 400,
-    lastError: { kind: 'bad_request', message: expect.stringContaining('dead: the partner rejected it') },
+    lastError: { kind: 'bad_request', message: 'dead: the partner rejected it' },
   })
   expect((await client.outbox.list({ state: 'dead' })).map((e) => e.id)).toEqual([result.outbox.id])
   return { result, entry }
+}
+
+/**
+ * A dead entry after `attempts`, each one request of its booking, the last answered `lastStatus`
+ * with `lastError` (its message contains the one given): a redrive sends it no more. Returns it.
+ */
+export async function staysDead({ partner, client, entry: id, attempts, lastStatus, lastError }) {
+  expect(await client.redrivePending()).toEqual(ZERO)
+  const entry = await client.outbox.show(id)
+  expect(partner.forBooking(entry.bookingId)).toHaveLength(attempts)
+  expect(entry).toMatchObject({
+    state: 'dead',
+    attempts,
+    lastStatus,
+    lastError: { kind: lastError.kind, message: expect.stringContaining(lastError.message) },
+  })
+  return entry
 }
 
 /**
