@@ -10,11 +10,10 @@ import {
   booking,
   createPartnerSync,
   refusedUrl,
-  runChild,
   startPartner,
   tempDir,
-  waitForLine,
 } from './helpers/outbox-harness.mjs'
+import { inChildren } from './helpers/outbox-scenarios.mjs'
 
 const backends = [
   ['SQLite', (store) => `sqlite:${store.file('catch-up.db')}`, 'lite'],
@@ -76,22 +75,15 @@ describe.each(backends)('catchUp on a %s outbox', (_name, location, tag) => {
         expect(kept.filter((r) => r.outbox.state !== 'pending')).toEqual([])
 
         partner.answer = () => ({ status: 200, delayMs: 5 })
-        const instances = [0, 1].map((n) =>
-          runChild(
-            { task: 'catchUp', options: settings, bookingId: `cu-callback-${n}`, limit: PENDING, waitForGo: true },
-            { timeoutMs: 30_000 },
-          ),
-        )
-        for (const instance of instances) await waitForLine(instance, 'ready')
-        for (const instance of instances) instance.child.stdin.write('go\n')
-        const results = await Promise.all(instances.map((i) => i.exited))
-        for (const result of results)
-          expect({ code: result.code, stderr: result.stderr, synced: result.lines[0] }).toEqual({
-            code: 0,
-            stderr: '',
-            synced: 'synced true',
-          })
-        const counts = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
+        const instances = [0, 1].map((n) => ({
+          task: 'catchUp',
+          options: settings,
+          bookingId: `cu-callback-${n}`,
+          limit: PENDING,
+          waitForGo: true,
+        }))
+        const { results, totals: counts } = await inChildren(instances, { timeoutMs: 30_000 })
+        expect(results.map((result) => result.lines[0])).toEqual(['synced true', 'synced true'])
         expect(counts[0].delivered + counts[1].delivered).toBe(PENDING)
 
         const sent = partner.requests.filter((r) => r.bookingId?.startsWith('cu-two-'))

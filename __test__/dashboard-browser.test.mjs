@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { QUICK, SECRET, booking, createPartnerSync, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
+import { CHROMIUM, launchChromium } from '../scripts/chromium.mjs'
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const HAVE_CHROMIUM = fs.existsSync(CHROMIUM)
 const CLI = fileURLToPath(new URL('../bin/partner-sync.js', import.meta.url))
 const HOSTILE_ID = `<img src=x onerror=alert(1)><script>alert(2)</script>`
@@ -34,8 +34,8 @@ describe.skipIf(!HAVE_CHROMIUM)('the outbox page in Chromium, served by partner-
   let partner
   let receiver
   let ui
+  let chromium
   let context
-  let profile
   let url
   const dialogs = []
 
@@ -84,28 +84,12 @@ describe.skipIf(!HAVE_CHROMIUM)('the outbox page in Chromium, served by partner-
     ui.stderr.on('data', (chunk) => (out += chunk))
     url = (await waitFor('the ui to print its URL', () => out.match(/"url":\s*"([^"]+)"/), { timeoutMs: 15_000 }))[1]
 
-    const { chromium } = await import('playwright-core')
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'partner-sync-chromium-'))
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    })
+    chromium = await launchChromium('partner-sync-chromium-')
+    context = chromium.context
   }, 60_000)
 
   afterAll(async () => {
-    await context?.close()
-    if (profile) fs.rmSync(profile, { recursive: true, force: true })
+    await chromium?.close()
     if (ui && ui.exitCode === null) {
       const exited = new Promise((resolve) => ui.once('exit', resolve))
       ui.kill('SIGINT')

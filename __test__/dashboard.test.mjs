@@ -2,7 +2,6 @@
 // SQLite files and the PostgreSQL server of PARTNER_SYNC_TEST_POSTGRES, filled by real syncs
 // against real partners on 127.0.0.1.
 
-import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -19,12 +18,12 @@ import {
   startPartner,
   tempDir,
 } from './helpers/outbox-harness.mjs'
+import { tablePrefixes } from './helpers/postgres.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
 const require = createRequire(import.meta.url)
 const { createOutboxDashboard } = require('../lib/index.js')
 
-const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
 const BASE = '/admin/partner-sync'
 const ORIGIN = 'http://shop.test'
 const HOSTILE_ID = `"'><img src=x onerror=alert(1)><script>alert(2)</script>`
@@ -43,25 +42,7 @@ afterAll(async () => {
 })
 
 let prefixes = 0
-const pgPrefixes = []
-const freshPrefix = () => {
-  pgPrefixes.push(`t_dash_${Date.now().toString(36)}_${process.pid}_${prefixes++}_`)
-  return pgPrefixes.at(-1)
-}
-afterAll(() => {
-  if (!pgPrefixes.length) return
-  // Best effort: the CI database is thrown away anyway.
-  const drop = pgPrefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}bookings, ${p}schema_version;`).join(' ')
-  try {
-    execFileSync(
-      'psql',
-      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', PG, '-c', `SET client_min_messages TO warning; ${drop}`],
-      { timeout: 10_000 },
-    )
-  } catch (error) {
-    console.warn(`could not drop the test tables: ${error.message}`)
-  }
-})
+const freshPrefix = tablePrefixes('t_dash')
 const backends = [
   ['SQLite', () => ({ outbox: `sqlite:${store.file(`o-${prefixes++}.db`)}` })],
   ...POSTGRES_TARGETS.map(([name, url]) => [name, () => ({ outbox: url, outboxTablePrefix: freshPrefix() })]),

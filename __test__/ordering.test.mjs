@@ -14,12 +14,12 @@ import {
   payment,
   redriveWhenDue,
   refusedUrl,
-  runChild,
   seededRandom,
   startPartner,
   tempDir,
   waitFor,
 } from './helpers/outbox-harness.mjs'
+import { inChildren } from './helpers/outbox-scenarios.mjs'
 import { startReceiver } from './helpers/receiver.mjs'
 
 const nowMs = () => performance.timeOrigin + performance.now()
@@ -212,17 +212,8 @@ describe.each(POSTGRES_TARGETS)('two worker processes on one outbox through %s',
         processMs: () => 1 + Math.floor(random() * 4),
         checkToInsertMs: 2,
       })
-      const workers = [0, 1].map(() =>
-        runChild({ task: 'drain', options: settings, limit: 40, timeoutMs: 60_000 }, { timeoutMs: 70_000 }),
-      )
-      const results = await Promise.all(workers.map((w) => w.exited))
-      for (const result of results)
-        expect({ code: result.code, stderr: result.stderr, last: result.lines.at(-1).split(' ')[0] }).toEqual({
-          code: 0,
-          stderr: '',
-          last: 'done',
-        })
-      const totals = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
+      const worker = { task: 'drain', options: settings, limit: 40, timeoutMs: 60_000 }
+      const { totals } = await inChildren([worker, worker], { timeoutMs: 70_000 })
       console.log(
         `ordering workers: ${totals.map((t) => `${t.delivered} delivered, ${t.superseded} superseded, ${t.failed} failed in ${t.runs} runs`).join(' / ')}`,
       )

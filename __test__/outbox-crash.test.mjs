@@ -2,8 +2,8 @@
 // delivery; a fresh process with the same SQLite outbox redrives until nothing is pending.
 
 import { expect, it } from 'vitest'
-import { SECRET, createPartnerSync, runChild, seededRandom } from './helpers/outbox-harness.mjs'
-import { partnerAndStore } from './helpers/outbox-scenarios.mjs'
+import { createPartnerSync, outboxSettings, runChild, seededRandom } from './helpers/outbox-harness.mjs'
+import { inChildren, partnerAndStore } from './helpers/outbox-scenarios.mjs'
 
 const { partner, store } = await partnerAndStore('outbox-crash')
 
@@ -13,19 +13,12 @@ const LEASE_MARGIN_MS = 5_000
 // A lease that ran out is taken over only after the quiet period: its holder may have died
 // with a request on the wire.
 const QUIET_MS = 1_000
-const options = () => ({
-  url: partner.url,
-  secret: SECRET,
-  outbox: `sqlite:${store.file(`crash-${++runs}.db`)}`,
-  outboxSchedule: '100ms',
-  outboxMaxAge: '1h',
-  maxAttempts: 3,
-  backoffBaseMs: 5,
-  backoffMaxMs: 20,
-  attemptTimeoutMs: 400,
-  deadlineMs: DEADLINE_MS,
-  quietPeriod: `${QUIET_MS}ms`,
-})
+const options = () =>
+  outboxSettings(partner, `sqlite:${store.file(`crash-${++runs}.db`)}`, {
+    attemptTimeoutMs: 400,
+    deadlineMs: DEADLINE_MS,
+    quietPeriod: `${QUIET_MS}ms`,
+  })
 let runs = 0
 const numberIn = (line) => Number(line.split(' ')[1])
 
@@ -67,14 +60,11 @@ async function crashAndRecover(killWhen) {
 
   const inspect = createPartnerSync({ ...settings, logger: false })
   const waiting = await inspect.outbox.list({ state: 'pending', limit: 1000 })
-  const drainStarted = Date.now()
-  const second = runChild({ task: 'drain', options: settings, limit: 50, timeoutMs: 20_000 }, { timeoutMs: 25_000 })
-  const drained = await second.exited
-  const drainMs = Date.now() - drainStarted
-  expect({ code: drained.code, stderr: drained.stderr }).toEqual({ code: 0, stderr: '' })
-  const totals = JSON.parse(drained.lines.at(-1).replace(/^done /, ''))
+  const second = { task: 'drain', options: settings, limit: 50, timeoutMs: 20_000 }
+  const drained = await inChildren([second], { timeoutMs: 25_000 })
+  const [totals] = drained.totals
   console.log(
-    `crash test: killed after ${begun.length} begun syncs, ${waiting.length} pending at restart; redrive took ${drainMs} ms, ${totals.runs} runs, ${totals.delivered} delivered, ${totals.failed} failed again`,
+    `crash test: killed after ${begun.length} begun syncs, ${waiting.length} pending at restart; redrive took ${drained.ms} ms, ${totals.runs} runs, ${totals.delivered} delivered, ${totals.failed} failed again`,
   )
   expect(totals.delivered).toBe(waiting.length)
   expect(totals.dead).toBe(0)

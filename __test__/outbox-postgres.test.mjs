@@ -3,26 +3,29 @@
 // (PARTNER_SYNC_TEST_PGBOUNCER), as serverless apps reach Supabase. Each test uses its own table
 // prefix, so tests and runs never meet.
 
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   POSTGRES_TARGETS,
-  QUICK,
-  SECRET,
   booking,
   createPartnerSync,
+  outboxSettings,
   recordingLogger,
   redriveWhenDue,
   refusedUrl,
-  runChild,
   seededRandom,
   startPartner,
-  waitForLine,
 } from './helpers/outbox-harness.mjs'
-import { ZERO, liveDeliveryDespiteOutbox, partnerDownThenBack, rejectedGoesDead } from './helpers/outbox-scenarios.mjs'
+import {
+  ZERO,
+  inChildren,
+  liveDeliveryDespiteOutbox,
+  partnerDownThenBack,
+  rejectedGoesDead,
+} from './helpers/outbox-scenarios.mjs'
 import { startPgBouncer } from './helpers/pgbouncer.mjs'
+import { PG, psql, tablePrefixes } from './helpers/postgres.mjs'
 
-const PG = process.env.PARTNER_SYNC_TEST_POSTGRES
 const REQUIRED = process.env.PARTNER_SYNC_REQUIRE_POSTGRES === '1'
 const HOW =
   'Set PARTNER_SYNC_TEST_POSTGRES=postgres://user@127.0.0.1:PORT/db to a throwaway database (.ci/run installs and starts one on loopback)'
@@ -39,57 +42,24 @@ if ((!PG || !process.env.PARTNER_SYNC_TEST_PGBOUNCER) && REQUIRED) {
   )
 }
 
-/** Runs SQL with psql against the test database; returns its unaligned output. */
-function psql(sql) {
-  return execFileSync('psql', ['-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', PG, '-c', sql], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  }).trim()
-}
+const freshPrefix = tablePrefixes('t')
+/** `outboxSettings` on tables of their own. */
+const pgSettings = (partner, outbox, options = {}) =>
+  outboxSettings(partner, outbox, { outboxTablePrefix: freshPrefix(), ...options })
 
-const prefixes = []
-/** A table prefix no other test or run uses. */
-function freshPrefix() {
-  const prefix = `t_${Date.now().toString(36)}_${process.pid}_${prefixes.length}_`
-  prefixes.push(prefix)
-  return prefix
-}
-
-/** A partner for a block of tests; their tables are dropped after them. */
+/** A partner for a block of tests. */
 function partnerForBlock() {
   const holder = {}
   beforeAll(async () => {
     holder.partner = await startPartner()
   })
-  afterAll(async () => {
-    await holder.partner?.close()
-    // Best effort: the CI database is thrown away anyway.
-    try {
-      psql(
-        'SET client_min_messages TO warning; ' +
-          prefixes.map((p) => `DROP TABLE IF EXISTS ${p}entries, ${p}bookings, ${p}schema_version;`).join(' '),
-      )
-    } catch (error) {
-      console.warn(`could not drop the test tables: ${error.message}`)
-    }
-  })
+  afterAll(() => holder.partner?.close())
   return holder
 }
 
 describe.skipIf(!PG)('PostgreSQL outbox that cannot be used', () => {
   const block = partnerForBlock()
-  const clientOn = (options = {}) =>
-    createPartnerSync({
-      url: block.partner.url,
-      secret: SECRET,
-      outbox: PG,
-      outboxTablePrefix: freshPrefix(),
-      outboxSchedule: '100ms',
-      outboxMaxAge: '1h',
-      ...QUICK,
-      logger: false,
-      ...options,
-    })
+  const clientOn = (options = {}) => createPartnerSync(pgSettings(block.partner, PG, { logger: false, ...options }))
 
   const PASSWORD = 'Sup3r-s3cret-pg-passw0rd'
   const server = PG && new URL(PG)
@@ -145,16 +115,7 @@ describe.skipIf(!PG)('PostgreSQL outbox with prepared_statements=on', () => {
   it('keeps, redrives and reconnects as without it', async () => {
     const { partner } = block
     const outbox = `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=on`
-    const client = createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      outbox,
-      outboxTablePrefix: freshPrefix(),
-      outboxSchedule: '100ms',
-      outboxMaxAge: '1h',
-      ...QUICK,
-      logger: false,
-    })
+    const client = createPartnerSync(pgSettings(partner, outbox, { logger: false }))
     await partnerDownThenBack({ partner, client, id: 'pg-prepared-down' })
     const { result } = await rejectedGoesDead({ partner, client, id: 'pg-prepared-400' })
     expect(await client.outbox.show(result.outbox.id)).toMatchObject({ state: 'dead' })
@@ -165,14 +126,9 @@ describe.skipIf(!PG)('PostgreSQL outbox with prepared_statements=on', () => {
       partner: block.partner,
       id: 'pg-prepared-bad',
       makeClient: (options) =>
-        createPartnerSync({
-          url: block.partner.url,
-          secret: SECRET,
-          outbox: `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=sometimes`,
-          outboxTablePrefix: freshPrefix(),
-          ...QUICK,
-          ...options,
-        }),
+        createPartnerSync(
+          pgSettings(block.partner, `${PG}${PG.includes('?') ? '&' : '?'}prepared_statements=sometimes`, options),
+        ),
       explains: /prepared_statements="sometimes" is neither on nor off; leave it out \(the default, off\)/,
     })
   })
@@ -184,18 +140,7 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
   beforeAll(() => {
     partner = block.partner
   })
-  const clientOn = (options = {}) =>
-    createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      outbox: TARGET,
-      outboxTablePrefix: freshPrefix(),
-      outboxSchedule: '100ms',
-      outboxMaxAge: '1h',
-      ...QUICK,
-      logger: false,
-      ...options,
-    })
+  const clientOn = (options = {}) => createPartnerSync(pgSettings(partner, TARGET, { logger: false, ...options }))
 
   it('partner down for the whole in-request window: pending, then one redrive delivers the same bytes', async () => {
     await partnerDownThenBack({ partner, client: clientOn(), id: 'pg-down' })
@@ -322,17 +267,7 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
     { timeout: 60_000 },
     async () => {
       const ENTRIES = 1000
-      const prefix = freshPrefix()
-      const settings = {
-        url: partner.url,
-        secret: SECRET,
-        outbox: TARGET,
-        outboxTablePrefix: prefix,
-        outboxSchedule: '100ms',
-        outboxMaxAge: '1h',
-        maxAttempts: 1,
-        attemptTimeoutMs: 2000,
-      }
+      const settings = pgSettings(partner, TARGET, { maxAttempts: 1 })
       const filler = createPartnerSync({ ...settings, url: await refusedUrl(), logger: false })
       const filled = Date.now()
       for (let batch = 0; batch < ENTRIES; batch += 100) {
@@ -346,20 +281,8 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
       const random = seededRandom(11)
       const planned = partner.answer
       partner.answer = () => ({ status: 200, delayMs: 1 + Math.floor(random() * 5) })
-      const workers = [0, 1].map(() =>
-        runChild(
-          { task: 'drain', options: settings, limit: 25, timeoutMs: 30_000, waitForGo: true },
-          { timeoutMs: 35_000 },
-        ),
-      )
-      for (const worker of workers) await waitForLine(worker, 'ready')
-      const started = Date.now()
-      for (const worker of workers) worker.child.stdin.write('go\n')
-      const results = await Promise.all(workers.map((w) => w.exited))
-      const drainMs = Date.now() - started
-      for (const result of results)
-        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
-      const totals = results.map((r) => JSON.parse(r.lines.at(-1).replace(/^done /, '')))
+      const worker = { task: 'drain', options: settings, limit: 25, timeoutMs: 30_000, waitForGo: true }
+      const { totals, ms: drainMs } = await inChildren([worker, worker], { timeoutMs: 35_000 })
       console.log(
         `postgres workers: filled ${ENTRIES} entries in ${fillMs} ms; drained in ${drainMs} ms; split ${totals.map((t) => `${t.delivered} delivered in ${t.runs} runs`).join(' / ')}`,
       )
@@ -395,30 +318,20 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
     'three processes make 100 syncs each, 20 at a time, while every third request gets a 503: every sync is kept, two redrivers deliver the rest',
     { timeout: 90_000 },
     async () => {
-      const prefix = freshPrefix()
-      const settings = {
-        url: partner.url,
-        secret: SECRET,
-        outbox: TARGET,
-        outboxTablePrefix: prefix,
-        outboxSchedule: '100ms',
-        outboxMaxAge: '1h',
-        maxAttempts: 1,
-        attemptTimeoutMs: 2000,
-      }
+      const settings = pgSettings(partner, TARGET, { maxAttempts: 1 })
       const planned = partner.answer
       let answered = 0
       partner.answer = () => (++answered % 3 === 0 ? 503 : 200)
       try {
-        const makers = [0, 1, 2].map((n) =>
-          runChild(
-            { task: 'syncs', options: settings, bookingPrefix: `pg-burst-${n}-`, count: 100, concurrency: 20 },
-            { timeoutMs: 60_000 },
-          ),
-        )
-        const made = await Promise.all(makers.map((m) => m.exited))
+        const makers = [0, 1, 2].map((n) => ({
+          task: 'syncs',
+          options: settings,
+          bookingPrefix: `pg-burst-${n}-`,
+          count: 100,
+          concurrency: 20,
+        }))
+        const { results: made } = await inChildren(makers, { timeoutMs: 60_000 })
         const ends = made.flatMap((m) => m.lines.filter((line) => line.startsWith('end ')))
-        for (const m of made) expect({ code: m.code, stderr: m.stderr }).toEqual({ code: 0, stderr: '' })
         expect(ends).toHaveLength(300)
         // Kept: delivered, or pending for a redrive. Never "the outbox could not keep it".
         expect(ends.filter((line) => !/ (ok delivered|failed pending)$/.test(line))).toEqual([])
@@ -426,17 +339,8 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
         expect(pending).toBeGreaterThan(50)
 
         partner.answer = planned
-        const redrivers = [0, 1].map(() =>
-          runChild({ task: 'drain', options: settings, limit: 25, timeoutMs: 30_000 }, { timeoutMs: 35_000 }),
-        )
-        const drained = await Promise.all(redrivers.map((r) => r.exited))
-        for (const d of drained)
-          expect({ code: d.code, stderr: d.stderr, last: d.lines.at(-1).split(' ')[0] }).toEqual({
-            code: 0,
-            stderr: '',
-            last: 'done',
-          })
-        const totals = drained.map((d) => JSON.parse(d.lines.at(-1).replace(/^done /, '')))
+        const redriver = { task: 'drain', options: settings, limit: 25, timeoutMs: 30_000 }
+        const { totals } = await inChildren([redriver, redriver], { timeoutMs: 35_000 })
         expect(totals[0].delivered + totals[1].delivered).toBe(pending)
 
         const sent = partner.requests.filter((r) => r.bookingId?.startsWith('pg-burst-'))
@@ -456,34 +360,17 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
     'processes that start together on an empty database create the schema once and keep every sync',
     { timeout: 60_000 },
     async () => {
-      const prefix = freshPrefix()
-      const settings = {
-        url: partner.url,
-        secret: SECRET,
-        outbox: TARGET,
-        outboxTablePrefix: prefix,
-        outboxSchedule: '100ms',
-        outboxMaxAge: '1h',
-        ...QUICK,
-      }
-      const starters = [0, 1, 2, 3].map((n) =>
-        runChild(
-          {
-            task: 'syncs',
-            options: settings,
-            bookingPrefix: `pg-start-${n}-`,
-            count: 5,
-            concurrency: 5,
-            waitForGo: true,
-          },
-          { timeoutMs: 30_000 },
-        ),
-      )
-      for (const starter of starters) await waitForLine(starter, 'ready')
-      for (const starter of starters) starter.child.stdin.write('go\n')
-      const results = await Promise.all(starters.map((s) => s.exited))
-      for (const result of results)
-        expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' })
+      const settings = pgSettings(partner, TARGET)
+      const prefix = settings.outboxTablePrefix
+      const starters = [0, 1, 2, 3].map((n) => ({
+        task: 'syncs',
+        options: settings,
+        bookingPrefix: `pg-start-${n}-`,
+        count: 5,
+        concurrency: 5,
+        waitForGo: true,
+      }))
+      const { results } = await inChildren(starters, { timeoutMs: 30_000 })
       const ends = results.flatMap((r) => r.lines.filter((line) => line.startsWith('end ')))
       expect(ends).toHaveLength(20)
       expect(ends.filter((line) => !line.endsWith(' ok delivered'))).toEqual([])
@@ -513,16 +400,7 @@ describe.skipIf(!(PG_TLS && PG_CA))('PostgreSQL outbox over TLS', () => {
   })
   afterAll(() => partner?.close())
   const clientWith = (outbox, options = {}) =>
-    createPartnerSync({
-      url: partner.url,
-      secret: SECRET,
-      outbox,
-      outboxTablePrefix: freshPrefix(),
-      outboxSchedule: '100ms',
-      ...QUICK,
-      logger: false,
-      ...options,
-    })
+    createPartnerSync(pgSettings(partner, outbox, { logger: false, ...options }))
 
   it('verifies the server against sslrootcert, then keeps and redrives through it', async () => {
     await partnerDownThenBack({
@@ -560,16 +438,7 @@ describe.skipIf(!PG)('PostgreSQL outbox through a pooler that restarts', () => {
     async () => {
       const { partner } = block
       const log = recordingLogger()
-      const client = createPartnerSync({
-        url: partner.url,
-        secret: SECRET,
-        outbox: pooler.url,
-        outboxTablePrefix: freshPrefix(),
-        outboxSchedule: '100ms',
-        outboxMaxAge: '1h',
-        ...QUICK,
-        logger: log,
-      })
+      const client = createPartnerSync(pgSettings(partner, pooler.url, { logger: log }))
       expect(await client.sync(booking('pg-restart-before'))).toMatchObject({
         ok: true,
         outbox: { state: 'delivered' },

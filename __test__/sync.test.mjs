@@ -5,20 +5,14 @@ import { capturingLogger, inOrder, refusedPort, startReceiver } from './helpers/
 
 const require = createRequire(import.meta.url)
 const { syncBookingToPartner, createPartnerSync, generateSignature, verifySignature } = require('../lib/index.js')
+const { GUIDE_EXAMPLE } = require('../bin/commands/demo.js')
 
 const SECRET = 'test-shared-secret-4f9a'
 const hmac = (body, secret = SECRET) => createHmac('sha256', secret).update(body).digest('hex')
 
-// The guide's step-3 call, with the extra fields the real app sends.
-const booking = (overrides = {}) => ({
-  event: 'booking.paid',
-  booking_id: 'b24a8a76-edb7-4b0c-950b-3144cc4d7ec6',
-  status: 'LUNAS',
-  paid_amount: 32000,
-  payment_method: 'QRIS',
-  payment_details: { invoice_id: 'INV-123456' },
-  ...overrides,
-})
+// The guide's step-3 call (its example payload, as `npm run demo` sends it), with the overrides a test
+// needs; a copy of its own, as a test may change it in place.
+const booking = (overrides = {}) => ({ ...structuredClone(GUIDE_EXAMPLE), ...overrides })
 
 const FAST = {
   secret: SECRET,

@@ -33,6 +33,14 @@ export const ONE_ATTEMPT = {
 /** In-request retries kept short, so a test's "partner down" window lasts milliseconds. */
 export const QUICK = { maxAttempts: 3, backoffBaseMs: 5, backoffMaxMs: 20, attemptTimeoutMs: 2000, deadlineMs: 3000 }
 
+/**
+ * A client of `partner` on `outbox`: a 100 ms schedule, a max age of an hour, QUICK retries;
+ * `options` add or replace settings. Plain data, so a child process can take it too.
+ */
+export function outboxSettings(partner, outbox, options = {}) {
+  return { url: partner.url, secret: SECRET, outbox, outboxSchedule: '100ms', outboxMaxAge: '1h', ...QUICK, ...options }
+}
+
 export const hmac = (bytes, secret = SECRET) => createHmac('sha256', secret).update(bytes).digest('hex')
 const nowMs = () => performance.timeOrigin + performance.now()
 

@@ -3,7 +3,16 @@
 // (Child processes import only outbox-harness.mjs, which does not load vitest.)
 
 import { afterAll, expect } from 'vitest'
-import { booking, hmac, recordingLogger, redriveWhenDue, startPartner, tempDir } from './outbox-harness.mjs'
+import {
+  booking,
+  hmac,
+  recordingLogger,
+  redriveWhenDue,
+  runChild,
+  startPartner,
+  tempDir,
+  waitForLine,
+} from './outbox-harness.mjs'
 
 export const ZERO = { delivered: 0, failed: 0, dead: 0, superseded: 0, remaining: 0 }
 
@@ -16,6 +25,27 @@ export async function partnerAndStore(label) {
     store.remove()
   })
   return { partner, store }
+}
+
+/**
+ * Runs one child process per task, all at once (those with `waitForGo` start together, once all
+ * are ready), and expects each to exit cleanly. Returns their results; the `done <totals>` each
+ * printed last (undefined for a task that prints none); and `ms` from the start to the last exit.
+ */
+export async function inChildren(tasks, { timeoutMs }) {
+  const children = tasks.map((task) => runChild(task, { timeoutMs }))
+  const waiting = children.filter((_, i) => tasks[i].waitForGo)
+  for (const child of waiting) await waitForLine(child, 'ready')
+  const started = Date.now()
+  for (const child of waiting) child.child.stdin.write('go\n')
+  const results = await Promise.all(children.map((child) => child.exited))
+  const ms = Date.now() - started
+  for (const { code, stderr, lines } of results)
+    expect({ code, stderr }, `its last line: ${lines.at(-1)}`).toEqual({ code: 0, stderr: '' })
+  const totals = results.map(({ lines }) =>
+    lines.at(-1)?.startsWith('done ') ? JSON.parse(lines.at(-1).slice('done '.length)) : undefined,
+  )
+  return { results, totals, ms }
 }
 
 /**
@@ -70,17 +100,33 @@ export async function rejectedGoesDead({ partner, client, id }) {
   expect(result.outbox).toMatchObject({ state: 'dead', id: expect.any(String) })
   expect(result.outbox.nextAttemptAt).toBeUndefined()
   expect(partner.forBooking(id)).toHaveLength(1)
-  expect(await client.redrivePending()).toEqual(ZERO)
-  expect(partner.forBooking(id)).toHaveLength(1)
-  const entry = await client.outbox.show(result.outbox.id)
-  expect(entry).toMatchObject({
-    state: 'dead',
+  const entry = await staysDead({
+    partner,
+    client,
+    entry: result.outbox.id,
     attempts: 1,
     lastStatus: 400,
-    lastError: { kind: 'bad_request', message: expect.stringContaining('dead: the partner rejected it') },
+    lastError: { kind: 'bad_request', message: 'dead: the partner rejected it' },
   })
   expect((await client.outbox.list({ state: 'dead' })).map((e) => e.id)).toEqual([result.outbox.id])
   return { result, entry }
+}
+
+/**
+ * A dead entry after `attempts`, each one request of its booking, the last answered `lastStatus`
+ * with `lastError` (its message contains the one given): a redrive sends it no more. Returns it.
+ */
+export async function staysDead({ partner, client, entry: id, attempts, lastStatus, lastError }) {
+  expect(await client.redrivePending()).toEqual(ZERO)
+  const entry = await client.outbox.show(id)
+  expect(partner.forBooking(entry.bookingId)).toHaveLength(attempts)
+  expect(entry).toMatchObject({
+    state: 'dead',
+    attempts,
+    lastStatus,
+    lastError: { kind: lastError.kind, message: expect.stringContaining(lastError.message) },
+  })
+  return entry
 }
 
 /**

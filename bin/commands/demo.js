@@ -13,7 +13,7 @@ const { formatTable, formatAttempts, ms } = require('../output.js')
 const { withExitCode } = require('../context.js')
 const { jsonOption } = require('../options.js')
 
-// The integration guide's example payload, without the timestamp the library adds.
+// The integration guide's example payload, without the timestamp the library adds (sync.test.mjs sends it too).
 const GUIDE_EXAMPLE = {
   event: 'booking.paid',
   booking_id: 'b24a8a76-edb7-4b0c-950b-3144cc4d7ec6',
@@ -183,4 +183,4 @@ function register(program) {
     .action(withExitCode(runDemo))
 }
 
-module.exports = { register }
+module.exports = { register, GUIDE_EXAMPLE }

@@ -15,6 +15,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { CHROMIUM, launchChromium } from '../../scripts/chromium.mjs'
 
 const EXAMPLE_DIR = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(EXAMPLE_DIR, '../..')
@@ -24,18 +25,6 @@ const SECRET = 'e2e-shared-secret'
 const CALLBACK_TOKEN = 'e2e-xendit-callback-token'
 const CRON_SECRET = 'e2e-cron-secret'
 const ADMIN_TOKEN = 'e2e-admin-token'
-// Debian's Chromium, driven by playwright-core (which never downloads a browser).
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const DEADLINE_MS = 2000
 const SYNC_KNOBS = {
   PARTNER_SYNC_MAX_ATTEMPTS: '3',
@@ -211,6 +200,16 @@ function callCron(baseUrl, secret = CRON_SECRET) {
   return request(`${baseUrl}/api/cron/partner-sync`, { headers: { authorization: `Bearer ${secret}` } })
 }
 
+/** A paid invoice the partner cannot take: the route still answers 200 (not synced) within DOWN_BOUND_MS. */
+async function postWhilePartnerDown(baseUrl) {
+  const callback = invoiceCallback(randomUUID())
+  const answer = await postCallback(baseUrl, callback)
+  assert.equal(answer.status, 200, answer.text)
+  assert.deepEqual(answer.json, { received: true, synced: false })
+  assert.ok(answer.elapsedMs < DOWN_BOUND_MS, `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`)
+  return callback
+}
+
 /** The partner saw exactly the guide's step-3 body for this callback, correctly signed. */
 function assertPartnerGot(mock, callback) {
   const seen = mock.requests.filter((r) => r.bookingId === callback.external_id)
@@ -315,13 +314,35 @@ function installedPackage(appDir) {
   return createRequire(path.join(appDir, 'package.json'))(PACKAGE_NAME)
 }
 
-async function proveWithoutOutbox(bundler, appDir) {
+/**
+ * Starts the installed package's mock partner (with `partner` options) and `next start` wired to
+ * it (with `env`), runs `checks({ server, mock, restartPartner })`, then stops them all; returns
+ * next's output for the failure report. `restartPartner(options)` starts a partner on the mock's
+ * port, in its place once the checks have closed it.
+ */
+async function withApp(appDir, { partner = {}, env = {} }, checks) {
   const { startMockPartner } = installedPackage(appDir)
-  const mock = await startMockPartner({ secret: SECRET, log: false })
-  const spansFile = path.join(appDir, `spans-${bundler}.jsonl`)
-  const server = await startNext(appDir, appEnv(mock.url, { OTEL_SPANS_FILE: spansFile }))
-  let hanging
+  const mock = await startMockPartner({ secret: SECRET, log: false, ...partner })
+  const server = await startNext(appDir, appEnv(mock.url, env))
+  const replacements = []
+  const restartPartner = async (options = {}) => {
+    const replacement = await startMockPartner({ secret: SECRET, port: mock.port, log: false, ...options })
+    replacements.push(replacement)
+    return replacement
+  }
   try {
+    await checks({ server, mock, restartPartner })
+  } finally {
+    await stopChild(server)
+    await mock.close()
+    for (const replacement of replacements) await replacement.close()
+  }
+  return server.output
+}
+
+async function proveWithoutOutbox(bundler, appDir) {
+  const spansFile = path.join(appDir, `spans-${bundler}.jsonl`)
+  return withApp(appDir, { env: { OTEL_SPANS_FILE: spansFile } }, async ({ server, mock, restartPartner }) => {
     await check(`${bundler}: invoice PAID -> 200 quickly, partner got one signed booking.paid`, async () => {
       const callback = invoiceCallback(randomUUID())
       const answer = await postCallback(server.baseUrl, callback)
@@ -388,40 +409,23 @@ async function proveWithoutOutbox(bundler, appDir) {
     await check(`${bundler}: partner hangs -> route answers within ${DOWN_BOUND_MS} ms, failure logged`, async () => {
       // Same port, but a partner that accepts connections and never answers.
       await mock.close()
-      hanging = await startMockPartner({ secret: SECRET, port: mock.port, delayMs: 10 * MINUTE, log: false })
-      const callback = invoiceCallback(randomUUID())
-      const answer = await postCallback(server.baseUrl, callback)
-      assert.equal(answer.status, 200, answer.text)
-      assert.deepEqual(answer.json, { received: true, synced: false })
-      assert.ok(
-        answer.elapsedMs < DOWN_BOUND_MS,
-        `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`,
-      )
+      await restartPartner({ delayMs: 10 * MINUTE })
+      const callback = await postWhilePartnerDown(server.baseUrl)
       await waitFor(
         "the failure in next's log",
         () => server.output.includes(`[Partner Sync] Failed for booking ${callback.external_id}`),
         3000,
       )
     })
-  } finally {
-    await stopChild(server)
-    await mock.close()
-    if (hanging) await hanging.close()
-  }
-  return server.output
+  })
 }
 
 async function proveOutbox(bundler, appDir, workDir) {
-  const { startMockPartner, createPartnerSync } = installedPackage(appDir)
+  const { createPartnerSync } = installedPackage(appDir)
   const outbox = `sqlite:${path.join(workDir, `outbox-${bundler}.db`)}`
-  const mock = await startMockPartner({ secret: SECRET, log: false })
   // 100ms: a failed sync is due again almost at once, so one cron call can redrive it.
-  const server = await startNext(
-    appDir,
-    appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms' }),
-  )
-  let partnerBack
-  try {
+  const env = { PARTNER_SYNC_OUTBOX: outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms' }
+  return withApp(appDir, { env }, async ({ server, mock, restartPartner }) => {
     await check(`${bundler}: cron route without the right bearer -> 401`, async () => {
       const answer = await callCron(server.baseUrl, 'wrong')
       assert.equal(answer.status, 401, answer.text)
@@ -433,14 +437,7 @@ async function proveOutbox(bundler, appDir, workDir) {
       assert.equal(probe.json?.error, undefined, probe.text)
 
       await mock.close()
-      const callback = invoiceCallback(randomUUID())
-      const answer = await postCallback(server.baseUrl, callback)
-      assert.equal(answer.status, 200, answer.text)
-      assert.deepEqual(answer.json, { received: true, synced: false })
-      assert.ok(
-        answer.elapsedMs < DOWN_BOUND_MS,
-        `route took ${Math.round(answer.elapsedMs)} ms, want < ${DOWN_BOUND_MS}`,
-      )
+      const callback = await postWhilePartnerDown(server.baseUrl)
       const kept = new RegExp(`Failed for booking ${callback.external_id} .*kept in the outbox \\(entry ([^)]+)\\)`)
       await waitFor('"kept in the outbox" in next\'s log', () => kept.test(server.output), 3000)
       const entryId = server.output.match(kept)[1]
@@ -450,7 +447,7 @@ async function proveOutbox(bundler, appDir, workDir) {
       const pendingIds = async () => (await inspector.outbox.list({ state: 'pending' })).map((entry) => entry.id)
       assert.ok((await pendingIds()).includes(entryId), `entry ${entryId} is not pending`)
 
-      partnerBack = await startMockPartner({ secret: SECRET, port: mock.port, log: false })
+      const partnerBack = await restartPartner()
       await sleep(150) // past the 100ms schedule step
       const redrive = await callCron(server.baseUrl)
       assert.equal(redrive.status, 200, redrive.text)
@@ -459,12 +456,7 @@ async function proveOutbox(bundler, appDir, workDir) {
       assertPartnerGot(partnerBack, callback)
       assert.ok(!(await pendingIds()).includes(entryId), `entry ${entryId} is still pending after delivery`)
     })
-  } finally {
-    await stopChild(server)
-    await mock.close()
-    if (partnerBack) await partnerBack.close()
-  }
-  return server.output
+  })
 }
 
 // The serverless pattern without a frequent cron: the Xendit route runs catchUp() in after(). A
@@ -472,15 +464,12 @@ async function proveOutbox(bundler, appDir, workDir) {
 // its schedule says an hour, with no cron call. Through PgBouncer in transaction mode when .ci/run
 // started one (as Supabase's pooler on port 6543), else a SQLite file.
 async function proveCatchUp(bundler, appDir, workDir) {
-  const { startMockPartner } = installedPackage(appDir)
   const pooler = process.env.PARTNER_SYNC_TEST_PGBOUNCER
   const outbox = pooler
     ? { PARTNER_SYNC_OUTBOX: pooler, PARTNER_SYNC_OUTBOX_TABLE_PREFIX: `e2e_${bundler}_${Date.now().toString(36)}_` }
     : { PARTNER_SYNC_OUTBOX: `sqlite:${path.join(workDir, `outbox-catch-up-${bundler}.db`)}` }
-  const mock = await startMockPartner({ secret: SECRET, log: false })
-  const server = await startNext(appDir, appEnv(mock.url, { ...outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '1h' }))
-  let partnerBack
-  try {
+  const env = { ...outbox, PARTNER_SYNC_OUTBOX_SCHEDULE: '1h' }
+  return withApp(appDir, { env }, async ({ server, mock, restartPartner }) => {
     await check(
       `${bundler}: partner down, then the next paid invoice -> its answer is quick and the kept sync goes out after it (${pooler ? 'PgBouncer' : 'SQLite'} outbox, no cron)`,
       async () => {
@@ -496,7 +485,7 @@ async function proveCatchUp(bundler, appDir, workDir) {
           3000,
         )
 
-        partnerBack = await startMockPartner({ secret: SECRET, port: mock.port, log: false })
+        const partnerBack = await restartPartner()
         const next = invoiceCallback(randomUUID())
         const sent = performance.now() + performance.timeOrigin
         const answer = await postCallback(server.baseUrl, next)
@@ -513,30 +502,18 @@ async function proveCatchUp(bundler, appDir, workDir) {
         assert.ok(redelivered.receivedAt > sent, 'the kept sync went out before the next invoice arrived')
       },
     )
-  } finally {
-    await stopChild(server)
-    await mock.close()
-    if (partnerBack) await partnerBack.close()
-  }
-  return server.output
+  })
 }
 
 // The long-running-server pattern: instrumentation.ts starts the outbox worker, which delivers
 // a sync kept while the partner was down without any cron call.
 async function proveOutboxWorker(bundler, appDir, workDir) {
-  const { startMockPartner } = installedPackage(appDir)
-  const outbox = `sqlite:${path.join(workDir, `outbox-worker-${bundler}.db`)}`
-  const mock = await startMockPartner({ secret: SECRET, log: false })
-  const server = await startNext(
-    appDir,
-    appEnv(mock.url, {
-      PARTNER_SYNC_OUTBOX: outbox,
-      PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms',
-      OUTBOX_WORKER_INTERVAL_MS: '200',
-    }),
-  )
-  let partnerBack
-  try {
+  const env = {
+    PARTNER_SYNC_OUTBOX: `sqlite:${path.join(workDir, `outbox-worker-${bundler}.db`)}`,
+    PARTNER_SYNC_OUTBOX_SCHEDULE: '100ms',
+    OUTBOX_WORKER_INTERVAL_MS: '200',
+  }
+  return withApp(appDir, { env }, async ({ server, mock, restartPartner }) => {
     await check(`${bundler}: partner down, then back -> the outbox worker delivers it, no cron call`, async () => {
       await waitFor(
         '"outbox worker started" in next\'s log',
@@ -547,7 +524,7 @@ async function proveOutboxWorker(bundler, appDir, workDir) {
       const callback = invoiceCallback(randomUUID())
       const answer = await postCallback(server.baseUrl, callback)
       assert.deepEqual(answer.json, { received: true, synced: false })
-      partnerBack = await startMockPartner({ secret: SECRET, port: mock.port, log: false })
+      const partnerBack = await restartPartner()
       await waitFor(
         'the worker to deliver the kept sync',
         () => partnerBack.requests.some((r) => r.bookingId === callback.external_id),
@@ -555,82 +532,65 @@ async function proveOutboxWorker(bundler, appDir, workDir) {
       )
       assertPartnerGot(partnerBack, callback)
     })
-  } finally {
-    await stopChild(server)
-    await mock.close()
-    if (partnerBack) await partnerBack.close()
-  }
-  return server.output
+  })
 }
 
 // The outbox page mounted in the app (app/admin/partner-sync/[[...path]]/route.ts), in Chromium:
 // refused without the admin cookie, then a dead entry found, retried and redriven to delivered.
 async function proveDashboard(bundler, appDir, workDir) {
-  const { startMockPartner } = installedPackage(appDir)
-  const outbox = `sqlite:${path.join(workDir, `outbox-dashboard-${bundler}.db`)}`
+  const env = { PARTNER_SYNC_OUTBOX: `sqlite:${path.join(workDir, `outbox-dashboard-${bundler}.db`)}` }
   // The partner refuses the first body (400: dead at once), then accepts.
-  const mock = await startMockPartner({ secret: SECRET, fail: [400], log: false })
-  const server = await startNext(appDir, appEnv(mock.url, { PARTNER_SYNC_OUTBOX: outbox }))
-  const { chromium } = await import('playwright-core')
-  const profile = await mkdtemp(path.join(os.tmpdir(), 'partner-sync-e2e-chromium-'))
-  const browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  })
-  const shots = path.join(workDir, 'screenshots')
-  await mkdir(shots, { recursive: true })
-  try {
-    await check(
-      `${bundler}: outbox page in Chromium: 403 without admin auth; a dead entry retried and redriven to delivered`,
-      async () => {
-        const dead = invoiceCallback(`dead-${randomUUID()}`)
-        assert.deepEqual((await postCallback(server.baseUrl, dead)).json, { received: true, synced: false })
-        const hostile = invoiceCallback('<script>alert(1)</script>')
-        assert.deepEqual((await postCallback(server.baseUrl, hostile)).json, { received: true, synced: true })
+  return withApp(appDir, { partner: { fail: [400] }, env }, async ({ server, mock }) => {
+    const browser = await launchChromium('partner-sync-e2e-chromium-')
+    const shots = path.join(workDir, 'screenshots')
+    await mkdir(shots, { recursive: true })
+    try {
+      await check(
+        `${bundler}: outbox page in Chromium: 403 without admin auth; a dead entry retried and redriven to delivered`,
+        async () => {
+          const dead = invoiceCallback(`dead-${randomUUID()}`)
+          assert.deepEqual((await postCallback(server.baseUrl, dead)).json, { received: true, synced: false })
+          const hostile = invoiceCallback('<script>alert(1)</script>')
+          assert.deepEqual((await postCallback(server.baseUrl, hostile)).json, { received: true, synced: true })
 
-        const refused = await request(`${server.baseUrl}/admin/partner-sync`)
-        assert.equal(refused.status, 403, refused.text)
-        const page = await browser.newPage()
-        const dialogs = []
-        page.on('dialog', async (dialog) => {
-          dialogs.push(dialog.type())
-          await dialog.accept()
-        })
-        await page.goto(`${server.baseUrl}/admin/login?token=${ADMIN_TOKEN}`)
-        assert.equal(new URL(page.url()).pathname, '/admin/partner-sync')
-        assert.equal(await page.textContent('[data-count="dead"]'), '1')
-        assert.equal(await page.textContent('[data-count="delivered"]'), '1')
-        await page.click('header >> text=Entries')
-        assert.ok(
-          (await page.textContent('tbody')).includes('<script>alert(1)</script>'),
-          'the hostile booking id is not shown as text',
-        )
-        await page.screenshot({ path: path.join(shots, `${bundler}-list.png`), fullPage: true })
-        await page.fill('input[name="q"]', dead.external_id)
-        await page.click('button:has-text("Filter")')
-        await page.locator('tr[data-entry] a').first().click()
-        assert.equal(await page.textContent('[data-state]'), 'dead')
-        await page.screenshot({ path: path.join(shots, `${bundler}-entry.png`), fullPage: true })
-        await page.click('button:has-text("Retry now")')
-        await page.waitForSelector('.notice')
-        assert.match(await page.textContent('.notice'), /is due now \(retried by admin/)
-        await page.click('button:has-text("Redrive what is due now")')
-        await page.waitForSelector('.notice >> text=Redrive by')
-        assert.match(await page.textContent('.notice'), /1 delivered/)
-        assert.equal(await page.textContent('[data-state]'), 'delivered')
-        assert.equal(mock.requests.filter((r) => r.bookingId === dead.external_id).at(-1).status, 200)
-        assert.deepEqual(dialogs, ['confirm', 'confirm'], 'only the two confirmations may open a dialog')
-      },
-    )
-  } finally {
-    await browser.close()
-    await rm(profile, { recursive: true, force: true })
-    await stopChild(server)
-    await mock.close()
-  }
-  return server.output
+          const refused = await request(`${server.baseUrl}/admin/partner-sync`)
+          assert.equal(refused.status, 403, refused.text)
+          const page = await browser.context.newPage()
+          const dialogs = []
+          page.on('dialog', async (dialog) => {
+            dialogs.push(dialog.type())
+            await dialog.accept()
+          })
+          await page.goto(`${server.baseUrl}/admin/login?token=${ADMIN_TOKEN}`)
+          assert.equal(new URL(page.url()).pathname, '/admin/partner-sync')
+          assert.equal(await page.textContent('[data-count="dead"]'), '1')
+          assert.equal(await page.textContent('[data-count="delivered"]'), '1')
+          await page.click('header >> text=Entries')
+          assert.ok(
+            (await page.textContent('tbody')).includes('<script>alert(1)</script>'),
+            'the hostile booking id is not shown as text',
+          )
+          await page.screenshot({ path: path.join(shots, `${bundler}-list.png`), fullPage: true })
+          await page.fill('input[name="q"]', dead.external_id)
+          await page.click('button:has-text("Filter")')
+          await page.locator('tr[data-entry] a').first().click()
+          assert.equal(await page.textContent('[data-state]'), 'dead')
+          await page.screenshot({ path: path.join(shots, `${bundler}-entry.png`), fullPage: true })
+          await page.click('button:has-text("Retry now")')
+          await page.waitForSelector('.notice')
+          assert.match(await page.textContent('.notice'), /is due now \(retried by admin/)
+          await page.click('button:has-text("Redrive what is due now")')
+          await page.waitForSelector('.notice >> text=Redrive by')
+          assert.match(await page.textContent('.notice'), /1 delivered/)
+          assert.equal(await page.textContent('[data-state]'), 'delivered')
+          assert.equal(mock.requests.filter((r) => r.bookingId === dead.external_id).at(-1).status, 200)
+          assert.deepEqual(dialogs, ['confirm', 'confirm'], 'only the two confirmations may open a dialog')
+        },
+      )
+    } finally {
+      await browser.close()
+    }
+  })
 }
 
 async function main() {

@@ -64,6 +64,10 @@ pub struct Delivered {
     pub entry_id: String,
 }
 
+/// What `Store::write_ahead` answers: the entry's place among its booking's entries, and
+/// `Some(newest body delivered so far)` when its request took the booking's lease.
+pub type WrittenAhead = (Version, Option<Option<Delivered>>);
+
 /// A booking's sender, held while one of its bodies may be on the wire.
 #[derive(Clone, Debug)]
 pub struct BookingLease {

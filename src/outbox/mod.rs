@@ -24,7 +24,7 @@ use crate::config::OutboxSettings;
 
 pub use entry::{
     BookingLease, Claim, ClaimWave, Delivered, EntryRow, EntryState, Finish, HistoryChange,
-    NewEntry, Purged, Settle, Settled, Version,
+    NewEntry, Purged, Settle, Settled, Version, WrittenAhead,
 };
 pub use error::OutboxError;
 pub use schedule::{decide, millis, Decision, ScheduleState};

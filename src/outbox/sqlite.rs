@@ -11,7 +11,7 @@ use super::sql::{params, Dialect, SchemaState, Statements};
 use super::values::{Cell, Param, Row};
 use super::{
     BookingLease, Claim, ClaimWave, Delivered, EntryRow, NewEntry, OutboxError, Purged, Settle,
-    Settled, Store, Version,
+    Settled, Store, Version, WrittenAhead,
 };
 
 pub struct SqliteStore {
@@ -246,11 +246,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn write_ahead(
-        &self,
-        e: NewEntry,
-        quiet_ms: i64,
-    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
+    async fn write_ahead(&self, e: NewEntry, quiet_ms: i64) -> Result<WrittenAhead, OutboxError> {
         self.run(move |c, sql| {
             // One transaction: one sync of the file for the booking row and the entry.
             let tx = c.unchecked_transaction()?;
@@ -261,17 +257,8 @@ impl Store for SqliteStore {
                 row.get::<i64>(1)? != 0,
                 row.delivered(2)?,
             );
-            let params: Vec<Param> = vec![
-                e.id.as_str().into(),
-                e.booking_id.as_str().into(),
-                e.event.as_str().into(),
-                e.body.as_str().into(),
-                e.now_ms.into(),
-                e.lease_until_ms.into(),
-                e.lease_owner.as_str().into(),
-                e.version_ms.into(),
-                seq.into(),
-            ];
+            let mut params = params::insert(&e);
+            params.push(seq.into());
             execute(&tx, &sql.insert, &params)?;
             tx.commit()?;
             let version = Version {

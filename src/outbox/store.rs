@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::entry::{
     BookingLease, Claim, ClaimWave, Delivered, EntryRow, HistoryChange, HourCount, NewEntry,
-    Purged, Settle, Settled, Version,
+    Purged, Settle, Settled, WrittenAhead,
 };
 use super::sql::{params, PageFilter, Statements};
 use super::values::{Param, Row};
@@ -32,7 +32,7 @@ pub trait Store: Send + Sync {
         &self,
         entry: NewEntry,
         quiet_ms: i64,
-    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError>;
+    ) -> Result<WrittenAhead, OutboxError>;
 
     /// Writes the end of a leased delivery at once: the entry's state, older pending entries
     /// superseded by a delivered body, the booking's watermark, the booking's lease released.

@@ -4,16 +4,13 @@
 
 const { bodySha256 } = require('../../..')
 const { ms, formatTable, formatPairs } = require('../../output.js')
-const { addSettingOptions, jsonOption } = require('../../options.js')
 const cli = require('../../context.js')
+const { entryCommand } = require('./entry-command.js')
 
-async function showCommand(id, opts) {
-  cli.requireOutbox(opts)
-  const entry = await cli.callOutbox(() => cli.createClient(opts).outbox.show(id))
-  if (!entry) throw cli.noSuchEntry(id)
+function printEntry(entry, _id, opts) {
   if (opts.json) {
     cli.printJson(entry)
-    return cli.EXIT_OK
+    return
   }
   const { body, history, audit, lastError, ...fields } = entry
   const pairs = [...Object.entries(fields), ['lastError', lastError && `${lastError.kind}: ${lastError.message}`]]
@@ -28,14 +25,11 @@ async function showCommand(id, opts) {
   console.log(`last attempts:\n${formatTable(['at', 'result', 'took', 'message'], rows)}`)
   if (audit.length)
     console.log(`operators:\n${audit.map((note) => `${note.at}  ${note.action} by ${note.by}`).join('\n')}`)
-  return cli.EXIT_OK
 }
 
-function register(outbox) {
-  addSettingOptions(outbox.command('show').argument('<id>', 'the entry id'), 'outbox')
-    .description('Show one entry with its attempts')
-    .addOption(jsonOption('the entry'))
-    .action(cli.withExitCode(showCommand))
-}
-
-module.exports = { register }
+module.exports = entryCommand('show', {
+  description: 'Show one entry with its attempts',
+  json: 'the entry',
+  find: (outbox, id) => outbox.show(id),
+  print: printEntry,
+})

@@ -17,8 +17,8 @@ use super::error::describe_postgres;
 use super::sql::{params, Dialect, SchemaState, Statements};
 use super::values::{Cell, Param, Row};
 use super::{
-    BookingLease, Claim, ClaimWave, Delivered, EntryRow, NewEntry, OutboxError, Purged, Settle,
-    Settled, Store, Version,
+    BookingLease, Claim, ClaimWave, EntryRow, NewEntry, OutboxError, Purged, Settle, Settled,
+    Store, Version, WrittenAhead,
 };
 
 pub struct PgStore {
@@ -200,18 +200,9 @@ impl Store for PgStore {
             .await
     }
 
-    async fn write_ahead(
-        &self,
-        e: NewEntry,
-        quiet_ms: i64,
-    ) -> Result<(Version, Option<Option<Delivered>>), OutboxError> {
+    async fn write_ahead(&self, e: NewEntry, quiet_ms: i64) -> Result<WrittenAhead, OutboxError> {
         let mut params = params::book(&e, quiet_ms);
-        params.extend([
-            e.id.as_str().into(),
-            e.event.as_str().into(),
-            e.body.as_str().into(),
-            e.version_ms.into(),
-        ]);
+        params.extend(params::insert(&e));
         let row = self.query_one(&self.sql.write_ahead_cte, &params).await?;
         let version = Version {
             ms: e.version_ms,

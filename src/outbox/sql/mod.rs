@@ -112,10 +112,8 @@ impl Statements {
                  RETURNING last_seq, COALESCE(lease_owner = $2, false) AS leased, {DELIVERED_COLUMNS}",
                 free = leasable(&format!("{bookings}."), "$2", "$4", "$5"),
             ),
-            insert: format!(
-                "INSERT INTO {entries} ({INSERT_COLUMNS})
-                 VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $5, $6, $7, $8, $9)"
-            ),
+            // `params::insert`, then the creation order `book` returned.
+            insert: format!("INSERT INTO {entries} ({INSERT_COLUMNS}) VALUES ({INSERT_VALUES}, $9)"),
             // The booking's one sender. A lease that ran out is taken over only after the quiet
             // period ($4 = now - quiet): its holder may have died with a request on the wire.
             lease_booking: lease_booking(&bookings),
@@ -227,16 +225,16 @@ impl Statements {
         sql
     }
 
-    /// `book` then `insert` ($1 booking, $2 owner, $3 lease until, $4 now - quiet, $5 now,
-    /// $6 id, $7 event, $8 body, $9 version): the entry takes the creation order `book` returns.
+    /// `book` then `insert`, their parameters one after the other (5, 8): the entry takes the
+    /// creation order `book` returns.
     fn write_ahead_cte(&self) -> String {
         format!(
             "WITH b AS ({book}),
-                e AS (INSERT INTO {entries} ({INSERT_COLUMNS})
-                    SELECT $6, $1, $7, $8, 'pending', $5, $5, $5, $5, $3, $2, $9, last_seq FROM b)
+                e AS (INSERT INTO {entries} ({INSERT_COLUMNS}) SELECT {values}, last_seq FROM b)
              SELECT last_seq, leased, {DELIVERED_COLUMNS} FROM b",
             book = self.book,
             entries = self.entries,
+            values = shift_params(INSERT_VALUES, 5),
         )
     }
 
@@ -304,6 +302,9 @@ impl Statements {
 /// The columns a new entry is written with.
 const INSERT_COLUMNS: &str = "id, booking_id, event, body, state, created_at_ms, updated_at_ms, \
      schedule_started_at_ms, next_attempt_at_ms, lease_until_ms, lease_owner, version_ms, seq";
+/// Their values but the last (`seq`), from `params::insert`. SQLite numbers `$k` in the order
+/// they first appear, so they appear in order.
+const INSERT_VALUES: &str = "$1, $2, $3, $4, 'pending', $5, $5, $5, $5, $6, $7, $8";
 
 /// A booking row nobody sends to, quiet at most until `before` (its columns unqualified).
 fn forgettable_booking(before: &str) -> String {

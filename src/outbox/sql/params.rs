@@ -16,6 +16,20 @@ pub fn book(entry: &NewEntry, quiet_ms: i64) -> Vec<Param> {
     ]
 }
 
+/// `insert`, but for the creation order (`seq`) that `book` returns.
+pub fn insert(entry: &NewEntry) -> Vec<Param> {
+    vec![
+        entry.id.as_str().into(),
+        entry.booking_id.as_str().into(),
+        entry.event.as_str().into(),
+        entry.body.as_str().into(),
+        entry.now_ms.into(),
+        entry.lease_until_ms.into(),
+        entry.lease_owner.as_str().into(),
+        entry.version_ms.into(),
+    ]
+}
+
 /// `lease_booking`.
 pub fn lease_booking(lease: &BookingLease, now_ms: i64, quiet_ms: i64) -> Vec<Param> {
     vec![
