@@ -531,7 +531,8 @@ describe('leases', () => {
       failed: 0,
     })
     expect(firstTotals.delivered + secondTotals.delivered).toBe(ENTRIES)
-    expect(firstTotals).toMatchObject({ dead: 0, superseded: 0, remaining: 0 })
+    // Not `remaining` of the first run: what it left due was the second's, drained above.
+    expect(firstTotals).toMatchObject({ dead: 0, superseded: 0 })
   })
 })
 
