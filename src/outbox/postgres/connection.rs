@@ -182,18 +182,19 @@ impl Connection {
         &self.client
     }
 
-    async fn statement(
-        &self,
-        cache: &Mutex<HashMap<String, Statement>>,
-        text: &str,
-    ) -> Result<Statement, tokio_postgres::Error> {
+    /// The statement prepared by name for `text` when that mode is on (once per connection);
+    /// `None` when statements go unnamed.
+    async fn named(&self, text: &str) -> Result<Option<Statement>, tokio_postgres::Error> {
+        let Some(cache) = &self.prepared else {
+            return Ok(None);
+        };
         if let Some(statement) = cache.lock().expect("not poisoned").get(text) {
-            return Ok(statement.clone());
+            return Ok(Some(statement.clone()));
         }
         let statement = self.client.prepare(text).await?;
         let mut cache = cache.lock().expect("not poisoned");
         cache.insert(text.to_string(), statement.clone());
-        Ok(statement)
+        Ok(Some(statement))
     }
 
     pub async fn query(
@@ -202,13 +203,9 @@ impl Connection {
         params: &[Param],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let params: Vec<_> = params.iter().map(typed).collect();
-        match &self.prepared {
+        match self.named(text).await? {
             None => self.client.query_typed(text, &params).await,
-            Some(cache) => {
-                let statement = self.statement(cache, text).await?;
-                let values: Vec<_> = params.iter().map(|(value, _)| *value).collect();
-                self.client.query(&statement, &values).await
-            }
+            Some(statement) => self.client.query(&statement, &values(&params)).await,
         }
     }
 
@@ -218,15 +215,16 @@ impl Connection {
         params: &[Param],
     ) -> Result<u64, tokio_postgres::Error> {
         let params: Vec<_> = params.iter().map(typed).collect();
-        match &self.prepared {
+        match self.named(text).await? {
             None => self.client.execute_typed(text, &params).await,
-            Some(cache) => {
-                let statement = self.statement(cache, text).await?;
-                let values: Vec<_> = params.iter().map(|(value, _)| *value).collect();
-                self.client.execute(&statement, &values).await
-            }
+            Some(statement) => self.client.execute(&statement, &values(&params)).await,
         }
     }
+}
+
+/// The values alone, for a prepared statement (the server already knows their types).
+fn values<'a>(params: &[(&'a (dyn ToSql + Sync), Type)]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|(value, _)| *value).collect()
 }
 
 /// The connection in use, replaced when it was lost or sat idle too long.
