@@ -7,10 +7,10 @@
 
 import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
-import http from 'node:http'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../scripts/free-port.mjs'
 import { SECRET, startPartner, tempDir, waitFor } from './helpers/outbox-harness.mjs'
 import { LINUX_TARGETS, REQUIRED, ROOT, TOOLS, UNSUPPORTED, missing, pkg, warnSkipped } from './helpers/platforms.mjs'
 
@@ -240,12 +240,3 @@ describe.skipIf(needed)('install from a local registry', () => {
     },
   )
 })
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = http.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}

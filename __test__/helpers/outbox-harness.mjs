@@ -10,6 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
+import { freePort } from '../../scripts/free-port.mjs'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 const require = createRequire(import.meta.url)
@@ -153,11 +154,7 @@ export const POSTGRES_TARGETS = [
 
 /** A URL on 127.0.0.1 where nothing listens. */
 export async function refusedUrl() {
-  const server = http.createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  return `http://127.0.0.1:${port}${ENDPOINT}`
+  return `http://127.0.0.1:${await freePort()}${ENDPOINT}`
 }
 
 /** A temporary directory, removed by `remove()`. */

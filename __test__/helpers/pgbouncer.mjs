@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort } from '../../scripts/free-port.mjs'
 
 const BINARY = ['/usr/sbin/pgbouncer', '/usr/bin/pgbouncer'].find((file) => fs.existsSync(file)) ?? 'pgbouncer'
 
@@ -44,14 +45,6 @@ const asServiceUser =
   process.getuid?.() === 0
     ? (command) => ['runuser', ['-u', 'postgres', '--', ...command]]
     : (command) => [command[0], command.slice(1)]
-
-async function freePort() {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((resolve) => server.once('listening', resolve))
-  const { port } = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 async function untilListening(port, timeoutMs) {
   const until = Date.now() + timeoutMs

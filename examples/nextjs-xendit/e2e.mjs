@@ -10,12 +10,12 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { CHROMIUM, launchChromium } from '../../scripts/chromium.mjs'
+import { freePort } from '../../scripts/free-port.mjs'
 
 const EXAMPLE_DIR = path.dirname(fileURLToPath(import.meta.url))
 const ROOT = path.resolve(EXAMPLE_DIR, '../..')
@@ -139,17 +139,6 @@ async function waitFor(what, condition, timeoutMs) {
     if (Date.now() > until) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`)
     await sleep(100)
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 async function request(url, init = {}) {
