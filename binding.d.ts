@@ -116,6 +116,8 @@ export interface NativeSyncReport {
   outbox?: OutboxNoteInfo
   /** When the delivery began (ms since the epoch): `attempts[].startedMs` count from it. */
   deliveryStartedAtMs: number
+  /** Neither accepted by the partner nor kept in the configured outbox: a person must act. */
+  lost: boolean
 }
 
 /** What the outbox operations say when no outbox is configured. */
@@ -259,6 +261,11 @@ export interface RawSettings {
   quietPeriod?: string
   /** `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; unset, no outbox. */
   outbox?: string
+  /**
+   * `PARTNER_SYNC_OUTBOX_TIMEOUT_MS`; default 3000, and at most 30% of the deadline: the bound on
+   * each of a sync's two outbox steps.
+   */
+  outboxTimeoutMs?: number | string
   /** `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats. */
   outboxSchedule?: string
   /** `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`. */

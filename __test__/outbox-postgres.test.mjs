@@ -448,7 +448,7 @@ describe.skipIf(!PG)('PostgreSQL outbox through a pooler that restarts', () => {
       partner.plan('pg-restart-after', 503, 503, 503, 200)
       const after = await client.sync(booking('pg-restart-after'))
       expect(after).toMatchObject({ ok: false, outbox: { state: 'pending', id: expect.any(String) } })
-      expect(log.lines.filter((line) => line.includes('Outbox unavailable'))).toEqual([])
+      expect(log.lines.filter((line) => line.includes('Outbox could not keep'))).toEqual([])
       expect(await redriveWhenDue(client)).toEqual({ ...ZERO, delivered: 1 })
 
       // The inspection calls reconnect too.

@@ -6,7 +6,7 @@
 
 const native = require('./load-native.js')
 const { buildBody } = require('./validate.js')
-const { syncOutcomeLine, redriveEntryLine, redriveSummaryLines } = require('./format.js')
+const { syncOutcomeLine, outboxTroubleLine, redriveEntryLine, redriveSummaryLines } = require('./format.js')
 const { createObserver } = require('./observe.js')
 const { createSettingsReader } = require('./settings.js')
 const { PREFIX, createLog } = require('./log.js')
@@ -106,9 +106,6 @@ function createPartnerSync(options = {}) {
       observer.afterSync(observed, result, { url: current.url, event: data.event })
       return result
     }
-    if (report.outbox && report.outbox.error) {
-      log.error(`${PREFIX} Outbox unavailable for booking ${bookingId}: ${report.outbox.error}; delivering without it`)
-    }
     const result = {
       ok: report.ok,
       bookingId,
@@ -120,9 +117,12 @@ function createPartnerSync(options = {}) {
       attemptLog: report.attempts,
       body: built.body,
       outbox: report.outbox,
+      lost: report.lost,
     }
     const outcome = syncOutcomeLine(result, report)
     log[outcome.level](outcome.line)
+    const outboxLine = outboxTroubleLine(result, native.bodySha256(built.body))
+    if (outboxLine) log[outboxLine.level](outboxLine.line)
     observer.afterSync(observed, result, {
       url: current.url,
       event: data.event,

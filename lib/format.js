@@ -12,6 +12,7 @@ function plural(count, word, pluralWord = `${word}s`) {
 // What became of a sync in the outbox, as the end of its log line.
 function describeOutbox(outbox) {
   if (!outbox) return ''
+  if (outbox.error && outbox.id) return `; outbox entry ${outbox.id} stays pending (${outbox.error})`
   if (outbox.error) return `; the outbox could not keep it (${outbox.error})`
   if (outbox.state === 'pending') {
     return `; kept in the outbox (entry ${outbox.id}), next attempt at ${outbox.nextAttemptAt}`
@@ -38,6 +39,33 @@ function syncOutcomeLine(result, report) {
     return { level: 'warn', line: `${PREFIX} ${what} for booking ${bookingId} (${took}): ${why}` }
   }
   return { level: 'error', line: `${PREFIX} Failed for booking ${bookingId} (${took}): ${why}` }
+}
+
+// The line a sync's outbox trouble logs, if any: an error only for a booking that was neither
+// delivered nor kept (an operator must act), a warning otherwise.
+function outboxTroubleLine(result, sha256) {
+  const { bookingId, outbox } = result
+  if (!outbox || !outbox.error) return undefined
+  if (result.lost) {
+    return {
+      level: 'error',
+      line:
+        `${PREFIX} Lost booking ${bookingId}: neither accepted by the partner nor kept in the outbox ` +
+        `(body sha256 ${sha256}); send it again once the partner and the outbox are reachable. Outbox: ${outbox.error}`,
+    }
+  }
+  if (outbox.id) {
+    const seen = result.ok ? 'delivered, but ' : ''
+    return {
+      level: 'warn',
+      line: `${PREFIX} Outbox entry ${outbox.id} of booking ${bookingId} ${seen}not settled: ${outbox.error}; the partner may see it again`,
+    }
+  }
+  const fate = result.ok ? 'delivered live, so nothing is lost' : 'not lost: a newer sync of the booking replaced it'
+  return {
+    level: 'warn',
+    line: `${PREFIX} Outbox could not keep booking ${bookingId} (${outbox.error}); ${fate}`,
+  }
 }
 
 // The line a redriven outbox entry logs, and at which level.
@@ -70,4 +98,4 @@ function redriveSummaryLines({ superseded, trimmed }) {
   return lines
 }
 
-module.exports = { plural, describeOutbox, syncOutcomeLine, redriveEntryLine, redriveSummaryLines }
+module.exports = { plural, describeOutbox, syncOutcomeLine, outboxTroubleLine, redriveEntryLine, redriveSummaryLines }

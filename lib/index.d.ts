@@ -106,6 +106,11 @@ export interface PartnerSyncHooks {
   dead?: DeliveryHook
   /** A sync or an outbox entry was replaced by a newer body of its booking: not sent (again). */
   superseded?: DeliveryHook
+  /**
+   * A paid booking was neither accepted by the partner nor kept in the configured outbox (both
+   * down for the whole deadline): nothing will send it again by itself. Alert on this one.
+   */
+  lost?: DeliveryHook
 }
 
 /**
@@ -176,6 +181,8 @@ export interface SyncResult {
   body?: string
   /** What the outbox did with this sync, when one is configured. */
   outbox?: OutboxNote
+  /** Neither accepted by the partner nor kept in the configured outbox (see the `lost` hook). */
+  lost?: boolean
 }
 
 export interface RedriveResult {

@@ -361,6 +361,8 @@ function createObserver(options, log, outboxCounts) {
     fire(outcome, () => payloadOf({ ...result, entryId: result.outbox ? result.outbox.id : undefined }))
     for (const id of (result.outbox && result.outbox.supersededOlder) || [])
       fire('superseded', () => supersededPayload(result.bookingId, id))
+    // Neither delivered nor kept: the one outcome nothing will repair by itself.
+    if (result.lost) fire('lost', () => payloadOf(result))
   }
 
   function beforeRedrive() {

@@ -23,6 +23,8 @@ pub struct RetryPolicy {
 pub struct OutboxSettings {
     /// The location as given; opening it may still fail, which must not stop live delivery.
     pub location: String,
+    /// The bound on each outbox step of a sync, before the deadline's share (`step_budget`).
+    pub timeout: Duration,
     pub schedule: Vec<Duration>,
     pub max_age: Duration,
     pub table_prefix: String,
@@ -229,6 +231,7 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
         .filter(|v| !v.is_empty())
         .map(|location| OutboxSettings {
             location: location.to_string(),
+            timeout: read.millis(&settings::OUTBOX_TIMEOUT_MS, &raw.outbox_timeout_ms),
             schedule: read.text(
                 &settings::OUTBOX_SCHEDULE,
                 &raw.outbox_schedule,

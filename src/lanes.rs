@@ -182,7 +182,10 @@ impl Ticket {
         let mut newer = self.lane.newest.subscribe();
         let guard = loop {
             self.check()?;
+            // Biased: a free wire is taken even when the deadline has passed meanwhile; the
+            // caller then says the time ran out, not that another request held the wire.
             tokio::select! {
+                biased;
                 guard = self.lane.wire.clone().lock_owned() => break guard,
                 _ = self.newer_sync(&mut newer) => continue,
                 _ = self.aborted() => return Err(Blocked::Aborted),

@@ -182,6 +182,21 @@ pub const OUTBOX_TABLE_PREFIX: Setting = Setting {
     summary: "prefix of the outbox's tables: lowercase letters, digits and underscores",
     details: "",
 };
+pub const OUTBOX_TIMEOUT_MS: Setting = Setting {
+    option: "outboxTimeoutMs",
+    env: "PARTNER_SYNC_OUTBOX_TIMEOUT_MS",
+    kind: Kind::Millis { min: 1 },
+    default: Some("3000"),
+    group: Group::Outbox,
+    placeholder: "ms",
+    summary: "bound on each of a sync's two outbox steps (the write-ahead, the settle), within the deadline",
+    details: "The deadline bounds the whole call, outbox included. Each step also takes at most 30% of \
+              `PARTNER_SYNC_DEADLINE_MS`, so delivery always keeps at least 40% of it: with the default 10 s \
+              deadline, up to 3 s to open the outbox and write the entry ahead (a cold start far from the database \
+              included), at least 4 s for the partner, and 3 s kept back to settle. A step that runs out is not \
+              waited for: a write-ahead that timed out may still appear in the outbox later (it is then redriven, \
+              and the partner may see the booking twice, one request after the other).",
+};
 pub const OUTBOX_SCHEDULE: Setting = Setting {
     option: "outboxSchedule",
     env: "PARTNER_SYNC_OUTBOX_SCHEDULE",
@@ -218,7 +233,7 @@ pub const OUTBOX_RETENTION: Setting = Setting {
 };
 
 /// In the order the README and the CLI's help list them.
-pub const ALL: [&Setting; 13] = [
+pub const ALL: [&Setting; 14] = [
     &SECRET,
     &URL,
     &MAX_ATTEMPTS,
@@ -228,6 +243,7 @@ pub const ALL: [&Setting; 13] = [
     &BACKOFF_MAX_MS,
     &QUIET_PERIOD,
     &OUTBOX,
+    &OUTBOX_TIMEOUT_MS,
     &OUTBOX_SCHEDULE,
     &OUTBOX_MAX_AGE,
     &OUTBOX_TABLE_PREFIX,

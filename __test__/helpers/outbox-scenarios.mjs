@@ -143,9 +143,12 @@ export async function liveDeliveryDespiteOutbox({ partner, makeClient, id, expla
   expect(result.outbox.id).toBeUndefined()
   expect(result.outbox.state).toBeUndefined()
   expect(result.outbox.error).toMatch(explains)
+  // Delivered live: a warning, not an error (nothing is lost), and the booking is not "lost".
+  expect(result.lost).toBe(false)
   expect(log.lines.join('\n')).toContain(
-    `error: [Partner Sync] Outbox unavailable for booking ${id}: ${result.outbox.error}`,
+    `warn: [Partner Sync] Outbox could not keep booking ${id} (${result.outbox.error}); delivered live, so nothing is lost`,
   )
+  expect(log.lines.filter((line) => line.startsWith('error:'))).toEqual([])
   // The repair calls report the same trouble without throwing from redrive.
   const redrive = await client.redrivePending()
   expect(redrive).toMatchObject(ZERO)

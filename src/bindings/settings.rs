@@ -43,6 +43,9 @@ pub struct RawSettings {
     pub quiet_period: Option<String>,
     /// `PARTNER_SYNC_OUTBOX`: `sqlite:<path>` or `postgres://...`; unset, no outbox.
     pub outbox: Option<String>,
+    /// `PARTNER_SYNC_OUTBOX_TIMEOUT_MS`; default 3000, and at most 30% of the deadline: the bound on
+    /// each of a sync's two outbox steps.
+    pub outbox_timeout_ms: Option<Either<f64, String>>,
     /// `PARTNER_SYNC_OUTBOX_SCHEDULE`; default `1m,5m,30m,2h,6h,12h`, the last one repeats.
     pub outbox_schedule: Option<String>,
     /// `PARTNER_SYNC_OUTBOX_MAX_AGE`; default `3d`.

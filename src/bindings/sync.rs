@@ -122,6 +122,8 @@ pub struct NativeSyncReport {
     pub outbox: Option<OutboxNoteInfo>,
     /// When the delivery began (ms since the epoch): `attempts[].startedMs` count from it.
     pub delivery_started_at_ms: f64,
+    /// Neither accepted by the partner nor kept in the configured outbox: a person must act.
+    pub lost: bool,
 }
 
 /// Makes `id` abortable by `abortSync(id)`: call it before `sendSync(..., id)`, so that an
@@ -174,6 +176,7 @@ impl ResolvedSettings {
             error: outcome.error.as_ref().map(SyncErrorInfo::from),
             outbox: done.outbox.as_ref().map(OutboxNoteInfo::from),
             delivery_started_at_ms: outcome.started_at_ms,
+            lost: done.lost,
         }
     }
 }

@@ -241,6 +241,21 @@ pub fn extra_header_map(headers: &[(String, String)]) -> HeaderMap {
     map
 }
 
+/// An attempt is not started with less time than this left: it could not get an answer.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_millis(100);
+
+/// The deadline left too little for attempt `attempt`.
+fn out_of_time(attempt: u32, booking_id: &str) -> SyncError {
+    SyncError::new(
+        ErrorKind::Deadline,
+        format!(
+            "attempt {attempt} of booking {booking_id} not made: less than {} ms of the deadline \
+             (PARTNER_SYNC_DEADLINE_MS) was left for it",
+            MIN_ATTEMPT_TIME.as_millis()
+        ),
+    )
+}
+
 /// Why a sync did not (or no longer) send, as the error the caller sees.
 pub fn blocked_error(blocked: Blocked, booking_id: &str, quiet_period: Duration) -> SyncError {
     match blocked {
@@ -306,7 +321,10 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
 
     loop {
         let attempt = attempts.len() as u32 + 1;
-        let wire = match ticket.acquire(deadline).await {
+        let wire = match ticket
+            .acquire(deadline.checked_sub(MIN_ATTEMPT_TIME).unwrap_or(deadline))
+            .await
+        {
             Ok(wire) => wire,
             Err(blocked) => {
                 final_error = Some(blocked_error(blocked, booking_id, quiet_period));
@@ -314,6 +332,10 @@ pub async fn deliver(job: Delivery<'_>) -> DeliveryOutcome {
             }
         };
         let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining < MIN_ATTEMPT_TIME {
+            final_error = Some(out_of_time(attempt, booking_id));
+            break;
+        }
         // Name the setting that actually cut the attempt short.
         let (timeout, timeout_setting) = if policy.attempt_timeout <= remaining {
             (policy.attempt_timeout, "PARTNER_SYNC_ATTEMPT_TIMEOUT_MS")

@@ -34,7 +34,7 @@ pub enum OutboxError {
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL outbox: {}", describe_postgres(.0))]
     Postgres(#[from] tokio_postgres::Error),
-    #[error("the outbox did not answer within {} s", .0.as_secs())]
+    #[error("the outbox did not answer within {} ms", .0.as_millis())]
     Timeout(Duration),
     /// A statement that always returns a row returned none: a bug.
     #[error("an outbox statement returned no row; please report it")]

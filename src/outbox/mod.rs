@@ -5,6 +5,7 @@
 //! are its backends, running the SQL of `sql/`; `entry.rs` holds the entry types, `values.rs`
 //! the parameters and rows that pass between the shared code and a backend.
 
+pub mod budget;
 mod entry;
 mod error;
 pub mod history;

@@ -113,6 +113,7 @@ mod tests {
     fn settings() -> OutboxSettings {
         OutboxSettings {
             location: "sqlite::memory:".into(),
+            timeout: Duration::from_secs(3),
             schedule: parse_schedule("1m,5m,30m,2h,6h,12h").unwrap(),
             max_age: Duration::from_secs(3 * 86_400),
             table_prefix: "t_".into(),

@@ -7,12 +7,16 @@ use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, ToSql, TransactionBehavior};
 
+use super::budget;
 use super::sql::{params, Dialect, SchemaState, Statements};
 use super::values::{Cell, Param, Row};
 use super::{
     BookingLease, Claim, ClaimWave, Delivered, EntryRow, NewEntry, OutboxError, Purged, Settle,
     Settled, Store, Version, WrittenAhead,
 };
+
+/// How long a statement waits for another process's write lock, unless its budget says less.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -80,13 +84,13 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
-fn open_blocking(path: &str, prefix: &str) -> Result<SqliteStore, OutboxError> {
+fn open_blocking(path: &str, prefix: &str, busy: Duration) -> Result<SqliteStore, OutboxError> {
     let explain = |source| OutboxError::SqliteOpen {
         path: path.to_string(),
         source,
     };
     let mut conn = Connection::open(path).map_err(explain)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(explain)?;
+    conn.busy_timeout(busy).map_err(explain)?;
     let sql = Statements::new(prefix, Dialect::Sqlite);
     prepare_schema(&mut conn, &sql).map_err(|why| OutboxError::Schema {
         backend: "SQLite",
@@ -203,7 +207,8 @@ fn claim(
 impl SqliteStore {
     pub async fn open(path: &str, prefix: &str) -> Result<Self, OutboxError> {
         let (path, prefix) = (path.to_string(), prefix.to_string());
-        tokio::task::spawn_blocking(move || open_blocking(&path, &prefix))
+        let busy = budget::capped(BUSY_TIMEOUT);
+        tokio::task::spawn_blocking(move || open_blocking(&path, &prefix, busy))
             .await
             .map_err(|source| OutboxError::Task {
                 what: "opening the SQLite outbox",
@@ -211,14 +216,17 @@ impl SqliteStore {
             })?
     }
 
-    /// Runs blocking SQLite work off the async threads.
+    /// Runs blocking SQLite work off the async threads. Another process's write lock is
+    /// waited for no longer than the step's budget allows, so that the thread ends with it.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection, &Statements) -> Result<T, OutboxError> + Send + 'static,
     ) -> Result<T, OutboxError> {
         let (conn, sql) = (self.conn.clone(), self.sql.clone());
+        let busy = budget::capped(BUSY_TIMEOUT);
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            conn.busy_timeout(busy)?;
             work(&conn, &sql)
         })
         .await

@@ -21,11 +21,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{RetryPolicy, Settings};
+use crate::config::{OutboxSettings, RetryPolicy, Settings};
 use crate::delivery::{deliver, Delivery, DeliveryOutcome};
 use crate::errors::SyncError;
 use crate::lanes::Ticket;
-use crate::outbox::{self, EntryState, Outbox, OutboxError};
+use crate::outbox::{self, EntryState, Outbox};
 
 pub use admin::{counts, hourly, list, page, purge, retry, show, PageQuery};
 pub use redrive::{redrive, RedriveRun};
@@ -33,15 +33,19 @@ pub use sync::sync;
 
 /// Extra lease time beyond the attempts' own bound, for the database writes around them.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);
-/// Bound on each outbox write in the request path: a stuck database must not hold the handler.
-const OUTBOX_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on settling an entry after a redrive's delivery.
+const REDRIVE_SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
 
-async fn bounded<T>(
-    work: impl std::future::Future<Output = Result<T, OutboxError>>,
-) -> Result<T, OutboxError> {
-    tokio::time::timeout(OUTBOX_WRITE_TIMEOUT, work)
-        .await
-        .unwrap_or(Err(OutboxError::Timeout(OUTBOX_WRITE_TIMEOUT)))
+/// The most of the deadline each outbox step of a sync may take, in percent: with two steps,
+/// delivery keeps at least the rest (40%).
+const OUTBOX_STEP_SHARE_PERCENT: u32 = 30;
+
+/// How long each outbox step of a sync may take (`PARTNER_SYNC_OUTBOX_TIMEOUT_MS`, and at most
+/// its share of the deadline).
+fn step_budget(outbox: &OutboxSettings, deadline: Duration) -> Duration {
+    outbox
+        .timeout
+        .min(deadline * OUTBOX_STEP_SHARE_PERCENT / 100)
 }
 
 /// What the outbox did with one sync or one redriven entry.

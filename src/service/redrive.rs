@@ -14,7 +14,9 @@ use crate::outbox::{millis, now_ms, Claim, EntryRow, EntryState};
 use super::admin::{audit, delete_finished};
 use super::health::partner_is_back;
 use super::settle::{settle_or_note, Lease};
-use super::{deliver_with, lane_url, open_configured, OutboxNote, LEASE_MARGIN};
+use super::{
+    deliver_with, lane_url, open_configured, OutboxNote, LEASE_MARGIN, REDRIVE_SETTLE_TIMEOUT,
+};
 
 /// Entries delivered at once by one redrive.
 const REDRIVE_CONCURRENCY: i64 = 16;
@@ -152,8 +154,15 @@ pub async fn redrive(
                 )
                 .await;
                 let lease = Lease::of(&entry, booking);
-                let note =
-                    settle_or_note(&outbox, &lease, started_at_ms, &outcome, &settings).await;
+                let note = settle_or_note(
+                    &outbox,
+                    &lease,
+                    started_at_ms,
+                    &outcome,
+                    &settings,
+                    REDRIVE_SETTLE_TIMEOUT,
+                )
+                .await;
                 RedriveEntry {
                     entry,
                     note,

@@ -1,16 +1,18 @@
 //! The end of a leased delivery, shared by a sync and a redrive: the entry's fate (delivered,
 //! pending on the long schedule, dead, or superseded), written in one step with the booking's.
 
+use std::time::Duration;
+
 use crate::config::Settings;
 use crate::delivery::DeliveryOutcome;
 use crate::errors::{ErrorKind, SyncError};
 use crate::outbox::history::{self, AttemptItem, HistoryItem};
 use crate::outbox::{
-    decide, millis, now_ms, BookingLease, Decision, Delivered, EntryRow, EntryState, Finish,
-    Outbox, OutboxError, ScheduleState, Settle, Settled, Version,
+    budget, decide, millis, now_ms, BookingLease, Decision, Delivered, EntryRow, EntryState,
+    Finish, Outbox, OutboxError, ScheduleState, Settle, Settled, Version,
 };
 
-use super::{bounded, OutboxNote};
+use super::OutboxNote;
 
 /// The attempts of one delivery (or its refusal, when it made none), appended to a history.
 fn extend_history(history: &str, started_at_ms: i64, outcome: &DeliveryOutcome) -> String {
@@ -65,7 +67,7 @@ impl Lease {
 
 /// Writes the result of a leased delivery: delivered (older pending entries of the booking
 /// superseded), superseded, pending on the long schedule, or dead; then frees the booking.
-async fn settle(
+pub(super) async fn settle(
     outbox: &Outbox,
     lease: &Lease,
     started_at_ms: i64,
@@ -175,21 +177,25 @@ async fn settle(
     })
 }
 
-/// Settles within the outbox write bound; a failure to write is reported, never raised: the
-/// entry keeps its lease until it runs out, then a redrive takes it again.
+/// Settles within `budget`; a failure to write is reported, never raised: the entry keeps its
+/// lease until it runs out, then a redrive takes it again.
 pub(super) async fn settle_or_note(
     outbox: &Outbox,
     lease: &Lease,
     started_at_ms: i64,
     outcome: &DeliveryOutcome,
     settings: &Settings,
+    budget: Duration,
 ) -> OutboxNote {
-    bounded(settle(outbox, lease, started_at_ms, outcome, settings))
-        .await
-        .unwrap_or_else(|error| OutboxNote::Failed {
-            id: Some(lease.id.clone()),
-            error: format!("{error}; the entry stays pending and will be redriven"),
-        })
+    budget::within(
+        budget,
+        settle(outbox, lease, started_at_ms, outcome, settings),
+    )
+    .await
+    .unwrap_or_else(|error| OutboxNote::Failed {
+        id: Some(lease.id.clone()),
+        error: format!("{error}; the entry stays pending and will be redriven once its lease ends"),
+    })
 }
 
 #[cfg(test)]

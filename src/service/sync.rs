@@ -7,18 +7,20 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::abort::Abort;
+use crate::config::OutboxSettings;
 use crate::config::Settings;
 use crate::delivery::{blocked_error, superseded_error, DeliveryOutcome};
-use crate::errors::SyncError;
+use crate::errors::{ErrorKind, SyncError};
 use crate::lanes::{Blocked, Ticket};
 use crate::outbox::{
-    self, millis, now_ms, BookingLease, Delivered, NewEntry, Outbox, OutboxError, ScheduleState,
+    self, budget, millis, now_ms, BookingLease, Delivered, NewEntry, Outbox, OutboxError,
+    ScheduleState,
 };
 use crate::payload::SyncRequest;
 
 use super::health::note_accepted;
-use super::settle::{settle_or_note, Lease};
-use super::{bounded, deliver_with, lane_url, OutboxNote, LEASE_MARGIN};
+use super::settle::{settle, settle_or_note, Lease};
+use super::{deliver_with, lane_url, step_budget, OutboxNote, LEASE_MARGIN};
 
 /// How often a sync looks again for its booking's lease held by another process.
 const BOOKING_POLL_MAX: Duration = Duration::from_millis(200);
@@ -26,6 +28,8 @@ const BOOKING_POLL_MAX: Duration = Duration::from_millis(200);
 pub struct SyncReport {
     pub outcome: DeliveryOutcome,
     pub outbox: Option<OutboxNote>,
+    /// Neither accepted by the partner nor kept in the configured outbox: a person must act.
+    pub lost: bool,
 }
 
 /// A sync written ahead: the entry, and the booking's lease when the write took it.
@@ -41,12 +45,9 @@ struct WrittenAhead {
 /// and in the same write makes it the booking's sender when the booking is free.
 async fn write_ahead(
     settings: &Settings,
+    outbox_settings: &OutboxSettings,
     request: &SyncRequest,
 ) -> Result<WrittenAhead, OutboxError> {
-    let outbox_settings = settings
-        .outbox
-        .as_ref()
-        .expect("called only with an outbox");
     let outbox = outbox::open(outbox_settings).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let owner = uuid::Uuid::new_v4().to_string();
@@ -97,6 +98,7 @@ async fn take_booking(
     ahead: &mut WrittenAhead,
     ticket: &Ticket,
     settings: &Settings,
+    step: Duration,
     deadline: Instant,
 ) -> Result<(), SyncError> {
     let WrittenAhead {
@@ -127,7 +129,13 @@ async fn take_booking(
         }
         ticket.wait(poll).await.map_err(blocked)?;
         poll = (poll * 2).min(BOOKING_POLL_MAX);
-        match bounded(outbox.lease_booking(booking, now_ms(), quiet_ms)).await {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match budget::within(
+            step.min(left),
+            outbox.lease_booking(booking, now_ms(), quiet_ms),
+        )
+        .await
+        {
             Ok(attempt) => *taken = attempt,
             // Outbox trouble never stops the live delivery; this process's lane still orders it.
             Err(_) => return Ok(()),
@@ -135,30 +143,70 @@ async fn take_booking(
     }
 }
 
-/// One sync: kept in the outbox first (when there is one), then delivered within the
-/// in-request deadline as the booking's one sender, then settled. Outbox trouble never
-/// stops the live delivery; an abort stops waiting and retrying, never the outbox writes.
+/// What the report says of a sync the outbox could not keep.
+fn not_kept(error: OutboxError) -> OutboxNote {
+    let may_appear = if matches!(error, OutboxError::Timeout(_)) {
+        "; the entry may still appear in the outbox later (it is then redriven, and the partner may see the booking again)"
+    } else {
+        ""
+    };
+    OutboxNote::Failed {
+        id: None,
+        error: format!("{error}{may_appear}"),
+    }
+}
+
+/// A sync whose write-ahead failed, and whose delivery failed too: written now with what the
+/// delivery did, so that a redrive sends it later. The database may be back by now.
+async fn keep_late(
+    settings: &Settings,
+    outbox_settings: &OutboxSettings,
+    request: &SyncRequest,
+    started_at_ms: i64,
+    outcome: &DeliveryOutcome,
+) -> Result<OutboxNote, OutboxError> {
+    let mut written = write_ahead(settings, outbox_settings, request).await?;
+    if written.taken.is_some() {
+        written.lease.booking = Some(written.booking.clone());
+    }
+    settle(
+        &written.outbox,
+        &written.lease,
+        started_at_ms,
+        outcome,
+        settings,
+    )
+    .await
+}
+
+/// One sync: kept in the outbox first (when there is one), then delivered as the booking's one
+/// sender, then settled, all within the deadline. Each outbox step takes at most its share of
+/// the deadline (`step_budget`), kept back from delivery, which always gets the rest; outbox
+/// trouble never stops the live delivery. An abort stops waiting and retrying, never the
+/// outbox writes.
 pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort>) -> SyncReport {
     let ticket = Ticket::newest(lane_url(settings), &request.booking_id, request.version_ms)
         .with_abort(abort);
-    let deadline = Instant::now() + settings.retry.deadline;
+    let end = Instant::now() + settings.retry.deadline;
+    let outbox = settings
+        .outbox
+        .as_ref()
+        .map(|outbox| (outbox, step_budget(outbox, settings.retry.deadline)));
     let mut note = None;
     let mut entry = None;
-    if settings.outbox.is_some() {
-        match bounded(write_ahead(settings, &request)).await {
+    if let Some((outbox, step)) = outbox {
+        match budget::within(step, write_ahead(settings, outbox, &request)).await {
             Ok(written) => entry = Some(written),
-            Err(error) => {
-                note = Some(OutboxNote::Failed {
-                    id: None,
-                    error: error.to_string(),
-                })
-            }
+            Err(error) => note = Some(not_kept(error)),
         }
     }
+    let deliver_until = end - outbox.map_or(Duration::ZERO, |(_, step)| step);
     let started_at_ms = now_ms();
-    let turn = match &mut entry {
-        Some(ahead) => take_booking(ahead, &ticket, settings, deadline).await,
-        None => Ok(()),
+    let turn = match (&mut entry, outbox) {
+        (Some(ahead), Some((_, step))) => {
+            take_booking(ahead, &ticket, settings, step, deliver_until).await
+        }
+        _ => Ok(()),
     };
     let outcome = match turn {
         Ok(()) => {
@@ -168,7 +216,7 @@ pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort
                 &request.booking_id,
                 &settings.retry,
                 &ticket,
-                deadline,
+                deliver_until,
                 &request.headers,
             )
             .await
@@ -178,11 +226,32 @@ pub async fn sync(request: SyncRequest, settings: &Settings, abort: Option<Abort
     if outcome.ok() {
         note_accepted(settings);
     }
-    if let Some(WrittenAhead { outbox, lease, .. }) = entry {
-        note = Some(settle_or_note(&outbox, &lease, started_at_ms, &outcome, settings).await);
+    let superseded = outcome
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == ErrorKind::Superseded);
+    if let Some((outbox, step)) = outbox {
+        let share = step.min(end.saturating_duration_since(Instant::now()));
+        match entry {
+            Some(WrittenAhead { outbox, lease, .. }) => {
+                let settled =
+                    settle_or_note(&outbox, &lease, started_at_ms, &outcome, settings, share);
+                note = Some(settled.await);
+            }
+            None if !outcome.ok() && !superseded => {
+                let late = keep_late(settings, outbox, &request, started_at_ms, &outcome);
+                if let Ok(kept) = budget::within(share, late).await {
+                    note = Some(kept);
+                }
+            }
+            None => {}
+        }
     }
+    let lost =
+        !outcome.ok() && !superseded && matches!(note, Some(OutboxNote::Failed { id: None, .. }));
     SyncReport {
         outcome,
         outbox: note,
+        lost,
     }
 }

@@ -1,5 +1,5 @@
-//! The PostgreSQL connection: opening it (TLS by rustls), running statements on it the way the
-//! URL asks, and replacing it when it was lost or sat idle too long.
+//! The PostgreSQL connections: opening them (TLS by rustls), running each step of the outbox on
+//! a connection of its own, and closing any connection that failed or was cut short.
 //!
 //! By default every statement goes unnamed with its parameters' types given (`query_typed`):
 //! one round trip, and nothing kept on the server between transactions, so a transaction-mode
@@ -7,26 +7,27 @@
 //! `prepared_statements=on` in the URL prepares each statement once by name instead: cheaper on a
 //! direct connection or a session pooler, broken behind a transaction pooler.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
+use deadpool_postgres::{
+    ClientWrapper, Manager, ManagerConfig, Object, PoolError, RecyclingMethod, Runtime,
+};
 use rustls::pki_types::{pem::PemObject, CertificateDer};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{Config, NoTls, Row, Statement};
 
+use super::super::budget;
 use super::super::error::describe_postgres;
 use super::super::values::Param;
-use super::super::{now_ms, safe_location, OutboxError};
-
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+use super::super::{safe_location, OutboxError};
 
 /// A connection unused for longer is replaced before its next statement: poolers and NATs drop
 /// idle connections, often without a word, and a serverless function may have been frozen.
-const IDLE_REPLACE_MS: i64 = 60_000;
+const IDLE_REPLACE: Duration = Duration::from_secs(60);
 
 /// The URL parameter that turns named prepared statements on.
 const PREPARED_PARAM: &str = "prepared_statements";
@@ -79,32 +80,37 @@ fn tls(root_cert: Option<&str>) -> Result<tokio_postgres_rustls::MakeRustlsConne
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .expect("aws-lc-rs supports the default TLS versions")
+    .map_err(|e| format!("TLS cannot start: {e}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
-async fn connect_client(config: &Config, root_cert: Option<&str>) -> Result<Client, String> {
-    // The connection task ends by itself when the client is dropped or the server goes away.
-    if config.get_ssl_mode() == SslMode::Disable {
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| describe_postgres(&e))?;
-        tokio::spawn(connection);
-        Ok(client)
-    } else {
-        let (client, connection) = config
-            .connect(tls(root_cert)?)
-            .await
-            .map_err(|e| describe_postgres(&e))?;
-        tokio::spawn(connection);
-        Ok(client)
-    }
-}
+/// How long opening a connection may take at most (a step's budget may cut it shorter).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How to open a connection again: the parsed URL, the extra CA it names, the statement mode.
+/// Connections kept per process. Each carries one statement at a time: pipelining several
+/// over one connection through a transaction pooler corrupts the protocol under load
+/// (PgBouncer issue #759, Supavisor issue #1164), so concurrency comes from connections.
+const MAX_CONNECTIONS: usize = 4;
+
+/// How many times a step without a budget (a redrive's query, an operator's call) is tried when
+/// its connection was lost or could not be opened. A step with a budget is tried until it ends.
+const MAX_TRIES: u32 = 4;
+/// The first wait before trying again on a fresh connection; doubles per try, up to the most.
+const RETRY_BASE: Duration = Duration::from_millis(10);
+const RETRY_MAX: Duration = Duration::from_millis(200);
+
+/// TCP keepalive, unless the URL sets its own: a peer gone silent (a NAT or pooler that forgot
+/// the flow) is noticed within about a minute even on an idle connection.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
+/// Sent data unacknowledged this long ends the connection (Linux), instead of the kernel's
+/// default of about 15 minutes of retransmissions.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach the server: the parsed URL, the TLS it needs, the statement mode.
 pub struct Connector {
     config: Config,
     root_cert: Option<String>,
@@ -135,6 +141,16 @@ impl Connector {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
+        if !location.contains("keepalives") {
+            config
+                .keepalives(true)
+                .keepalives_idle(KEEPALIVE_IDLE)
+                .keepalives_interval(KEEPALIVE_INTERVAL)
+                .keepalives_retries(KEEPALIVE_RETRIES);
+        }
+        if !location.contains("tcp_user_timeout") {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
         Ok(Connector {
             config,
             root_cert,
@@ -143,58 +159,94 @@ impl Connector {
         })
     }
 
-    pub async fn connect(&self) -> Result<Client, OutboxError> {
-        let unreachable = |why: String| {
-            let what_to_do = if why.contains("certificate") {
-                "if the server's certificate comes from your provider's own CA (Supabase's does), add sslrootcert=<path to that CA file> to the URL"
-            } else {
-                "check the host, port, user, password and database"
-            };
-            OutboxError::PostgresConnect {
-                location: self.shown.clone(),
-                why,
-                what_to_do,
-            }
+    /// A pool of connections to the server, none opened yet.
+    pub fn pool(self) -> Result<Pool, OutboxError> {
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
         };
-        let connecting = connect_client(&self.config, self.root_cert.as_deref());
-        tokio::time::timeout(CONNECT_TIMEOUT, connecting)
-            .await
-            .map_err(|_| unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs())))?
-            .map_err(unreachable)
+        let manager = if self.config.get_ssl_mode() == SslMode::Disable {
+            Manager::from_config(self.config.clone(), NoTls, manager_config)
+        } else {
+            let tls = tls(self.root_cert.as_deref()).map_err(|why| self.unreachable(why))?;
+            Manager::from_config(self.config.clone(), tls, manager_config)
+        };
+        let connections = deadpool_postgres::Pool::builder(manager)
+            .max_size(MAX_CONNECTIONS)
+            .runtime(Runtime::Tokio1)
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| {
+                OutboxError::Location(format!("PARTNER_SYNC_OUTBOX = {:?}: {e}", self.shown))
+            })?;
+        Ok(Pool {
+            connections,
+            connector: self,
+        })
+    }
+
+    fn unreachable(&self, why: String) -> OutboxError {
+        let what_to_do = if why.contains("certificate") || why.contains("sslrootcert") {
+            "if the server's certificate comes from your provider's own CA (Supabase's does), add sslrootcert=<path to that CA file> to the URL"
+        } else {
+            "check the host, port, user, password and database"
+        };
+        OutboxError::PostgresConnect {
+            location: self.shown.clone(),
+            why,
+            what_to_do,
+        }
     }
 }
 
-/// One open connection, with the statements it prepared by name when that mode is on.
+/// One connection, checked out of the pool for one step. Dropped without `keep`, because its
+/// statement failed on the way or was cut short by a budget, it is closed and never reused:
+/// whatever it was waiting for may never come.
 pub struct Connection {
-    client: Client,
-    prepared: Option<Mutex<HashMap<String, Statement>>>,
+    object: Option<Object>,
+    prepared: bool,
+    /// Used before, and idle in the pool since.
+    reused: bool,
+    healthy: AtomicBool,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if !self.healthy.load(Ordering::Relaxed) {
+            if let Some(object) = self.object.take() {
+                drop(Object::take(object));
+            }
+        }
+    }
 }
 
 impl Connection {
-    fn new(client: Client, prepared: bool) -> Self {
-        Connection {
-            client,
-            prepared: prepared.then(Default::default),
-        }
+    fn client(&self) -> &ClientWrapper {
+        self.object.as_deref().expect("present until dropped")
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    pub fn client_mut(&mut self) -> &mut ClientWrapper {
+        self.object.as_deref_mut().expect("present until dropped")
+    }
+
+    /// The connection goes back to the pool when dropped.
+    pub fn keep(&self) {
+        self.healthy.store(true, Ordering::Relaxed);
     }
 
     /// The statement prepared by name for `text` when that mode is on (once per connection);
     /// `None` when statements go unnamed.
-    async fn named(&self, text: &str) -> Result<Option<Statement>, tokio_postgres::Error> {
-        let Some(cache) = &self.prepared else {
+    async fn named(
+        &self,
+        text: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Option<Statement>, tokio_postgres::Error> {
+        if !self.prepared {
             return Ok(None);
-        };
-        if let Some(statement) = cache.lock().expect("not poisoned").get(text) {
-            return Ok(Some(statement.clone()));
         }
-        let statement = self.client.prepare(text).await?;
-        let mut cache = cache.lock().expect("not poisoned");
-        cache.insert(text.to_string(), statement.clone());
-        Ok(Some(statement))
+        let types: Vec<Type> = params.iter().map(|(_, ty)| ty.clone()).collect();
+        Ok(Some(
+            self.client().prepare_typed_cached(text, &types).await?,
+        ))
     }
 
     pub async fn query(
@@ -203,9 +255,9 @@ impl Connection {
         params: &[Param],
     ) -> Result<Vec<Row>, tokio_postgres::Error> {
         let params: Vec<_> = params.iter().map(typed).collect();
-        match self.named(text).await? {
-            None => self.client.query_typed(text, &params).await,
-            Some(statement) => self.client.query(&statement, &values(&params)).await,
+        match self.named(text, &params).await? {
+            None => self.client().query_typed(text, &params).await,
+            Some(statement) => self.client().query(&statement, &values(&params)).await,
         }
     }
 
@@ -215,10 +267,15 @@ impl Connection {
         params: &[Param],
     ) -> Result<u64, tokio_postgres::Error> {
         let params: Vec<_> = params.iter().map(typed).collect();
-        match self.named(text).await? {
-            None => self.client.execute_typed(text, &params).await,
-            Some(statement) => self.client.execute(&statement, &values(&params)).await,
+        match self.named(text, &params).await? {
+            None => self.client().execute_typed(text, &params).await,
+            Some(statement) => self.client().execute(&statement, &values(&params)).await,
         }
+    }
+
+    /// Statements without parameters, as one message (DDL, ANALYZE).
+    pub async fn batch(&self, text: &str) -> Result<(), tokio_postgres::Error> {
+        self.client().batch_execute(text).await
     }
 }
 
@@ -227,63 +284,128 @@ fn values<'a>(params: &[(&'a (dyn ToSql + Sync), Type)]) -> Vec<&'a (dyn ToSql +
     params.iter().map(|(value, _)| *value).collect()
 }
 
-/// The connection in use, replaced when it was lost or sat idle too long.
+/// What a failed statement says about its connection.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        // The server answered: the connection is fine, unless the answer says it is ending
+        // (class 08, connection exception; 57P01-03, the server or pooler shutting down).
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        }
+        // No answer from the server: closed, an I/O error, or a message that made no sense.
+        None => true,
+    }
+}
+
+/// Whether opening a connection may work if tried again: not when the server refused the
+/// login or the database (a wrong password stays wrong).
+fn worth_reconnecting(e: &PoolError) -> bool {
+    match e {
+        PoolError::Backend(e) => e.code().is_none_or(|code| {
+            let code = code.code();
+            !(code.starts_with("28") || code == "3D000")
+        }),
+        PoolError::Timeout(_) => true,
+        _ => false,
+    }
+}
+
+/// The connections of one outbox, each carrying one statement at a time.
 pub struct Pool {
+    connections: deadpool_postgres::Pool,
     connector: Connector,
-    current: Mutex<Arc<Connection>>,
-    /// Held while replacing the connection, so that statements failing together reconnect once.
-    reconnecting: tokio::sync::Mutex<()>,
-    last_used_ms: AtomicI64,
 }
 
 impl Pool {
-    /// A pool whose first connection is `client` (the schema work done on it).
-    pub fn new(connector: Connector, client: Client) -> Self {
-        Pool {
-            current: Mutex::new(Arc::new(Connection::new(client, connector.prepared))),
-            connector,
-            reconnecting: tokio::sync::Mutex::new(()),
-            last_used_ms: AtomicI64::new(now_ms()),
+    pub fn shown(&self) -> &str {
+        &self.connector.shown
+    }
+
+    /// A connection for one step; one idle for too long is replaced first (a frozen function
+    /// or a NAT may have dropped it without a word).
+    pub async fn checkout(&self) -> Result<Connection, (OutboxError, bool)> {
+        self.connections
+            .retain(|_, metrics| metrics.last_used() < IDLE_REPLACE);
+        let wait = budget::capped(CONNECT_TIMEOUT);
+        let mut timeouts = self.connections.timeouts();
+        timeouts.wait = Some(wait);
+        timeouts.create = Some(wait);
+        match self.connections.timeout_get(&timeouts).await {
+            Ok(object) => Ok(Connection {
+                reused: Object::metrics(&object).recycle_count > 0,
+                object: Some(object),
+                prepared: self.connector.prepared,
+                healthy: AtomicBool::new(false),
+            }),
+            Err(e) => {
+                let again = worth_reconnecting(&e);
+                let why = match e {
+                    PoolError::Backend(e) => describe_postgres(&e),
+                    PoolError::Timeout(_) => format!("no answer within {} ms", wait.as_millis()),
+                    other => other.to_string(),
+                };
+                Err((self.connector.unreachable(why), again))
+            }
         }
     }
 
-    fn current(&self) -> Arc<Connection> {
-        self.current.lock().expect("not poisoned").clone()
-    }
-
-    /// A new connection in place of `broken`, unless another statement already replaced it.
-    async fn replace(&self, broken: &Arc<Connection>) -> Result<Arc<Connection>, OutboxError> {
-        let _one_at_a_time = self.reconnecting.lock().await;
-        let current = self.current();
-        if !Arc::ptr_eq(&current, broken) {
-            return Ok(current);
-        }
-        let client = self.connector.connect().await?;
-        let fresh = Arc::new(Connection::new(client, self.connector.prepared));
-        *self.current.lock().expect("not poisoned") = fresh.clone();
-        Ok(fresh)
-    }
-
-    /// Runs `work` on the connection; a connection that sat idle too long is replaced first,
-    /// and one found lost is replaced and `work` run once more. Every step is one statement
-    /// that checks what it changes (a lease, a state), so running it again is safe.
+    /// Runs one step (`work`, given the connection and which try this is) on a connection of
+    /// its own. A connection that failed on the way is closed, and the step tried again on a
+    /// fresh one after a short backoff, while its budget lasts: every step checks what it
+    /// changes (a lease, a state), and a write-ahead looks for its own entry first, so running
+    /// one again is safe. An error the server answered with is returned as it is.
     pub async fn run<T, Work, Fut>(&self, work: Work) -> Result<T, OutboxError>
     where
-        Work: Fn(Arc<Connection>) -> Fut,
+        Work: Fn(Arc<Connection>, u32) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
-        let now = now_ms();
-        let idle_ms = now - self.last_used_ms.swap(now, Ordering::Relaxed);
-        let mut connection = self.current();
-        if connection.client.is_closed() || idle_ms > IDLE_REPLACE_MS {
-            connection = self.replace(&connection).await?;
-        }
-        match work(connection.clone()).await {
-            Err(e) if e.is_closed() || connection.client.is_closed() => {
-                let fresh = self.replace(&connection).await?;
-                Ok(work(fresh).await?)
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let (failure, again) = match self.checkout().await {
+                Ok(connection) => {
+                    // A connection that sat in the pool may have died without a word: it gets
+                    // half of what is left, so that a fresh one still has time after it.
+                    let limit = budget::left()
+                        .filter(|_| connection.reused)
+                        .map(|left| left / 2);
+                    let connection = Arc::new(connection);
+                    let working = work(connection.clone(), tries);
+                    let done = match limit {
+                        Some(limit) => tokio::time::timeout(limit, working).await.ok(),
+                        None => Some(working.await),
+                    };
+                    match done {
+                        Some(Ok(done)) => {
+                            connection.keep();
+                            return Ok(done);
+                        }
+                        Some(Err(e)) if !connection_lost(&e) => {
+                            connection.keep();
+                            return Err(e.into());
+                        }
+                        Some(Err(e)) => (OutboxError::from(e), true),
+                        None => {
+                            // The idle ones most likely went the same way (one NAT, one path).
+                            self.connections.retain(|_, _| false);
+                            (OutboxError::Timeout(limit.unwrap_or_default()), true)
+                        }
+                    }
+                }
+                Err(failed) => failed,
+            };
+            let wait = RETRY_BASE
+                .saturating_mul(2u32.saturating_pow(tries - 1))
+                .min(RETRY_MAX);
+            let tries_left = match budget::left() {
+                Some(left) => left > wait,
+                None => tries < MAX_TRIES,
+            };
+            if !again || !tries_left {
+                return Err(failure);
             }
-            done => Ok(done?),
+            tokio::time::sleep(wait).await;
         }
     }
 }

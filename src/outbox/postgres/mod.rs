@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio_postgres::types::Type;
-use tokio_postgres::Client;
 
-use self::connection::{typed, Connector, Pool};
+use self::connection::{typed, Connection, Connector, Pool};
 use super::entry::delivered_of;
 use super::error::describe_postgres;
 use super::sql::{params, Dialect, SchemaState, Statements};
@@ -49,7 +48,7 @@ fn row_of(row: &tokio_postgres::Row, columns: usize) -> Result<Row, tokio_postgr
 }
 
 async fn table_exists(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     name: &str,
 ) -> Result<bool, tokio_postgres::Error> {
     Ok(tx
@@ -58,12 +57,12 @@ async fn table_exists(
         .get(0))
 }
 
-/// Creates the schema on first use, under a transaction's advisory lock (a pooler keeps no
+/// Creates or migrates the schema, under a transaction's advisory lock (a pooler keeps no
 /// session locks) so instances starting together don't race; refuses tables it did not create
 /// or cannot read.
-async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), String> {
+async fn prepare_schema(connection: &mut Connection, sql: &Statements) -> Result<(), String> {
     let db = |e: tokio_postgres::Error| describe_postgres(&e);
-    let tx = client.transaction().await.map_err(db)?;
+    let tx = connection.client_mut().transaction().await.map_err(db)?;
     tx.query_typed(
         "SELECT pg_advisory_xact_lock(hashtext($1))",
         &[typed(&sql.entries.as_str().into())],
@@ -95,26 +94,47 @@ async fn prepare_schema(client: &mut Client, sql: &Statements) -> Result<(), Str
     for statement in &sql.ensure_indexes {
         tx.batch_execute(statement).await.map_err(db)?;
     }
-    tx.commit().await.map_err(db)
+    tx.commit().await.map_err(db)?;
+    connection.keep();
+    Ok(())
 }
 
 /// The number of columns in `ENTRY_COLUMNS`, which `claim_cte` returns first.
 const ENTRY_COLUMN_COUNT: usize = 20;
 
 impl PgStore {
+    /// Opens the outbox: one statement checks that the schema is current; only when it is not
+    /// (a new database, an older version) is it created or migrated.
     pub async fn connect(location: &str, prefix: &str) -> Result<Self, OutboxError> {
-        let connector = Connector::new(location)?;
-        let mut client = connector.connect().await?;
+        let pool = Connector::new(location)?.pool()?;
         let sql = Statements::new(prefix, Dialect::Postgres);
-        prepare_schema(&mut client, &sql)
-            .await
-            .map_err(|why| OutboxError::Schema {
+        let check = sql.current_check();
+        let current = pool
+            .run(|connection, _| {
+                let check = check.as_str();
+                async move {
+                    match connection.query(check, &[]).await {
+                        Ok(rows) => Ok(rows.first().is_some_and(|row| row.get::<_, bool>(0))),
+                        // A missing table or column: the whole check below says what is wrong.
+                        Err(e) if e.as_db_error().is_some() => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        if !current {
+            let schema = |why| OutboxError::Schema {
                 backend: "PostgreSQL",
-                location: connector.shown.clone(),
+                location: pool.shown().to_string(),
                 why,
-            })?;
+            };
+            let mut connection = pool.checkout().await.map_err(|(e, _)| e)?;
+            prepare_schema(&mut connection, &sql)
+                .await
+                .map_err(schema)?;
+        }
         Ok(PgStore {
-            pool: Pool::new(connector, client),
+            pool,
             sql,
             analyzed_at: Mutex::new(None),
         })
@@ -128,7 +148,7 @@ impl PgStore {
         params: &[Param],
     ) -> Result<Vec<tokio_postgres::Row>, OutboxError> {
         self.pool
-            .run(|connection| async move { connection.query(statement, params).await })
+            .run(|connection, _| async move { connection.query(statement, params).await })
             .await
     }
 
@@ -196,14 +216,31 @@ impl Store for PgStore {
     async fn execute(&self, statement: &str, params: Vec<Param>) -> Result<u64, OutboxError> {
         let params = &params;
         self.pool
-            .run(|connection| async move { connection.execute(statement, params).await })
+            .run(|connection, _| async move { connection.execute(statement, params).await })
             .await
     }
 
     async fn write_ahead(&self, e: NewEntry, quiet_ms: i64) -> Result<WrittenAhead, OutboxError> {
         let mut params = params::book(&e, quiet_ms);
         params.extend(params::insert(&e));
-        let row = self.query_one(&self.sql.write_ahead_cte, &params).await?;
+        let own: [Param; 2] = [e.id.as_str().into(), e.lease_owner.as_str().into()];
+        let (params, own) = (&params, &own);
+        let row = self
+            .pool
+            .run(|connection, tries| async move {
+                // A try whose answer was lost may have committed: then the entry is kept,
+                // lease and all, and writing it again would only collide with it.
+                if tries > 1 {
+                    let found = connection.query(&self.sql.find_written, own).await?;
+                    if let Some(row) = found.into_iter().next() {
+                        return Ok(Some(row));
+                    }
+                }
+                let written = connection.query(&self.sql.write_ahead_cte, params).await?;
+                Ok(written.into_iter().next())
+            })
+            .await?
+            .ok_or(OutboxError::NoRow)?;
         let version = Version {
             ms: e.version_ms,
             seq: row.get(0),
@@ -222,15 +259,37 @@ impl Store for PgStore {
             f.now_ms,
         ));
         params.extend(params::settle_booking(&settle));
-        let row = self.query_one(&self.sql.settle_cte, &params).await?;
-        Ok(Settled {
-            kept: row.get(0),
-            superseded_older: row.get(1),
-        })
+        let finished: [Param; 3] = [
+            f.id.as_str().into(),
+            f.state.as_str().into(),
+            f.now_ms.into(),
+        ];
+        let (params, finished) = (&params, &finished);
+        self.pool
+            .run(|connection, tries| async move {
+                let rows = connection.query(&self.sql.settle_cte, params).await?;
+                let (mut kept, superseded_older) = match rows.first() {
+                    Some(row) => (row.get(0), row.get(1)),
+                    None => (false, Vec::new()),
+                };
+                // A try whose answer was lost may have committed: the entry then holds
+                // exactly what this settle writes.
+                if !kept && tries > 1 {
+                    kept = !connection
+                        .query(&self.sql.settled, finished)
+                        .await?
+                        .is_empty();
+                }
+                Ok(Settled {
+                    kept,
+                    superseded_older,
+                })
+            })
+            .await
     }
 
     async fn claim_wave(&self, wave: ClaimWave) -> Result<Vec<Claim>, OutboxError> {
-        // Issued together, so the client pipelines them: about one round trip for the wave.
+        // Issued together: each on a connection of its own, up to the pool's size.
         let claims = wave
             .candidates
             .into_iter()
@@ -258,7 +317,7 @@ impl Store for PgStore {
         }
         let analyze = self.sql.analyze.as_str();
         self.pool
-            .run(|connection| async move { connection.client().batch_execute(analyze).await })
+            .run(|connection, _| async move { connection.batch(analyze).await })
             .await
     }
 }

@@ -56,6 +56,7 @@ pub struct Statements {
     pub probe: String,
     /// Indexes of the operator's queries, created when missing at every open (older outboxes).
     pub ensure_indexes: Vec<String>,
+    pub index_names: Vec<String>,
     pub count_by_state: String,
     pub hourly: String,
     pub set_history: String,
@@ -65,7 +66,11 @@ pub struct Statements {
     /// data-modifying CTEs: one round trip, atomic. SQLite has no such CTEs; it runs the
     /// parts in one transaction (one fsync).
     pub write_ahead_cte: String,
+    /// What `write_ahead_cte` returns, read back for an entry already written ($1 id, $2 owner).
+    pub find_written: String,
     pub settle_cte: String,
+    /// The entry $1 as a settle finished it: state $2 written at $3 (ms).
+    pub settled: String,
     pub claim_cte: String,
     pub purge_cte: String,
 }
@@ -96,6 +101,7 @@ impl Statements {
             create,
             migrate_from_v1,
             ensure_indexes,
+            index_names,
         } = schema(&entries, &bookings, &version_table, dialect);
 
         let mut sql = Statements {
@@ -193,6 +199,7 @@ impl Statements {
             ),
             probe: format!("SELECT {ENTRY_COLUMNS}, lease_until_ms, lease_owner FROM {entries} LIMIT 0"),
             ensure_indexes,
+            index_names,
             count_by_state: format!("SELECT state, COUNT(*) FROM {entries} GROUP BY state"),
             // Per hour since $1 (before $2), in one pass over the updated_at_ms index: deliveries
             // (by delivery time, never later than the entry's last update), failed last attempts
@@ -211,7 +218,15 @@ impl Statements {
             set_history: format!("UPDATE {entries} SET history = $1 WHERE id = $2 AND history = $3"),
             analyze: format!("ANALYZE {entries}, {bookings}"),
             write_ahead_cte: String::new(),
+            find_written: format!(
+                "SELECT e.seq, COALESCE(b.lease_owner = $2, false), {delivered}
+                 FROM {entries} e JOIN {bookings} b ON b.booking_id = e.booking_id WHERE e.id = $1",
+                delivered = qualified("b.", DELIVERED_COLUMNS),
+            ),
             settle_cte: String::new(),
+            settled: format!(
+                "SELECT 1 FROM {entries} WHERE id = $1 AND state = $2 AND updated_at_ms = $3 AND lease_owner IS NULL"
+            ),
             claim_cte: String::new(),
             purge_cte: String::new(),
             entries,
@@ -313,6 +328,15 @@ fn forgettable_booking(before: &str) -> String {
 
 /// A booking's delivered watermark, as `delivered_of` reads it.
 const DELIVERED_COLUMNS: &str = "delivered_version_ms, delivered_seq, delivered_entry_id";
+
+/// `columns` (comma-separated) each prefixed by `table`.
+fn qualified(table: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|column| format!("{table}{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// The booking row (columns prefixed by `row`) may be leased by `owner`: nobody holds it, or
 /// `owner` does, or its holder's lease ran out before `expired_before`; and it is not quiet at `now`.

@@ -20,6 +20,8 @@ pub struct Schema {
     pub migrate_from_v1: Vec<String>,
     /// Indexes of the operator's queries, created when missing at every open (older outboxes).
     pub ensure_indexes: Vec<String>,
+    /// The names of `ensure_indexes`, which `current_check` looks for.
+    pub index_names: Vec<String>,
 }
 
 /// The entries table as this version creates it; `name` may be a temporary name (migration).
@@ -110,6 +112,24 @@ impl Statements {
         )
     }
 
+    /// One statement, true when the schema is this version's with every column and index it
+    /// needs (PostgreSQL): a fresh process checks that, and nothing more, before its first
+    /// write. It fails when a table is missing; then the whole check runs, under its lock.
+    pub fn current_check(&self) -> String {
+        let indexes: Vec<String> = self
+            .index_names
+            .iter()
+            .map(|name| format!("AND to_regclass('{name}') IS NOT NULL"))
+            .collect();
+        format!(
+            "SELECT COALESCE((SELECT MAX(version) FROM {version}) = {SCHEMA_VERSION}, false)
+                AND (SELECT COUNT(*) FROM ({probe}) p) = 0 {indexes}",
+            version = self.version_table,
+            probe = self.probe,
+            indexes = indexes.join(" "),
+        )
+    }
+
     pub fn read_version(&self) -> String {
         format!(
             "SELECT CAST(MAX(version) AS BIGINT) FROM {}",
@@ -136,24 +156,31 @@ pub fn schema(entries: &str, bookings: &str, version_table: &str, dialect: Diale
                 delivered_entry_id TEXT
             )"
     );
-    // Newest first, all or in one state; the last 24 hours by update time.
-    let mut ensure_indexes = vec![
-            format!("CREATE INDEX IF NOT EXISTS {entries}_created ON {entries} (created_at_ms, id)"),
-            format!(
-                "CREATE INDEX IF NOT EXISTS {entries}_state_created ON {entries} (state, created_at_ms, id)"
-            ),
-            // Covers the chart's query: it never reads the table.
-            format!(
-                "CREATE INDEX IF NOT EXISTS {entries}_recent
-                    ON {entries} (updated_at_ms, state, delivered_at_ms, last_error_kind)"
-            ),
-        ];
+    // Newest first, all or in one state; the last 24 hours by update time (covering the
+    // chart's query: it never reads the table). Their names, then their columns.
+    let mut extra_indexes = vec![
+        (format!("{entries}_created"), "(created_at_ms, id)"),
+        (
+            format!("{entries}_state_created"),
+            "(state, created_at_ms, id)",
+        ),
+        (
+            format!("{entries}_recent"),
+            "(updated_at_ms, state, delivered_at_ms, last_error_kind)",
+        ),
+    ];
     // Booking id prefixes in byte order; SQLite's booking index already compares bytes.
     if dialect == Dialect::Postgres {
-        ensure_indexes.push(format!(
-                "CREATE INDEX IF NOT EXISTS {entries}_booking_bytes ON {entries} (booking_id COLLATE \"C\")"
-            ));
+        extra_indexes.push((
+            format!("{entries}_booking_bytes"),
+            "(booking_id COLLATE \"C\")",
+        ));
     }
+    let ensure_indexes = extra_indexes
+        .iter()
+        .map(|(name, columns)| format!("CREATE INDEX IF NOT EXISTS {name} ON {entries} {columns}"))
+        .collect();
+    let index_names = extra_indexes.into_iter().map(|(name, _)| name).collect();
     let mut create = vec![entries_table(entries)];
     create.extend(indexes.iter().cloned());
     create.push(bookings_table.clone());
@@ -229,5 +256,6 @@ pub fn schema(entries: &str, bookings: &str, version_table: &str, dialect: Diale
         create,
         migrate_from_v1,
         ensure_indexes,
+        index_names,
     }
 }
