@@ -34,8 +34,12 @@ pub enum OutboxError {
     Sqlite(#[from] rusqlite::Error),
     #[error("PostgreSQL outbox: {}", describe_postgres(.0))]
     Postgres(#[from] tokio_postgres::Error),
+    /// The step ran out of its time: what it sent may still take effect.
     #[error("the outbox did not answer within {} ms", .0.as_millis())]
     Timeout(Duration),
+    /// The last try failed, and an earlier one sent its statement but got no answer.
+    #[error("{0}; an earlier try got no answer, so its write may still take effect")]
+    Unconfirmed(Box<OutboxError>),
     /// A statement that always returns a row returned none: a bug.
     #[error("an outbox statement returned no row; please report it")]
     NoRow,

@@ -224,10 +224,6 @@ impl Connection {
         self.object.as_deref().expect("present until dropped")
     }
 
-    pub fn client_mut(&mut self) -> &mut ClientWrapper {
-        self.object.as_deref_mut().expect("present until dropped")
-    }
-
     /// The connection goes back to the pool when dropped.
     pub fn keep(&self) {
         self.healthy.store(true, Ordering::Relaxed);
@@ -361,6 +357,8 @@ impl Pool {
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let mut tries = 0;
+        // A try that sent its statement and got no answer may still take effect.
+        let mut unconfirmed = false;
         loop {
             tries += 1;
             let (failure, again) = match self.checkout().await {
@@ -385,8 +383,12 @@ impl Pool {
                             connection.keep();
                             return Err(e.into());
                         }
-                        Some(Err(e)) => (OutboxError::from(e), true),
+                        Some(Err(e)) => {
+                            unconfirmed = true;
+                            (OutboxError::from(e), true)
+                        }
                         None => {
+                            unconfirmed = true;
                             // The idle ones most likely went the same way (one NAT, one path).
                             self.connections.retain(|_, _| false);
                             (OutboxError::Timeout(limit.unwrap_or_default()), true)
@@ -403,7 +405,11 @@ impl Pool {
                 None => tries < MAX_TRIES,
             };
             if !again || !tries_left {
-                return Err(failure);
+                return Err(match failure {
+                    OutboxError::Timeout(_) => failure,
+                    _ if unconfirmed => OutboxError::Unconfirmed(Box::new(failure)),
+                    _ => failure,
+                });
             }
             tokio::time::sleep(wait).await;
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_postgres::types::Type;
 
-use self::connection::{typed, Connection, Connector, Pool};
+use self::connection::{Connection, Connector, Pool};
 use super::entry::delivered_of;
 use super::error::describe_postgres;
 use super::sql::{params, Dialect, SchemaState, Statements};
@@ -47,56 +47,72 @@ fn row_of(row: &tokio_postgres::Row, columns: usize) -> Result<Row, tokio_postgr
         .map(Row)
 }
 
-async fn table_exists(
-    tx: &deadpool_postgres::Transaction<'_>,
-    name: &str,
-) -> Result<bool, tokio_postgres::Error> {
-    Ok(tx
-        .query_typed_one("SELECT to_regclass($1) IS NOT NULL", &[typed(&name.into())])
-        .await?
-        .get(0))
+/// What a schema step found wrong with the tables (not the connection): said as it is.
+type Found = Result<(), String>;
+
+async fn table_exists(connection: &Connection, name: &str) -> Result<bool, tokio_postgres::Error> {
+    let rows = connection
+        .query("SELECT to_regclass($1) IS NOT NULL", &[name.into()])
+        .await?;
+    Ok(rows.first().is_some_and(|row| row.get(0)))
 }
 
 /// Creates or migrates the schema, under a transaction's advisory lock (a pooler keeps no
 /// session locks) so instances starting together don't race; refuses tables it did not create
-/// or cannot read.
-async fn prepare_schema(connection: &mut Connection, sql: &Statements) -> Result<(), String> {
-    let db = |e: tokio_postgres::Error| describe_postgres(&e);
-    let tx = connection.client_mut().transaction().await.map_err(db)?;
-    tx.query_typed(
-        "SELECT pg_advisory_xact_lock(hashtext($1))",
-        &[typed(&sql.entries.as_str().into())],
-    )
-    .await
-    .map_err(db)?;
-    let has_version = table_exists(&tx, &sql.version_table).await.map_err(db)?;
-    let has_entries = table_exists(&tx, &sql.entries).await.map_err(db)?;
-    match sql.schema_state(has_version, has_entries)? {
-        SchemaState::Missing => {
-            for statement in &sql.create {
-                tx.batch_execute(statement).await.map_err(db)?;
-            }
-        }
-        SchemaState::Ours => {
-            let version = tx
-                .query_typed_one(&sql.read_version(), &[])
-                .await
-                .map(|row| row.get(0))
-                .map_err(db);
-            for statement in sql.check_version(version)? {
-                tx.batch_execute(&statement).await.map_err(db)?;
-            }
+/// or cannot read. Run again from the start when its connection is lost: nothing is committed
+/// before the end.
+async fn prepare_schema(
+    connection: &Connection,
+    sql: &Statements,
+) -> Result<Found, tokio_postgres::Error> {
+    connection.batch("BEGIN").await?;
+    let done = schema_steps(connection, sql).await;
+    match done {
+        Ok(Ok(())) => connection.batch("COMMIT").await.map(Ok),
+        failed => {
+            // The connection goes back to the pool (unless lost): not inside this transaction.
+            let _ = connection.batch("ROLLBACK").await;
+            failed
         }
     }
-    tx.batch_execute(&sql.probe)
-        .await
-        .map_err(|e| sql.missing_columns(&describe_postgres(&e)))?;
+}
+
+async fn schema_steps(
+    connection: &Connection,
+    sql: &Statements,
+) -> Result<Found, tokio_postgres::Error> {
+    let lock = "SELECT pg_advisory_xact_lock(hashtext($1))";
+    connection.query(lock, &[sql.entries.as_str().into()]).await?;
+    let has_version = table_exists(connection, &sql.version_table).await?;
+    let has_entries = table_exists(connection, &sql.entries).await?;
+    let steps = match sql.schema_state(has_version, has_entries) {
+        Err(why) => return Ok(Err(why)),
+        Ok(SchemaState::Missing) => sql.create.clone(),
+        Ok(SchemaState::Ours) => {
+            let version = match connection.query(&sql.read_version(), &[]).await {
+                Ok(rows) => Ok(rows.first().and_then(|row| row.get(0))),
+                Err(e) if e.as_db_error().is_some() => Err(describe_postgres(&e)),
+                Err(e) => return Err(e),
+            };
+            match sql.check_version(version) {
+                Ok(steps) => steps,
+                Err(why) => return Ok(Err(why)),
+            }
+        }
+    };
+    for statement in &steps {
+        connection.batch(statement).await?;
+    }
+    match connection.batch(&sql.probe).await {
+        Err(e) if e.as_db_error().is_some() => {
+            return Ok(Err(sql.missing_columns(&describe_postgres(&e))))
+        }
+        other => other?,
+    }
     for statement in &sql.ensure_indexes {
-        tx.batch_execute(statement).await.map_err(db)?;
+        connection.batch(statement).await?;
     }
-    tx.commit().await.map_err(db)?;
-    connection.keep();
-    Ok(())
+    Ok(Ok(()))
 }
 
 /// The number of columns in `ENTRY_COLUMNS`, which `claim_cte` returns first.
@@ -128,10 +144,15 @@ impl PgStore {
                 location: pool.shown().to_string(),
                 why,
             };
-            let mut connection = pool.checkout().await.map_err(|(e, _)| e)?;
-            prepare_schema(&mut connection, &sql)
+            let sql = &sql;
+            match pool
+                .run(|connection, _| async move { prepare_schema(&connection, sql).await })
                 .await
-                .map_err(schema)?;
+            {
+                Ok(found) => found.map_err(schema)?,
+                Err(OutboxError::Postgres(e)) => return Err(schema(describe_postgres(&e))),
+                Err(other) => return Err(other),
+            }
         }
         Ok(PgStore {
             pool,
