@@ -203,10 +203,10 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
     expect(psql(`SELECT seq FROM ${prefix}entries WHERE booking_id = 'pg-v1' ORDER BY seq DESC LIMIT 1`)).toBe('3')
   })
 
-  // Every outbox write in the request path is bounded (OUTBOX_WRITE_TIMEOUT, 5 s), the one that
+  // Every outbox step in the request path is bounded by its share of the deadline, the one that
   // settles the entry after the attempts too: a database that stops answering cannot hold the handler.
   it(
-    'a database that stops answering after the write-ahead does not hold the sync past deadline + 5 s',
+    'a database that stops answering after the write-ahead does not hold the sync past its deadline',
     { timeout: 30_000 },
     async () => {
       const prefix = freshPrefix()
@@ -249,7 +249,7 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
         const result = await client.sync(booking('pg-stuck'))
         const elapsed = Date.now() - started
         expect(result.ok).toBe(true)
-        expect(elapsed).toBeLessThan(DEADLINE_MS + 5000 + 1500)
+        expect(elapsed).toBeLessThan(DEADLINE_MS + 750)
         expect(locker.exitCode).toBe(null) // the lock was still held when the sync ended
         expect(result.outbox).toMatchObject({
           id: expect.any(String),
@@ -373,7 +373,11 @@ describe.each(POSTGRES_TARGETS)('PostgreSQL outbox through %s', (_name, TARGET) 
       const { results } = await inChildren(starters, { timeoutMs: 30_000 })
       const ends = results.flatMap((r) => r.lines.filter((line) => line.startsWith('end ')))
       expect(ends).toHaveLength(20)
-      expect(ends.filter((line) => !line.endsWith(' ok delivered'))).toEqual([])
+      const why = results.flatMap((r) => r.lines.filter((line) => line.startsWith('why ')))
+      expect(
+        ends.filter((line) => !line.endsWith(' ok delivered')),
+        why.join('\n'),
+      ).toEqual([])
       expect(psql(`SELECT COUNT(*) FROM ${prefix}schema_version`)).toBe('1')
       expect(psql(`SELECT COUNT(*) FROM ${prefix}entries WHERE state = 'delivered'`)).toBe('20')
     },

@@ -116,7 +116,7 @@ export function observe(): void {
   // @ts-expect-error a hook receives a DeliveryEvent, not a string
   createPartnerSync({ on: { failed: (e: string) => void e } })
   // @ts-expect-error no such hook
-  createPartnerSync({ on: { lost: () => {} } })
+  createPartnerSync({ on: { gone: () => {} } })
 }
 
 // app/admin/partner-sync/[[...path]]/route.ts, as the README mounts it.

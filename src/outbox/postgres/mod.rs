@@ -50,11 +50,26 @@ fn row_of(row: &tokio_postgres::Row, columns: usize) -> Result<Row, tokio_postgr
 /// What a schema step found wrong with the tables (not the connection): said as it is.
 type Found = Result<(), String>;
 
-async fn table_exists(connection: &Connection, name: &str) -> Result<bool, tokio_postgres::Error> {
-    let rows = connection
-        .query("SELECT to_regclass($1) IS NOT NULL", &[name.into()])
-        .await?;
-    Ok(rows.first().is_some_and(|row| row.get(0)))
+/// Whether the version table and the entries table exist, read from `pg_class` itself rather
+/// than through the backend's catalog cache: through a transaction pooler the server connection
+/// may have cached "does not exist" for them from before another process created them, and an
+/// advisory lock does not refresh that cache. Reading `pg_class` locks it, which does.
+async fn tables_exist(
+    connection: &Connection,
+    sql: &Statements,
+) -> Result<(bool, bool), tokio_postgres::Error> {
+    let exists = |n: usize| {
+        format!("EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relname = ${n} AND pg_catalog.pg_table_is_visible(oid))")
+    };
+    let check = format!("SELECT {}, {}", exists(1), exists(2));
+    let params = [
+        sql.version_table.as_str().into(),
+        sql.entries.as_str().into(),
+    ];
+    let rows = connection.query(&check, &params).await?;
+    Ok(rows
+        .first()
+        .map_or((false, false), |row| (row.get(0), row.get(1))))
 }
 
 /// Creates or migrates the schema, under a transaction's advisory lock (a pooler keeps no
@@ -82,9 +97,10 @@ async fn schema_steps(
     sql: &Statements,
 ) -> Result<Found, tokio_postgres::Error> {
     let lock = "SELECT pg_advisory_xact_lock(hashtext($1))";
-    connection.query(lock, &[sql.entries.as_str().into()]).await?;
-    let has_version = table_exists(connection, &sql.version_table).await?;
-    let has_entries = table_exists(connection, &sql.entries).await?;
+    connection
+        .query(lock, &[sql.entries.as_str().into()])
+        .await?;
+    let (has_version, has_entries) = tables_exist(connection, sql).await?;
     let steps = match sql.schema_state(has_version, has_entries) {
         Err(why) => return Ok(Err(why)),
         Ok(SchemaState::Missing) => sql.create.clone(),
