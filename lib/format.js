@@ -38,7 +38,9 @@ function syncOutcomeLine(result, report) {
     const what = report.error.kind === 'aborted' ? 'Aborted' : 'Superseded'
     return { level: 'warn', line: `${PREFIX} ${what} for booking ${bookingId} (${took}): ${why}` }
   }
-  return { level: 'error', line: `${PREFIX} Failed for booking ${bookingId} (${took}): ${why}` }
+  // Kept pending, a redrive sends it: a warning. An error when a person must act (no outbox, dead, lost).
+  const kept = report.outbox && report.outbox.state === 'pending'
+  return { level: kept ? 'warn' : 'error', line: `${PREFIX} Failed for booking ${bookingId} (${took}): ${why}` }
 }
 
 // The line a sync's outbox trouble logs, if any: an error only for a booking that was neither

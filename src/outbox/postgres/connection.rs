@@ -98,8 +98,8 @@ const MAX_CONNECTIONS: usize = 4;
 /// its connection was lost or could not be opened. A step with a budget is tried until it ends.
 const MAX_TRIES: u32 = 4;
 /// The first wait before trying again on a fresh connection; doubles per try, up to the most.
-const RETRY_BASE: Duration = Duration::from_millis(10);
-const RETRY_MAX: Duration = Duration::from_millis(200);
+const RETRY_BASE: Duration = Duration::from_millis(5);
+const RETRY_MAX: Duration = Duration::from_millis(50);
 
 /// TCP keepalive, unless the URL sets its own: a peer gone silent (a NAT or pooler that forgot
 /// the flow) is noticed within about a minute even on an idle connection.
