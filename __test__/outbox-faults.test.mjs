@@ -45,6 +45,39 @@ async function pendingBookings(settings, directUrl) {
   return new Set(pending.map((entry) => entry.bookingId))
 }
 
+/** Options for a 3 s deadline and 2 attempts, with a logger and the `lost` hook recorded. */
+function watched() {
+  const hooks = []
+  const log = recordingLogger()
+  return { hooks, log, options: { deadlineMs: 3000, maxAttempts: 2, logger: log, on: { lost: (e) => hooks.push(e) } } }
+}
+
+/**
+ * With the outbox unusable (`why` says how): a sync of `${id}-live` is delivered live within the
+ * deadline, with no attempt cut to nothing; with the partner down too, `${id}-lost` is reported lost
+ * by booking id and body hash, once, and the `lost` hook fires.
+ */
+async function liveThenLost({ client, partner, id, why, watch: { hooks, log } }) {
+  let started = Date.now()
+  const live = await client.sync(booking(`${id}-live`))
+  expect(Date.now() - started).toBeLessThan(3000 + SLACK_MS)
+  expect(live).toMatchObject({ ok: true, status: 200, attempts: 1, lost: false })
+  expect(live.attemptLog[0].durationMs).toBeGreaterThan(0)
+  expect(live.outbox.error).toMatch(why)
+
+  partner.plan(`${id}-lost`, 503)
+  started = Date.now()
+  const gone = await client.sync(booking(`${id}-lost`))
+  expect(Date.now() - started).toBeLessThan(3000 + SLACK_MS)
+  expect(gone).toMatchObject({ ok: false, lost: true, attempts: 2 })
+  expect(gone.error.message).not.toMatch(/on the wire/)
+  const lostLines = log.lines.filter((line) => line.startsWith('error: [Partner Sync] Lost booking'))
+  expect(lostLines).toHaveLength(1)
+  expect(lostLines[0]).toContain(`Lost booking ${id}-lost:`)
+  expect(lostLines[0]).toContain(`body sha256 ${bodySha256(gone.body)}`)
+  expect(hooks).toEqual([expect.objectContaining({ bookingId: `${id}-lost`, errorKind: 'http' })])
+}
+
 describe.skipIf(!PG)('PostgreSQL outbox behind a faulty network', () => {
   let partner
   beforeAll(async () => {
@@ -146,31 +179,13 @@ describe.skipIf(!PG)('PostgreSQL outbox behind a faulty network', () => {
         'a hung database and a 3 s deadline: delivered live within the deadline with no 0 ms attempt; with the partner down too, the booking is reported lost by id and body hash, and the lost hook fires',
         { timeout: 30_000 },
         async () => {
-          const hooks = []
-          const log = recordingLogger()
-          const options = { deadlineMs: 3000, maxAttempts: 2, logger: log, on: { lost: (event) => hooks.push(event) } }
+          const watch = watched()
           proxy.set({ blackhole: true })
           try {
             // A fresh client: opening the outbox itself hangs.
-            const client = createPartnerSync(faultSettings(partner, proxy.url(), options))
-            let started = Date.now()
-            const live = await client.sync(booking(`${tag}-hung-live`))
-            expect(Date.now() - started).toBeLessThan(3000 + SLACK_MS)
-            expect(live).toMatchObject({ ok: true, status: 200, attempts: 1, lost: false })
-            expect(live.attemptLog[0].durationMs).toBeGreaterThan(0)
-            expect(live.outbox.error).toMatch(/(did not answer|no answer) within (899|900) ms/)
-
-            partner.plan(`${tag}-hung-lost`, 503)
-            started = Date.now()
-            const gone = await client.sync(booking(`${tag}-hung-lost`))
-            expect(Date.now() - started).toBeLessThan(3000 + SLACK_MS)
-            expect(gone).toMatchObject({ ok: false, lost: true, attempts: 2 })
-            expect(gone.error.message).not.toMatch(/on the wire/)
-            const lostLines = log.lines.filter((line) => line.startsWith('error: [Partner Sync] Lost booking'))
-            expect(lostLines).toHaveLength(1)
-            expect(lostLines[0]).toContain(`Lost booking ${tag}-hung-lost:`)
-            expect(lostLines[0]).toContain(`body sha256 ${bodySha256(gone.body)}`)
-            expect(hooks).toEqual([expect.objectContaining({ bookingId: `${tag}-hung-lost`, errorKind: 'http' })])
+            const client = createPartnerSync(faultSettings(partner, proxy.url(), watch.options))
+            const why = /(did not answer|no answer) within (899|900) ms/
+            await liveThenLost({ client, partner, id: `${tag}-hung`, why, watch })
           } finally {
             proxy.heal('reset')
           }
@@ -318,34 +333,12 @@ describe('SQLite outbox whose file another process keeps locked', () => {
     'a 3 s deadline: the sync resolves within it and is delivered live; with the partner down too, it is reported lost',
     { timeout: 30_000 },
     async () => {
-      const hooks = []
-      const log = recordingLogger()
+      const watch = watched()
       const file = store.file('locked.db')
-      const client = createPartnerSync(
-        outboxSettings(partner, `sqlite:${file}`, {
-          deadlineMs: 3000,
-          maxAttempts: 2,
-          logger: log,
-          on: { lost: (event) => hooks.push(event) },
-        }),
-      )
+      const client = createPartnerSync(outboxSettings(partner, `sqlite:${file}`, watch.options))
       expect((await client.sync(booking('sq-locked-before'))).outbox.state).toBe('delivered')
       const { released } = await lockFor(file, 8000)
-
-      let started = Date.now()
-      const live = await client.sync(booking('sq-locked-live'))
-      expect(Date.now() - started).toBeLessThan(3000 + SLACK_MS)
-      expect(live).toMatchObject({ ok: true, lost: false })
-      expect(live.outbox.error).toMatch(/database is locked|did not answer/)
-
-      partner.plan('sq-locked-lost', 503)
-      started = Date.now()
-      const gone = await client.sync(booking('sq-locked-lost'))
-      expect(Date.now() - started).toBeLessThan(3000 + SLACK_MS)
-      expect(gone).toMatchObject({ ok: false, lost: true })
-      expect(gone.error.message).not.toMatch(/on the wire/)
-      expect(hooks.map((event) => event.bookingId)).toEqual(['sq-locked-lost'])
-      expect(log.lines.filter((line) => line.startsWith('error: [Partner Sync] Lost booking'))).toHaveLength(1)
+      await liveThenLost({ client, partner, id: 'sq-locked', why: /database is locked|did not answer/, watch })
       await released
 
       // The lock is gone: the outbox keeps syncs again.
