@@ -95,7 +95,7 @@ export async function startFaultProxy(target, { seed = 1 } = {}) {
     /** Ends a blackhole: the connections it held are released, reset or frozen. */
     heal(held = 'release') {
       mode.blackhole = false
-      for (const pair of [...pairs]) {
+      for (const pair of pairs) {
         const chunks = pair.held.splice(0)
         if (held === 'reset') reset(pair)
         else if (held === 'freeze') pair.frozen = true
@@ -105,7 +105,7 @@ export async function startFaultProxy(target, { seed = 1 } = {}) {
     /** Connections open through the proxy now (frozen ones included). */
     openConnections: () => pairs.size,
     async close() {
-      for (const pair of [...pairs]) end(pair)
+      for (const pair of pairs) end(pair)
       await new Promise((resolve) => server.close(resolve))
     },
   }
