@@ -193,6 +193,33 @@ describe.skipIf(!PG)('PostgreSQL outbox behind a faulty network', () => {
       )
 
       it(
+        'a database that refuses connections while the partner fails: the sync is written late, once the database is back, and not lost',
+        { timeout: 30_000 },
+        async () => {
+          const watch = watched()
+          const client = createPartnerSync(faultSettings(partner, proxy.url(), watch.options))
+          await client.outbox.counts() // the schema exists: only the connections are refused
+          proxy.set({ refuse: true })
+          const id = `${tag}-refused`
+          const planned = partner.answer
+          // The database comes back while the partner answers 503.
+          partner.answer = (record) => {
+            proxy.set({ refuse: false })
+            return record.bookingId === id ? 503 : planned(record)
+          }
+          try {
+            const result = await client.sync(booking(id))
+            expect(result).toMatchObject({ ok: false, lost: false, attempts: 2, outbox: { state: 'pending' } })
+            expect(watch.hooks).toEqual([])
+            expect(proxy.stats.refused).toBeGreaterThan(0)
+          } finally {
+            partner.answer = planned
+            proxy.set({ refuse: false })
+          }
+        },
+      )
+
+      it(
         'a cold start far away costs at most 4 round trips (login, one check, the write-ahead, the settle); a warm sync 2',
         { timeout: 60_000 },
         async () => {

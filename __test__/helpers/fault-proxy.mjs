@@ -3,7 +3,7 @@
 //   latencyMs        each chunk is held this long, in each direction (order kept)
 //   resetRate        each new connection and each chunk is reset with this probability (seeded)
 //   blackhole        connections stay open but nothing passes either way; what is sent is held
-//   refuse           new connections are reset at once (nothing listens, as far as a client can tell)
+//   refuse           open connections are reset, and new ones at once (a database that went down)
 // and when a blackhole ends, the connections it held are released (their held bytes delivered),
 // reset, or frozen (silent for ever, as after a NAT forgot the flow): `heal('release' | 'reset' | 'freeze')`.
 
@@ -88,9 +88,10 @@ export async function startFaultProxy(target, { seed = 1 } = {}) {
       url.host = `127.0.0.1:${proxyPort}`
       return url.toString()
     },
-    /** Changes the mode; what is not named stays as it is. */
+    /** Changes the mode; what is not named stays as it is. Refusing resets the open connections too. */
     set(changes) {
       Object.assign(mode, changes)
+      if (changes.refuse) for (const pair of pairs) reset(pair)
     },
     /** Ends a blackhole: the connections it held are released, reset or frozen. */
     heal(held = 'release') {
