@@ -164,7 +164,7 @@ describe('the npm tarball', () => {
     expect(installOutput).not.toMatch(/install-scripts|prepare/)
     expect(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).toBe(manifestBeforePack)
     // The repository itself still builds on `npm install`.
-    expect(pkg.scripts.prepare).toBe('npm run build')
+    expect(pkg.scripts.prepare).toBe('npm run build && npm run test:rust -- --no-run')
   })
 
   test('its types resolve right in every TypeScript module mode (arethetypeswrong, offline)', async () => {
