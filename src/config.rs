@@ -14,18 +14,16 @@ pub struct RawSettings(Vec<(&'static str, String)>);
 
 impl RawSettings {
     pub fn new(values: impl IntoIterator<Item = (&'static Setting, Option<String>)>) -> Self {
-        let given = values.into_iter();
-        RawSettings(
-            given
-                .filter_map(|(setting, value)| Some((setting.option, value?)))
-                .collect(),
-        )
+        let given = values
+            .into_iter()
+            .filter_map(|(setting, value)| Some((setting.option, value?)));
+        RawSettings(given.collect())
     }
 
     /// The value given for `setting`, if any.
     fn get(&self, setting: &Setting) -> Option<&str> {
-        let mut given = self.0.iter();
-        given
+        self.0
+            .iter()
             .find(|(option, _)| *option == setting.option)
             .map(|(_, value)| value.as_str())
     }
@@ -116,10 +114,10 @@ const TABLE_PREFIX_MAX: usize = 40;
 
 fn parse_table_prefix(text: &str) -> Result<String, String> {
     let prefix = text.trim();
-    if prefix.len() > TABLE_PREFIX_MAX {
+    let length = prefix.chars().count();
+    if length > TABLE_PREFIX_MAX {
         return Err(format!(
-            "is {} characters long: at most {TABLE_PREFIX_MAX} fit",
-            prefix.chars().count()
+            "is {length} characters long: at most {TABLE_PREFIX_MAX} fit"
         ));
     }
     let safe = prefix.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
