@@ -328,6 +328,40 @@ async function collect() {
   }
 }
 
+describe('loading @opentelemetry/api', () => {
+  it('waits for a registered provider: not loaded by require, loaded and tracing once the app registers one', async () => {
+    // A fresh process: this file's own import of the API has registered providers here.
+    const id = `otel-late-${process.pid}`
+    const script = `
+      const loaded = () => Object.keys(require.cache).some((file) => file.includes('@opentelemetry'))
+      const { createPartnerSync, syncBookingToPartner } = require('@smashcourts/partner-sync')
+      const client = createPartnerSync({ url: ${JSON.stringify(partner.url)}, secret: ${JSON.stringify(SECRET)}, logger: false })
+      const sync = (suffix) => client.sync({ event: 'booking.paid', booking_id: '${id}' + suffix, status: 'LUNAS', paid_amount: 1 })
+      const atRequire = loaded()
+      sync('-untraced').then(async () => {
+        const afterUntracedSync = loaded()
+        const { trace } = require('@opentelemetry/api')
+        const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base')
+        const spans = new InMemorySpanExporter()
+        trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] }))
+        await sync('-traced')
+        console.log(JSON.stringify({ atRequire, afterUntracedSync, spans: spans.getFinishedSpans().map((s) => s.name) }))
+      })
+    `
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
+    expect(JSON.parse(stdout.trim())).toEqual({
+      atRequire: false,
+      afterUntracedSync: false,
+      spans: ['POST', 'partner-sync sync'],
+    })
+    expect(partner.forBooking(`${id}-untraced`)[0].headers.traceparent).toBeUndefined()
+  })
+})
+
 describe('without @opentelemetry/api', () => {
   it('a project that does not have it installs, syncs and traces nothing', async () => {
     const project = tempDir('no-otel')

@@ -353,6 +353,22 @@ describe('configuration trouble', () => {
     },
   )
 
+  it('a table prefix over 40 characters is refused, not replaced: delivered live, no entry written anywhere', async () => {
+    const file = store.file('long-prefix.db')
+    const configured = clientOn({}, file)
+    const kept = await configured.sync(booking('sq-prefix-before'))
+    const long = `shop_${'x'.repeat(36)}`
+    await liveDeliveryDespiteOutbox({
+      partner,
+      id: 'sq-prefix-long',
+      makeClient: (options) => clientOn({ outboxTablePrefix: long, ...options }, file),
+      explains:
+        /PARTNER_SYNC_OUTBOX_TABLE_PREFIX \/ outboxTablePrefix = "shop_x+" is 41 characters long: at most 40 fit: the outbox is not used with it, .*or unset it for the default partner_sync_$/,
+    })
+    // The default tables, which the fallback used to fill, hold only the entry written before.
+    expect((await configured.outbox.list()).map((entry) => entry.id)).toEqual([kept.outbox.id])
+  })
+
   it('without an outbox: redrive resolves with zero counts and a message, and never throws', async () => {
     const client = createPartnerSync({ url: partner.url, secret: SECRET, outbox: false, logger: false })
     const summary = await client.redrivePending({ limit: 3 })

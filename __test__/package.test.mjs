@@ -26,6 +26,7 @@ const USER_FILES = [
   /^binding\.d\.ts$/,
   /^package\.json$/,
   /^README\.md$/,
+  /^docs\//,
   /^LICENSE$/,
   /^lib\//,
   /^bin\//,
@@ -38,6 +39,32 @@ let installedDir
 let installOutput
 let manifestBeforePack
 let tarball
+
+/** The targets of a Markdown page's links and images, code left out (inline, reference-style and HTML). */
+function linkTargets(markdown) {
+  const prose = markdown.replace(/^```[\s\S]*?^```/gm, '').replace(/`[^`\n]*`/g, '')
+  const inline = [...prose.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)]
+  const references = [...prose.matchAll(/^\s*\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)/gm)]
+  const html = [...prose.matchAll(/\s(?:href|src)="([^"]+)"/g)]
+  return [...inline, ...references, ...html].map((match) => match[1])
+}
+
+/** The anchors of a page's headings, as GitHub and npm make them. */
+function headingAnchors(markdown) {
+  const seen = new Map()
+  const anchors = new Set()
+  for (const [, heading] of markdown.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#{1,6}\s+(.+?)\s*#*$/gm)) {
+    const base = heading
+      .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-')
+    const count = seen.get(base) || 0
+    seen.set(base, count + 1)
+    anchors.add(count === 0 ? base : `${base}-${count}`)
+  }
+  return anchors
+}
 
 /** Runs a script in a fresh Node process from `cwd`; resolves with what it printed as JSON. */
 async function nodeJson(cwd, args, env = {}) {
@@ -91,6 +118,37 @@ describe('the npm tarball', () => {
     for (const binary of hostBinaries) expect(packedFiles).toContain(binary)
   })
 
+  test('every relative link of its README and docs resolves inside it, anchors included', () => {
+    const pages = packedFiles.filter((file) => file.endsWith('.md'))
+    expect(pages).toEqual(expect.arrayContaining(['README.md', 'docs/settings.md', 'docs/outbox.md']))
+    const read = (page) => fs.readFileSync(path.join(installedDir, page), 'utf8')
+    const broken = []
+    let relative = 0
+    for (const page of pages) {
+      for (const target of linkTargets(read(page))) {
+        // Absolute: https:, mailto: and the like.
+        if (/^[a-z][a-z\d+.-]*:/i.test(target)) continue
+        relative++
+        const [file, anchor] = target.split('#')
+        const resolved = file ? path.posix.normalize(path.posix.join(path.posix.dirname(page), file)) : page
+        const exists = packedFiles.includes(resolved) || packedFiles.some((packed) => packed.startsWith(`${resolved}/`))
+        if (!exists) broken.push(`${page}: ${target} (no ${resolved} in the tarball)`)
+        else if (anchor && resolved.endsWith('.md') && !headingAnchors(read(resolved)).has(anchor))
+          broken.push(`${page}: ${target} (no heading #${anchor} in ${resolved})`)
+      }
+    }
+    expect(broken).toEqual([])
+    // The README alone links a dozen reference pages: a parser that found nothing would prove nothing.
+    expect(relative).toBeGreaterThan(40)
+  })
+
+  test('says where it comes from: repository, homepage and issues', () => {
+    const manifest = JSON.parse(fs.readFileSync(path.join(installedDir, 'package.json'), 'utf8'))
+    expect(manifest.repository).toEqual({ type: 'git', url: 'git+https://github.com/smashcourts/partner-sync.git' })
+    expect(manifest.homepage).toBe('https://github.com/smashcourts/partner-sync#readme')
+    expect(manifest.bugs).toEqual({ url: 'https://github.com/smashcourts/partner-sync/issues' })
+  })
+
   test('declares no script that runs on install, and packing leaves the repository as it was', () => {
     const manifest = JSON.parse(fs.readFileSync(path.join(installedDir, 'package.json'), 'utf8'))
     for (const script of ['preinstall', 'install', 'postinstall', 'prepare', 'prepack'])
@@ -106,7 +164,7 @@ describe('the npm tarball', () => {
     expect(installOutput).not.toMatch(/install-scripts|prepare/)
     expect(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).toBe(manifestBeforePack)
     // The repository itself still builds on `npm install`.
-    expect(pkg.scripts.prepare).toBe('npm run build')
+    expect(pkg.scripts.prepare).toBe('npm run build && npm run test:rust -- --no-run')
   })
 
   test('its types resolve right in every TypeScript module mode (arethetypeswrong, offline)', async () => {

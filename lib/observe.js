@@ -11,6 +11,7 @@ const HOOK_NAMES = ['delivered', 'failed', 'dead', 'superseded']
 const NAME = '@smashcourts/partner-sync'
 
 // @opentelemetry/api is an optional peer dependency: loaded on first use, null when absent.
+// Loading it is most of a require of this package, so it waits until the app registers a provider.
 let otelApi
 function otel() {
   if (otelApi === undefined) {
@@ -133,6 +134,13 @@ function attemptMetricAttributes(attempt) {
 const COUNTS_TIMEOUT_MS = 2000
 const OUTBOX_STATES = entryStates()
 
+// Where API 1.x keeps what the app registered (`trace`, `metrics`, ...): readable without loading it.
+const OTEL_GLOBAL = Symbol.for('opentelemetry.js.api.1')
+function registeredGlobally(signal) {
+  const registry = globalThis[OTEL_GLOBAL]
+  return Boolean(registry && registry[signal])
+}
+
 // Until the app registers a provider, the API hands out no-op ones: then skip the work altogether.
 function registered(provider) {
   const actual = provider && typeof provider.getDelegate === 'function' ? provider.getDelegate() : provider
@@ -141,8 +149,14 @@ function registered(provider) {
 
 function createTracing(enabled, outboxCounts) {
   if (!enabled) return undefined
-  const api = otel()
-  if (!api) return undefined
+  // Set by `active` before any other method runs: each runs only once its signal is active.
+  let api
+  const active = (signal) => {
+    if (!registeredGlobally(signal)) return false
+    api = otel()
+    if (!api) return false
+    return registered(signal === 'trace' ? api.trace.getTracerProvider() : api.metrics.getMeterProvider())
+  }
   const tracer = () => api.trace.getTracer(NAME)
   const meter = () => api.metrics.getMeter(NAME)
   // Made again when the app registers (another) meter provider after the first sync.
@@ -224,8 +238,8 @@ function createTracing(enabled, outboxCounts) {
   }
 
   return {
-    tracingActive: () => registered(api.trace.getTracerProvider()),
-    metricsActive: () => registered(api.metrics.getMeterProvider()),
+    tracingActive: () => active('trace'),
+    metricsActive: () => active('metrics'),
     /** Starts the sync's span; returns it and the headers that carry its context. */
     startSync(data) {
       const span = tracer().startSpan('partner-sync sync', {

@@ -4,11 +4,30 @@
 
 use std::time::Duration;
 
-use napi::bindgen_prelude::Either;
-
-use crate::bindings::RawSettings;
 use crate::errors::SyncError;
 use crate::settings::{self, Kind, Setting, DEFAULT_URL};
+
+/// The settings as given, by declaration (the bindings fill it from JS, numbers as their text).
+/// A setting not given takes its default.
+#[derive(Default)]
+pub struct RawSettings(Vec<(&'static str, String)>);
+
+impl RawSettings {
+    pub fn new(values: impl IntoIterator<Item = (&'static Setting, Option<String>)>) -> Self {
+        let given = values
+            .into_iter()
+            .filter_map(|(setting, value)| Some((setting.option, value?)));
+        RawSettings(given.collect())
+    }
+
+    /// The value given for `setting`, if any.
+    fn get(&self, setting: &Setting) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(option, _)| *option == setting.option)
+            .map(|(_, value)| value.as_str())
+    }
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -27,7 +46,9 @@ pub struct OutboxSettings {
     pub timeout: Duration,
     pub schedule: Vec<Duration>,
     pub max_age: Duration,
-    pub table_prefix: String,
+    /// `Err`: why the prefix is refused. Other tables than the configured ones would keep
+    /// entries that redrives and the outbox page never see, so it has no fallback.
+    pub table_prefix: Result<String, String>,
     /// `None`: keep delivered and superseded entries forever.
     pub retention: Option<Duration>,
 }
@@ -89,17 +110,45 @@ fn parse_whole_number(text: &str, (min, max): (u64, u64)) -> Result<u64, String>
     }
 }
 
+/// The longest table prefix: PostgreSQL names stop at 63 bytes, and the outbox's own names
+/// (its tables and indexes) take the rest.
+const TABLE_PREFIX_MAX: usize = 40;
+
 fn parse_table_prefix(text: &str) -> Result<String, String> {
     let prefix = text.trim();
-    let safe = prefix.len() <= 40
-        && prefix.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+    let length = prefix.chars().count();
+    if length > TABLE_PREFIX_MAX {
+        return Err(format!(
+            "is {length} characters long: at most {TABLE_PREFIX_MAX} fit"
+        ));
+    }
+    let safe = prefix.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
         && prefix
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if safe {
         Ok(prefix.to_string())
     } else {
-        Err("must be lowercase letters, digits and underscores (at most 40)".to_string())
+        Err(format!(
+            "must be lowercase letters, digits and underscores (at most {TABLE_PREFIX_MAX})"
+        ))
+    }
+}
+
+/// The outbox's table prefix, or why it is refused (with what to do): unlike a tuning knob, a
+/// bad one never falls back to the default, which would put entries in other tables.
+fn table_prefix(value: Option<&str>) -> Result<String, String> {
+    let setting = &settings::OUTBOX_TABLE_PREFIX;
+    let default = setting.default.expect("the table prefix has a default");
+    match value.filter(|v| !v.trim().is_empty()) {
+        None => Ok(default.to_string()),
+        Some(text) => parse_table_prefix(text).map_err(|why| {
+            format!(
+                "{}: the outbox is not used with it, so that no entry goes to other tables than the \
+                 configured ones; correct it to the prefix your outbox uses, or unset it for the default {default}",
+                described(setting, text, &why)
+            )
+        }),
     }
 }
 
@@ -148,21 +197,17 @@ fn described(setting: &Setting, text: &str, problem: &str) -> String {
 }
 
 /// Reads one setting's raw value, falling back to its default with a warning when unusable.
-struct Reader {
+struct Reader<'a> {
+    raw: &'a RawSettings,
     warnings: Vec<String>,
 }
 
-impl Reader {
-    fn text<T>(
-        &mut self,
-        setting: &Setting,
-        value: &Option<String>,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> T {
+impl Reader<'_> {
+    fn text<T>(&mut self, setting: &Setting, parse: impl Fn(&str) -> Result<T, String>) -> T {
         let default = setting
             .default
             .expect("a setting read with a default has one");
-        if let Some(text) = value.as_deref().filter(|v| !v.trim().is_empty()) {
+        if let Some(text) = self.raw.get(setting).filter(|v| !v.trim().is_empty()) {
             match parse(text) {
                 Ok(value) => return value,
                 Err(why) => self.warnings.push(format!(
@@ -174,26 +219,19 @@ impl Reader {
         parse(default).expect("defaults parse")
     }
 
-    fn whole_number(&mut self, setting: &Setting, value: &Option<Either<f64, String>>) -> u64 {
+    fn whole_number(&mut self, setting: &Setting) -> u64 {
         let range = setting.kind.range().expect("a numeric setting has a range");
-        // A number is read as its text: 2.5, -3 and NaN fail as "2.5", "-3" and "NaN" would.
-        let text = match value {
-            Some(Either::A(number)) => Some(number.to_string()),
-            Some(Either::B(text)) => Some(text.clone()),
-            None => None,
-        };
-        self.text(setting, &text, |t| parse_whole_number(t, range))
+        self.text(setting, |t| parse_whole_number(t, range))
     }
 
-    fn millis(&mut self, setting: &Setting, value: &Option<Either<f64, String>>) -> Duration {
-        Duration::from_millis(self.whole_number(setting, value))
+    fn millis(&mut self, setting: &Setting) -> Duration {
+        Duration::from_millis(self.whole_number(setting))
     }
 }
 
 /// The partner endpoint as configured: the `url` setting, or the production endpoint.
 pub fn endpoint(raw: &RawSettings) -> &str {
-    raw.url
-        .as_deref()
+    raw.get(&settings::URL)
         .filter(|v| !v.trim().is_empty())
         .unwrap_or(DEFAULT_URL)
 }
@@ -212,48 +250,33 @@ fn is_local_host(url: &reqwest::Url) -> bool {
 }
 
 /// Turns raw values into settings. Never fails: a bad URL or a missing secret is reported
-/// when sending; every other bad value falls back to its default with a warning to log.
+/// when sending, a bad table prefix when opening the outbox; every other bad value falls back
+/// to its default with a warning to log.
 pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
     let mut read = Reader {
+        raw,
         warnings: Vec::new(),
     };
     let retry = RetryPolicy {
-        max_attempts: read.whole_number(&settings::MAX_ATTEMPTS, &raw.max_attempts) as u32,
-        attempt_timeout: read.millis(&settings::ATTEMPT_TIMEOUT_MS, &raw.attempt_timeout_ms),
-        deadline: read.millis(&settings::DEADLINE_MS, &raw.deadline_ms),
-        backoff_base: read.millis(&settings::BACKOFF_BASE_MS, &raw.backoff_base_ms),
-        backoff_max: read.millis(&settings::BACKOFF_MAX_MS, &raw.backoff_max_ms),
+        max_attempts: read.whole_number(&settings::MAX_ATTEMPTS) as u32,
+        attempt_timeout: read.millis(&settings::ATTEMPT_TIMEOUT_MS),
+        deadline: read.millis(&settings::DEADLINE_MS),
+        backoff_base: read.millis(&settings::BACKOFF_BASE_MS),
+        backoff_max: read.millis(&settings::BACKOFF_MAX_MS),
     };
     let outbox = raw
-        .outbox
-        .as_deref()
+        .get(&settings::OUTBOX)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(|location| OutboxSettings {
             location: location.to_string(),
-            timeout: read.millis(&settings::OUTBOX_TIMEOUT_MS, &raw.outbox_timeout_ms),
-            schedule: read.text(
-                &settings::OUTBOX_SCHEDULE,
-                &raw.outbox_schedule,
-                parse_schedule,
-            ),
-            max_age: read.text(
-                &settings::OUTBOX_MAX_AGE,
-                &raw.outbox_max_age,
-                parse_duration,
-            ),
-            table_prefix: read.text(
-                &settings::OUTBOX_TABLE_PREFIX,
-                &raw.outbox_table_prefix,
-                parse_table_prefix,
-            ),
-            retention: read.text(
-                &settings::OUTBOX_RETENTION,
-                &raw.outbox_retention,
-                parse_retention,
-            ),
+            timeout: read.millis(&settings::OUTBOX_TIMEOUT_MS),
+            schedule: read.text(&settings::OUTBOX_SCHEDULE, parse_schedule),
+            max_age: read.text(&settings::OUTBOX_MAX_AGE, parse_duration),
+            table_prefix: table_prefix(raw.get(&settings::OUTBOX_TABLE_PREFIX)),
+            retention: read.text(&settings::OUTBOX_RETENTION, parse_retention),
         });
-    let quiet_period = read.text(&settings::QUIET_PERIOD, &raw.quiet_period, parse_duration);
+    let quiet_period = read.text(&settings::QUIET_PERIOD, parse_duration);
     let url = parse_url(endpoint(raw));
     if let Ok(url) = &url {
         if url.scheme() == "http" && !is_local_host(url) {
@@ -266,7 +289,10 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
     }
     let settings = Settings {
         url,
-        secret: raw.secret.clone().filter(|s| !s.is_empty()),
+        secret: raw
+            .get(&settings::SECRET)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         retry,
         quiet_period,
         outbox,
@@ -278,8 +304,12 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
 mod tests {
     use super::*;
 
-    fn text(value: &str) -> Option<Either<f64, String>> {
-        Some(Either::B(value.to_string()))
+    fn given(values: &[(&'static Setting, &str)]) -> RawSettings {
+        RawSettings::new(
+            values
+                .iter()
+                .map(|(setting, value)| (*setting, Some(value.to_string()))),
+        )
     }
 
     #[test]
@@ -299,31 +329,54 @@ mod tests {
 
     #[test]
     fn bad_knobs_fall_back_with_a_warning() {
-        let raw = RawSettings {
-            max_attempts: text("lots"),
-            deadline_ms: text("-3"),
-            outbox: Some("sqlite:/tmp/x.db".into()),
-            outbox_schedule: Some("1m,soon".into()),
-            outbox_table_prefix: Some("x; drop table".into()),
-            ..Default::default()
-        };
+        let raw = given(&[
+            (&settings::MAX_ATTEMPTS, "lots"),
+            (&settings::DEADLINE_MS, "-3"),
+            (&settings::OUTBOX, "sqlite:/tmp/x.db"),
+            (&settings::OUTBOX_SCHEDULE, "1m,soon"),
+        ]);
         let (settings, warnings) = resolve(&raw);
         assert_eq!(settings.retry.max_attempts, 5);
         assert_eq!(settings.retry.deadline, Duration::from_secs(10));
         let outbox = settings.outbox.unwrap();
         assert_eq!(outbox.schedule.len(), 6);
-        assert_eq!(outbox.table_prefix, "partner_sync_");
-        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert_eq!(outbox.table_prefix.as_deref(), Ok("partner_sync_"));
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(warnings[0].contains("PARTNER_SYNC_MAX_ATTEMPTS"));
     }
 
     #[test]
-    fn waits_may_be_zero_but_bounds_may_not() {
-        let raw = RawSettings {
-            backoff_base_ms: text("0"),
-            deadline_ms: text("0"),
-            ..Default::default()
+    fn a_bad_table_prefix_is_refused_not_replaced() {
+        let with_prefix = |prefix: &str| {
+            let raw = given(&[
+                (&settings::OUTBOX, "sqlite:/tmp/x.db"),
+                (&settings::OUTBOX_TABLE_PREFIX, prefix),
+            ]);
+            let (settings, warnings) = resolve(&raw);
+            assert!(warnings.is_empty(), "{warnings:?}");
+            settings.outbox.unwrap().table_prefix
         };
+        let long = "a".repeat(41);
+        let refused = with_prefix(&long).unwrap_err();
+        assert!(refused.starts_with(&format!(
+            "PARTNER_SYNC_OUTBOX_TABLE_PREFIX / outboxTablePrefix = \"{long}\" is 41 characters long: at most 40 fit: \
+             the outbox is not used with it"
+        )));
+        assert!(refused.ends_with("or unset it for the default partner_sync_"));
+        assert!(with_prefix("x; drop table")
+            .unwrap_err()
+            .contains("must be lowercase letters"));
+        assert_eq!(with_prefix(&"a".repeat(40)), Ok("a".repeat(40)));
+        assert_eq!(with_prefix(" shop_ ").as_deref(), Ok("shop_"));
+        assert_eq!(with_prefix("  ").as_deref(), Ok("partner_sync_"));
+    }
+
+    #[test]
+    fn waits_may_be_zero_but_bounds_may_not() {
+        let raw = given(&[
+            (&settings::BACKOFF_BASE_MS, "0"),
+            (&settings::DEADLINE_MS, "0"),
+        ]);
         let (settings, warnings) = resolve(&raw);
         assert_eq!(settings.retry.backoff_base, Duration::ZERO);
         assert_eq!(settings.retry.deadline, Duration::from_secs(10));
@@ -332,11 +385,10 @@ mod tests {
 
     #[test]
     fn empty_secret_counts_as_missing_and_url_keeps_its_query() {
-        let raw = RawSettings {
-            secret: Some(String::new()),
-            url: Some("http://127.0.0.1:9/hook?tenant=a".into()),
-            ..Default::default()
-        };
+        let raw = given(&[
+            (&settings::SECRET, ""),
+            (&settings::URL, "http://127.0.0.1:9/hook?tenant=a"),
+        ]);
         let (settings, _) = resolve(&raw);
         let err = settings.require_secret().unwrap_err();
         assert!(err.message.starts_with("PWA_WEBHOOK_SECRET is not set"));
@@ -349,10 +401,7 @@ mod tests {
     #[test]
     fn plain_http_warns_unless_the_partner_is_local() {
         let warns = |url: &str| {
-            let raw = RawSettings {
-                url: Some(url.into()),
-                ..Default::default()
-            };
+            let raw = given(&[(&settings::URL, url)]);
             !resolve(&raw).1.is_empty()
         };
         assert!(warns("http://example.invalid/x"));
@@ -371,10 +420,7 @@ mod tests {
     #[test]
     fn unusable_urls_are_config_errors() {
         for url in ["not a url", "ftp://example.com/x"] {
-            let raw = RawSettings {
-                url: Some(url.into()),
-                ..Default::default()
-            };
+            let raw = given(&[(&settings::URL, url)]);
             let (settings, _) = resolve(&raw);
             let error = settings.require_url().unwrap_err();
             assert!(error.message.contains("SMASHPARTNER_SYNC_URL"));
@@ -397,12 +443,11 @@ mod tests {
     }
 
     #[test]
-    fn numbers_given_as_numbers_read_as_their_text() {
-        let raw = RawSettings {
-            max_attempts: Some(Either::A(3.0)),
-            attempt_timeout_ms: Some(Either::A(2.5)),
-            ..Default::default()
-        };
+    fn whole_numbers_only() {
+        let raw = given(&[
+            (&settings::MAX_ATTEMPTS, "3"),
+            (&settings::ATTEMPT_TIMEOUT_MS, "2.5"),
+        ]);
         let (settings, warnings) = resolve(&raw);
         assert_eq!(settings.retry.max_attempts, 3);
         assert_eq!(settings.retry.attempt_timeout, Duration::from_secs(5));

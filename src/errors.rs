@@ -1,6 +1,29 @@
 //! Error kinds shared by delivery, the outbox and the JS surface.
 
-pub use crate::bindings::ErrorKind;
+/// What went wrong, as the JS `SyncResult.error.kind` and a rejection's `code` name it.
+#[cfg_attr(feature = "napi", napi_derive::napi(string_enum = "snake_case"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The data was refused before anything was stored or sent.
+    Validation,
+    /// A setting is missing or unusable (the secret, the URL, the outbox location).
+    Config,
+    Unauthorized,
+    BadRequest,
+    NotFound,
+    Http,
+    Network,
+    Timeout,
+    Deadline,
+    /// A newer sync of the same booking took over: this older body is not sent (again).
+    Superseded,
+    /// The caller's `AbortSignal` fired: no further attempts.
+    Aborted,
+    /// The outbox's database failed or did not answer.
+    Outbox,
+    /// A bug or a crashed task inside the library.
+    Internal,
+}
 
 impl ErrorKind {
     const ALL: [ErrorKind; 13] = [

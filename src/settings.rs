@@ -179,8 +179,9 @@ pub const OUTBOX_TABLE_PREFIX: Setting = Setting {
     default: Some("partner_sync_"),
     group: Group::Outbox,
     placeholder: "prefix",
-    summary: "prefix of the outbox's tables: lowercase letters, digits and underscores",
-    details: "",
+    summary: "prefix of the outbox's tables: lowercase letters, digits and underscores, at most 40",
+    details: "A bad one is refused, not replaced by the default: the sync is delivered live without the outbox and \
+              the log says why, so that no entry lands in other tables than those redrives and the outbox page read.",
 };
 pub const OUTBOX_TIMEOUT_MS: Setting = Setting {
     option: "outboxTimeoutMs",

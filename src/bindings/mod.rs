@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use crate::config::{self, Settings};
 use crate::errors::SyncError;
+use settings::RawSettings;
 
 /// A count for JS, where a u32 is plenty.
 fn count(n: i64) -> u32 {
@@ -45,6 +46,7 @@ pub struct ResolvedSettings {
 impl ResolvedSettings {
     #[napi(constructor)]
     pub fn new(raw: RawSettings) -> Self {
+        let raw = config::RawSettings::from(raw);
         let (settings, warnings) = config::resolve(&raw);
         ResolvedSettings {
             settings: Arc::new(settings),
@@ -71,9 +73,6 @@ impl ResolvedSettings {
         self.warnings.clone()
     }
 }
-
-pub use enums::{EntryState, ErrorKind};
-pub use settings::RawSettings;
 
 /// One tokio worker: every sync is I/O-bound, and with one thread the request future, hyper's
 /// connection task and the wakeups stay on it. Measured against napi's default (one worker per

@@ -4,7 +4,7 @@
 use napi::bindgen_prelude::Either;
 use napi_derive::napi;
 
-use crate::config::problem_with;
+use crate::config::{self, problem_with};
 use crate::settings::{self, ALL};
 
 /// The partner's production endpoint, used when `SMASHPARTNER_SYNC_URL` is unset.
@@ -56,6 +56,34 @@ pub struct RawSettings {
     /// the body, with the customer's name and phone) older than this are deleted by redrives and
     /// the worker, in small batches; `'0'` keeps everything. Dead entries are kept until a person acts.
     pub outbox_retention: Option<String>,
+}
+
+impl From<RawSettings> for config::RawSettings {
+    fn from(raw: RawSettings) -> Self {
+        // A number is read as its text: 2.5, -3 and NaN fail as "2.5", "-3" and "NaN" would.
+        let text = |value: Option<Either<f64, String>>| {
+            value.map(|value| match value {
+                Either::A(number) => number.to_string(),
+                Either::B(text) => text,
+            })
+        };
+        config::RawSettings::new([
+            (&settings::URL, raw.url),
+            (&settings::SECRET, raw.secret),
+            (&settings::MAX_ATTEMPTS, text(raw.max_attempts)),
+            (&settings::ATTEMPT_TIMEOUT_MS, text(raw.attempt_timeout_ms)),
+            (&settings::DEADLINE_MS, text(raw.deadline_ms)),
+            (&settings::BACKOFF_BASE_MS, text(raw.backoff_base_ms)),
+            (&settings::BACKOFF_MAX_MS, text(raw.backoff_max_ms)),
+            (&settings::QUIET_PERIOD, raw.quiet_period),
+            (&settings::OUTBOX, raw.outbox),
+            (&settings::OUTBOX_TIMEOUT_MS, text(raw.outbox_timeout_ms)),
+            (&settings::OUTBOX_SCHEDULE, raw.outbox_schedule),
+            (&settings::OUTBOX_MAX_AGE, raw.outbox_max_age),
+            (&settings::OUTBOX_TABLE_PREFIX, raw.outbox_table_prefix),
+            (&settings::OUTBOX_RETENTION, raw.outbox_retention),
+        ])
+    }
 }
 
 /// One setting as the JS layer, the CLI and the README generator see it.

@@ -2,7 +2,19 @@
 
 use super::{OutboxError, ScheduleState};
 
-pub use crate::bindings::EntryState;
+/// Where an outbox entry stands; `delivered`, `dead` and `superseded` are final until a manual retry.
+#[cfg_attr(feature = "napi", napi_derive::napi(string_enum = "lowercase"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryState {
+    /// Waiting for its next attempt (or on the wire now).
+    Pending,
+    /// The partner accepted it.
+    Delivered,
+    /// Given up: a person must fix the cause, then retry it.
+    Dead,
+    /// A newer body of its booking replaced it: never sent again.
+    Superseded,
+}
 
 impl EntryState {
     /// Every state, in the order operators read them.

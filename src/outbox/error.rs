@@ -6,7 +6,8 @@ use crate::errors::{ErrorKind, SyncError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
-    /// `PARTNER_SYNC_OUTBOX` (or a part of it) cannot be used; the message says how to fix it.
+    /// `PARTNER_SYNC_OUTBOX` (or a part of it) or the table prefix cannot be used; the message
+    /// says how to fix it.
     #[error("{0}")]
     Location(String),
     /// The SQLite file cannot be opened or switched to WAL.

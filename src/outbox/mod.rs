@@ -106,7 +106,11 @@ fn cache() -> &'static tokio::sync::Mutex<HashMap<String, Arc<Outbox>>> {
 
 /// Opens (once per process) the outbox the settings name, creating or migrating its schema.
 pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError> {
-    let key = format!("{}\u{0}{}", settings.location, settings.table_prefix);
+    let prefix = settings
+        .table_prefix
+        .as_deref()
+        .map_err(|why| OutboxError::Location(why.clone()))?;
+    let key = format!("{}\u{0}{prefix}", settings.location);
     let mut open = cache().lock().await;
     // A PostgreSQL outbox replaces a lost connection itself: an open outbox stays usable.
     if let Some(outbox) = open.get(&key) {
@@ -115,9 +119,9 @@ pub async fn open(settings: &OutboxSettings) -> Result<Arc<Outbox>, OutboxError>
     let location = settings.location.as_str();
     let store: Box<dyn Store> = if let Some(path) = location.strip_prefix("sqlite:") {
         let path = usable_sqlite_path(path.strip_prefix("//").unwrap_or(path))?;
-        Box::new(sqlite::SqliteStore::open(&path, &settings.table_prefix).await?)
+        Box::new(sqlite::SqliteStore::open(&path, prefix).await?)
     } else if location.starts_with("postgres://") || location.starts_with("postgresql://") {
-        Box::new(postgres::PgStore::connect(location, &settings.table_prefix).await?)
+        Box::new(postgres::PgStore::connect(location, prefix).await?)
     } else {
         return Err(OutboxError::Location(format!(
             "PARTNER_SYNC_OUTBOX = {:?} is not an outbox location: use sqlite:<path> or postgres://user:password@host/db",

@@ -116,7 +116,7 @@ mod tests {
             timeout: Duration::from_secs(3),
             schedule: parse_schedule("1m,5m,30m,2h,6h,12h").unwrap(),
             max_age: Duration::from_secs(3 * 86_400),
-            table_prefix: "t_".into(),
+            table_prefix: Ok("t_".into()),
             retention: None,
         }
     }
