@@ -226,7 +226,8 @@ describe.skipIf(!PG)('PostgreSQL outbox behind a faulty network', () => {
           // The schema exists already, as on every cold start but the first.
           const settings = faultSettings(partner, url)
           await createPartnerSync({ ...settings, logger: false }).outbox.counts()
-          const oneWayMs = 25
+          // Long enough that scheduling noise on a loaded machine stays well under half a round trip.
+          const oneWayMs = 50
           const timed = async (latencyMs) => {
             proxy.set({ latencyMs })
             const through = new URL(proxy.url())
