@@ -35,7 +35,9 @@ function nodeImportLibrary() {
   }
   const dir = path.join(ROOT, 'target', WINDOWS_GNU, 'libnode')
   fs.mkdirSync(dir, { recursive: true })
-  execFileSync('gendef', ['-', WINDOWS_NODE], { stdio: ['ignore', fs.openSync(path.join(dir, 'node.def'), 'w'), 'pipe'] })
+  execFileSync('gendef', ['-', WINDOWS_NODE], {
+    stdio: ['ignore', fs.openSync(path.join(dir, 'node.def'), 'w'), 'pipe'],
+  })
   execFileSync('x86_64-w64-mingw32-dlltool', ['-d', 'node.def', '-D', 'node.exe', '-l', 'libnode.dll.a'], { cwd: dir })
   // napi-build only checks that a libnode.dll exists; the linker takes libnode.dll.a before it.
   fs.rmSync(path.join(dir, 'libnode.dll'), { force: true })
@@ -82,7 +84,9 @@ function main(argv) {
   if (!triple || argv.length > 1)
     fail(`usage: npm run build:target -- <triple>, one of: ${[...pkg.napi.targets, WINDOWS_GNU].join(', ')}`)
   if (!pkg.napi.targets.includes(triple) && triple !== WINDOWS_GNU)
-    fail(`${triple} is not in package.json napi.targets (${pkg.napi.targets.join(', ')}) nor ${WINDOWS_GNU}, built for the Wine run`)
+    fail(
+      `${triple} is not in package.json napi.targets (${pkg.napi.targets.join(', ')}) nor ${WINDOWS_GNU}, built for the Wine run`,
+    )
   let plan
   try {
     plan = buildPlan(triple)
@@ -103,7 +107,11 @@ function main(argv) {
   const args = [napi, 'build', '--platform', '--release', '--js', 'binding.js', '--dts', 'binding.d.ts', ...plan.args]
   process.stderr.write(`build:target: napi ${args.slice(1).join(' ')}\n`)
   const started = Date.now()
-  const result = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: { ...process.env, ...plan.env } })
+  const result = spawnSync(process.execPath, args, {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, ...plan.env },
+  })
   if (result.status !== 0) fail(`napi build for ${triple} failed (exit ${result.status ?? result.signal})`)
   process.stderr.write(`build:target: ${triple} built in ${Math.round((Date.now() - started) / 1000)} s\n`)
 }
