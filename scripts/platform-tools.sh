@@ -39,7 +39,7 @@ fi
 command -v cargo-zigbuild >/dev/null || { log "cargo-zigbuild is installed but not on PATH (add pip's scripts directory)"; exit 1; }
 
 installed_targets=$(rustup target list --installed)
-for target in x86_64-unknown-linux-musl aarch64-unknown-linux-gnu x86_64-pc-windows-gnu; do
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-gnu x86_64-pc-windows-gnu x86_64-apple-darwin aarch64-apple-darwin; do
   grep -qx "$target" <<<"$installed_targets" || { log "rustup target add $target"; rustup target add "$target" >&2; }
 done
 
