@@ -6,8 +6,9 @@
 
 import { execFileSync, spawn } from 'node:child_process'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import { GLIBC_FLOOR, WINDOWS_NODE } from '../scripts/build-target.mjs'
 import {
   LINUX_TARGETS,
@@ -109,11 +110,29 @@ async function passesAcceptance(target, options) {
   )
   expect({ code, signal, output }).toMatchObject({ code: 0, signal: null })
   expect(output).toMatch(/^# fail 0$/m)
+  // A failed hook is a `not ok` line of its own, which node:test counts in neither `# fail` nor the exit code.
+  expect(output.split('\n').filter((line) => line.startsWith('not ok '))).toEqual([])
   // Only the PostgreSQL test may skip, and only where the PostgreSQL tests may (PARTNER_SYNC_REQUIRE_POSTGRES).
   expect(output).toMatch(process.env.PARTNER_SYNC_REQUIRE_POSTGRES === '1' ? /^# pass 9$/m : /^# pass (8|9)$/m)
 }
 
-/** The Windows DLLs a PE file imports (objdump reads any architecture's). */
+// What Windows 10 itself has (api-ms-win-core-synch is the API set Rust's std waits with); never a mingw
+// runtime such as libgcc_s_seh-1.dll or libwinpthread-1.dll.
+const WINDOWS_SYSTEM_DLLS = [
+  'advapi32.dll',
+  'api-ms-win-core-synch-l1-2-0.dll',
+  'bcrypt.dll',
+  'bcryptprimitives.dll',
+  'crypt32.dll',
+  'kernel32.dll',
+  'msvcrt.dll',
+  'ntdll.dll',
+  'secur32.dll',
+  'userenv.dll',
+  'ws2_32.dll',
+]
+
+/** The Windows DLLs a PE file imports, lowercase (objdump reads any architecture's). */
 function dllsImported(file) {
   const text = execFileSync('x86_64-w64-mingw32-objdump', ['-p', file], {
     encoding: 'utf8',
@@ -165,6 +184,12 @@ function stageForWindows() {
       { timeout: ACCEPTANCE_TIMEOUT_MS },
       async () => {
         const stage = stageForWindows()
+        onTestFinished(() => {
+          // What the acceptance run could not delete on Windows (its folders in the prefix's Temp).
+          const temp = path.join(TOOLS, 'wine-prefix', 'drive_c', 'users', os.userInfo().username, 'Temp')
+          for (const dir of fs.existsSync(temp) ? fs.readdirSync(temp) : [])
+            if (dir.startsWith('partner-sync-')) fs.rmSync(path.join(temp, dir), { recursive: true, force: true })
+        })
         await passesAcceptance(target, {
           script: path.join(stage, '__test__', 'fixtures', 'platform-acceptance.mjs'),
           env: {
