@@ -148,7 +148,10 @@ mod tests {
     /// One POST through `client` to a partner on loopback that answers 204: the status it got.
     async fn post(client: &reqwest::Client) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/api/webhooks/pwa-sync", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/api/webhooks/pwa-sync",
+            listener.local_addr().unwrap()
+        );
         let partner = std::thread::spawn(move || {
             let (mut socket, _) = listener.accept().unwrap();
             let _ = socket.read(&mut [0; 4096]);
