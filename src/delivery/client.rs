@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(post(&production.client.unwrap()).await, 204);
 
         // With nothing to fall back to, no client and the reason, instead of a panic.
-        let error = start(&[PLATFORM_ALONE]).client.err().expect("no client");
+        let error = start(&[PLATFORM_ALONE]).client.expect_err("no client");
         assert!(
             error.starts_with(
                 "the HTTP client could not start, nothing was sent: the platform's certificate verifier \
