@@ -34,6 +34,10 @@ function nodeImportLibrary() {
       throw new Error(`${tool} is missing: \`apt-get install gcc-mingw-w64-x86-64 mingw-w64-tools\``)
   }
   const dir = path.join(ROOT, 'target', WINDOWS_GNU, 'libnode')
+  const library = path.join(dir, 'libnode.dll.a')
+  // Made again only when node.exe changed (gendef reads all of its 95 MB) or moved (the link dangles).
+  const fresh = fs.existsSync(library) && fs.statSync(library).mtimeMs > fs.statSync(WINDOWS_NODE).mtimeMs
+  if (fresh && fs.existsSync(path.join(dir, 'libnode.dll'))) return dir
   fs.mkdirSync(dir, { recursive: true })
   execFileSync('gendef', ['-', WINDOWS_NODE], {
     stdio: ['ignore', fs.openSync(path.join(dir, 'node.def'), 'w'), 'pipe'],
