@@ -102,6 +102,13 @@ export type ErrorKind = 'validation' | 'config' | 'unauthorized' | 'bad_request'
  */
 export declare function generateSignature(payload: string | Buffer, secret: string): string
 
+/**
+ * Why the HTTP client verifies TLS with the bundled Mozilla roots instead of the platform's
+ * verifier (which could not start), once a delivery started it: to be logged once as a
+ * warning. Empty before the first delivery and when the platform's verifier started.
+ */
+export declare function httpClientWarnings(): Array<string>
+
 /** What `sendSync` did, for the JS layer to log and shape into a `SyncResult`. */
 export interface NativeSyncReport {
   ok: boolean

@@ -843,6 +843,7 @@ module.exports.EntryState = nativeBinding.EntryState
 module.exports.entryStates = nativeBinding.entryStates
 module.exports.ErrorKind = nativeBinding.ErrorKind
 module.exports.generateSignature = nativeBinding.generateSignature
+module.exports.httpClientWarnings = nativeBinding.httpClientWarnings
 module.exports.NO_OUTBOX_MESSAGE = nativeBinding.NO_OUTBOX_MESSAGE
 module.exports.registerAbort = nativeBinding.registerAbort
 module.exports.settingProblem = nativeBinding.settingProblem

@@ -76,6 +76,8 @@ function createPartnerSync(options = {}) {
   const opts = options && typeof options === 'object' ? options : {}
   const log = createLog(opts.logger)
   const settings = createSettingsReader(opts, (resolved) => log.warnOnce(resolved.core.warnings))
+  // Once a delivery started the process's HTTP client: why it verifies TLS with the bundled roots, if it must.
+  const warnAboutHttpClient = () => log.warnOnce(native.httpClientWarnings())
   const observer = createObserver(opts, log, () => {
     const current = settings()
     return current.hasOutbox ? current.core.outboxCounts() : null
@@ -106,6 +108,7 @@ function createPartnerSync(options = {}) {
       observer.afterSync(observed, result, { url: current.url, event: data.event })
       return result
     }
+    warnAboutHttpClient()
     const result = {
       ok: report.ok,
       bookingId,
@@ -143,6 +146,7 @@ function createPartnerSync(options = {}) {
         by: by === undefined ? undefined : String(by),
       }
       const summary = await coded(current.core.redrive(options))
+      warnAboutHttpClient()
       observer.afterRedrive(observed, summary, current.url)
       for (const entry of summary.entries) {
         const outcome = redriveEntryLine(entry)

@@ -195,7 +195,8 @@ export function redriveWhenDue(client, options = {}) {
 
 // Another platform's Node (a musl or qemu one, started through a wrapper script) runs its children
 // the same way: its process.execPath cannot be started on its own.
-const NODE = process.env.PARTNER_SYNC_TEST_NODE || process.execPath
+/** The Node that child processes run on: this platform's own (PARTNER_SYNC_TEST_NODE), or this one. */
+export const NODE = process.env.PARTNER_SYNC_TEST_NODE || process.execPath
 // The library's variables are removed, so the developer's shell cannot change what a child does.
 const childEnv = Object.fromEntries(
   Object.entries(process.env).filter(

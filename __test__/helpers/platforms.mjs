@@ -1,5 +1,5 @@
-// Shared by the platform tests: the Linux targets this workspace builds and runs, each platform's Node
-// (wrappers made by scripts/platform-tools.sh), and which targets a run must not skip.
+// Shared by the platform tests: the Linux targets and the Windows one this workspace builds and runs, each
+// platform's Node (wrappers made by scripts/platform-tools.sh), and which targets a run must not skip.
 
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -31,6 +31,17 @@ export const LINUX_TARGETS = [
   },
 ].map((target) => ({ ...target, binary: path.join(ROOT, `${pkg.napi.binaryName}.${target.suffix}.node`) }))
 
+/**
+ * Windows x64: the x86_64-pc-windows-gnu build (Debian's mingw-w64) on Windows Node 22 under Wine. Loaded
+ * by the package's own loader under the name of the published msvc binary, from a staged copy of the package.
+ */
+export const WINDOWS_TARGET = {
+  triple: 'x86_64-pc-windows-gnu',
+  binary: path.join(ROOT, `${pkg.napi.binaryName}.win32-x64-gnu.node`),
+  loadedAs: `${pkg.napi.binaryName}.win32-x64-msvc.node`,
+  node: wrapper('win32-x64'),
+}
+
 /** A platform we publish no package for (Alpine on arm64): its Node, and the npm flags that select it. */
 export const UNSUPPORTED = {
   suffix: 'linux-arm64-musl',
@@ -41,8 +52,10 @@ export const UNSUPPORTED = {
 /** Targets that must be tested in this run (`PARTNER_SYNC_REQUIRE_PLATFORMS=triple,...`): a missing binary or tool fails. */
 export const REQUIRED = new Set((process.env.PARTNER_SYNC_REQUIRE_PLATFORMS || '').split(',').filter(Boolean))
 for (const triple of REQUIRED) {
-  if (!LINUX_TARGETS.some((target) => target.triple === triple))
-    throw new Error(`PARTNER_SYNC_REQUIRE_PLATFORMS names ${triple}, which is not a Linux target of package.json`)
+  if (!LINUX_TARGETS.some((target) => target.triple === triple) && triple !== WINDOWS_TARGET.triple)
+    throw new Error(
+      `PARTNER_SYNC_REQUIRE_PLATFORMS names ${triple}, which is neither a Linux target of package.json nor ${WINDOWS_TARGET.triple}`,
+    )
 }
 
 export const HOW =

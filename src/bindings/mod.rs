@@ -1,10 +1,11 @@
 //! The napi surface: conversions between JS values and the core, nothing else. Every `#[napi]`
 //! item lives here, one file per flow as in `service/`: `sync.rs`, `redrive.rs`, `admin.rs`
 //! (the outbox's inspect and repair calls), `signing.rs`, `settings.rs`, `enums.rs` (the string
-//! unions), and the runtime below.
+//! unions), `delivery.rs` (what the HTTP client noticed), and the runtime below.
 //! Never rejects for delivery problems: they are reported in the result.
 
 mod admin;
+mod delivery;
 mod enums;
 mod redrive;
 mod settings;

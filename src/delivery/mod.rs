@@ -1,7 +1,6 @@
 //! Sends signed bodies to the partner: one pooled client per process, bounded attempts,
 //! backoff between them, and a record of each attempt.
 
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
@@ -17,34 +16,16 @@ use crate::policy::{
 };
 use crate::signing::sign;
 
+use self::client::client;
 use self::network::describe_network_error;
 
+mod client;
 mod network;
+
+pub use self::client::startup_warnings;
 
 /// The header that carries the lowercase hex HMAC-SHA256 of the raw body.
 pub const SIGNATURE_HEADER: &str = "x-pwa-signature";
-
-fn client() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        // Mozilla's roots beside the system's, as Node's own fetch has them: slim images
-        // (node:20-slim) ship no CA store, and without one every HTTPS attempt would fail.
-        let mozilla_roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .filter_map(|der| reqwest::Certificate::from_der(der.as_ref()).ok());
-        reqwest::Client::builder()
-            .tls_certs_merge(mozilla_roots)
-            // A 3xx is reported, never followed: the signed POST must reach the configured URL.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "smashcourts-partner-sync/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("the HTTP client builds with static settings")
-    })
-}
 
 /// What one attempt did.
 #[derive(Clone, Debug)]
@@ -141,7 +122,12 @@ async fn attempt_once(
     timeout: Duration,
     timeout_setting: &str,
 ) -> Result<Answer, NoAnswer> {
-    let request = client()
+    let client = client().map_err(|why| NoAnswer {
+        kind: ErrorKind::Network,
+        message: why.to_owned(),
+        maybe_received: false,
+    })?;
+    let request = client
         .post(url.clone())
         .headers(extra_headers.clone())
         .header(CONTENT_TYPE, "application/json")

@@ -82,15 +82,20 @@ fn cause_in_text(text: &str) -> NetworkCause {
     }
 }
 
-/// Names the network cause in words people search for, then gives the whole chain.
-pub fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
+/// An error and each of its sources, joined by ": " (reqwest's own message names none of them).
+pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut chain = Vec::new();
     let mut source: Option<&dyn std::error::Error> = Some(error);
     while let Some(e) = source {
         chain.push(e.to_string());
         source = e.source();
     }
-    let chain = chain.join(": ");
+    chain.join(": ")
+}
+
+/// Names the network cause in words people search for, then gives the whole chain.
+pub fn describe_network_error(error: &reqwest::Error) -> (ErrorKind, String) {
+    let chain = error_chain(error);
     let cause = typed_cause(error).unwrap_or_else(|| cause_in_text(&chain));
     // What happened, in words people search for, and what to check.
     let (cause, check) = match cause {
@@ -127,7 +132,12 @@ mod tests {
 
     async fn failure_at(address: std::net::SocketAddr) -> reqwest::Error {
         let url = format!("http://{address}/api/webhooks/pwa-sync");
-        let sent = client().post(url).body("{}").send().await;
+        let sent = client()
+            .expect("the client starts")
+            .post(url)
+            .body("{}")
+            .send()
+            .await;
         sent.expect_err("nothing answers there")
     }
 
