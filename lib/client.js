@@ -124,7 +124,8 @@ function createPartnerSync(options = {}) {
     }
     const outcome = syncOutcomeLine(result, report)
     log[outcome.level](outcome.line)
-    const outboxLine = outboxTroubleLine(result, native.bodySha256(built.body))
+    // The body's hash only for the line of a lost booking: no hashing on every sync.
+    const outboxLine = outboxTroubleLine(result, () => native.bodySha256(built.body))
     if (outboxLine) log[outboxLine.level](outboxLine.line)
     observer.afterSync(observed, result, {
       url: current.url,

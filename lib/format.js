@@ -44,7 +44,7 @@ function syncOutcomeLine(result, report) {
 }
 
 // The line a sync's outbox trouble logs, if any: an error only for a booking that was neither
-// delivered nor kept (an operator must act), a warning otherwise.
+// delivered nor kept (an operator must act), a warning otherwise. `sha256()` gives the body's hash.
 function outboxTroubleLine(result, sha256) {
   const { bookingId, outbox } = result
   if (!outbox || !outbox.error) return undefined
@@ -53,7 +53,7 @@ function outboxTroubleLine(result, sha256) {
       level: 'error',
       line:
         `${PREFIX} Lost booking ${bookingId}: neither accepted by the partner nor kept in the outbox ` +
-        `(body sha256 ${sha256}); send it again once the partner and the outbox are reachable. Outbox: ${outbox.error}`,
+        `(body sha256 ${sha256()}); send it again once the partner and the outbox are reachable. Outbox: ${outbox.error}`,
     }
   }
   if (outbox.id) {

@@ -7,7 +7,6 @@
 const { entryStates } = require('./load-native.js')
 const { PREFIX } = require('./log.js')
 const HOOK_BOUND_MS = 1000
-const HOOK_NAMES = ['delivered', 'failed', 'dead', 'superseded']
 const NAME = '@smashcourts/partner-sync'
 
 // @opentelemetry/api is an optional peer dependency: loaded on first use, null when absent.
@@ -408,4 +407,4 @@ function createObserver(options, log, outboxCounts) {
   return { beforeSync, afterSync, beforeRedrive, afterRedrive, redriveFailed }
 }
 
-module.exports = { createObserver, HOOK_NAMES, HOOK_BOUND_MS }
+module.exports = { createObserver, HOOK_BOUND_MS }

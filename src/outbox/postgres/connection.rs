@@ -225,7 +225,7 @@ impl Connection {
     }
 
     /// The connection goes back to the pool when dropped.
-    pub fn keep(&self) {
+    fn keep(&self) {
         self.healthy.store(true, Ordering::Relaxed);
     }
 
@@ -320,7 +320,7 @@ impl Pool {
 
     /// A connection for one step; one idle for too long is replaced first (a frozen function
     /// or a NAT may have dropped it without a word).
-    pub async fn checkout(&self) -> Result<Connection, (OutboxError, bool)> {
+    async fn checkout(&self) -> Result<Connection, Failed> {
         self.connections
             .retain(|_, metrics| metrics.last_used() < IDLE_REPLACE);
         let wait = budget::capped(CONNECT_TIMEOUT);
@@ -341,9 +341,56 @@ impl Pool {
                     PoolError::Timeout(_) => format!("no answer within {} ms", wait.as_millis()),
                     other => other.to_string(),
                 };
-                Err((self.connector.unreachable(why), again))
+                Err(Failed {
+                    error: self.connector.unreachable(why),
+                    again,
+                    sent: false,
+                })
             }
         }
+    }
+
+    /// One try of a step on a connection of its own: `Ok` with the step's result when it ran
+    /// (the server's own error included, its connection kept), `Err` when the connection failed
+    /// on the way or could not be opened, the connection then closed.
+    async fn try_once<T, Work, Fut>(
+        &self,
+        work: &Work,
+        tries: u32,
+    ) -> Result<Result<T, OutboxError>, Failed>
+    where
+        Work: Fn(Arc<Connection>, u32) -> Fut,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        let connection = self.checkout().await?;
+        // A connection that sat in the pool may have died without a word: it gets half of what
+        // is left, so that a fresh one still has time after it.
+        let limit = budget::left()
+            .filter(|_| connection.reused)
+            .map(|left| left / 2);
+        let connection = Arc::new(connection);
+        let working = work(connection.clone(), tries);
+        let done = match limit {
+            Some(limit) => tokio::time::timeout(limit, working).await,
+            None => Ok(working.await),
+        };
+        let error = match done {
+            Ok(Err(e)) if connection_lost(&e) => OutboxError::from(e),
+            Ok(answered) => {
+                connection.keep();
+                return Ok(answered.map_err(OutboxError::from));
+            }
+            Err(_) => {
+                // The idle ones most likely went the same way (one NAT, one path).
+                self.connections.retain(|_, _| false);
+                OutboxError::Timeout(limit.unwrap_or_default())
+            }
+        };
+        Err(Failed {
+            error,
+            again: true,
+            sent: true,
+        })
     }
 
     /// Runs one step (`work`, given the connection and which try this is) on a connection of
@@ -361,42 +408,11 @@ impl Pool {
         let mut unconfirmed = false;
         loop {
             tries += 1;
-            let (failure, again) = match self.checkout().await {
-                Ok(connection) => {
-                    // A connection that sat in the pool may have died without a word: it gets
-                    // half of what is left, so that a fresh one still has time after it.
-                    let limit = budget::left()
-                        .filter(|_| connection.reused)
-                        .map(|left| left / 2);
-                    let connection = Arc::new(connection);
-                    let working = work(connection.clone(), tries);
-                    let done = match limit {
-                        Some(limit) => tokio::time::timeout(limit, working).await.ok(),
-                        None => Some(working.await),
-                    };
-                    match done {
-                        Some(Ok(done)) => {
-                            connection.keep();
-                            return Ok(done);
-                        }
-                        Some(Err(e)) if !connection_lost(&e) => {
-                            connection.keep();
-                            return Err(e.into());
-                        }
-                        Some(Err(e)) => {
-                            unconfirmed = true;
-                            (OutboxError::from(e), true)
-                        }
-                        None => {
-                            unconfirmed = true;
-                            // The idle ones most likely went the same way (one NAT, one path).
-                            self.connections.retain(|_, _| false);
-                            (OutboxError::Timeout(limit.unwrap_or_default()), true)
-                        }
-                    }
-                }
+            let failed = match self.try_once(&work, tries).await {
+                Ok(done) => return done,
                 Err(failed) => failed,
             };
+            unconfirmed |= failed.sent;
             let wait = RETRY_BASE
                 .saturating_mul(2u32.saturating_pow(tries - 1))
                 .min(RETRY_MAX);
@@ -404,16 +420,24 @@ impl Pool {
                 Some(left) => left > wait,
                 None => tries < MAX_TRIES,
             };
-            if !again || !tries_left {
-                return Err(match failure {
-                    OutboxError::Timeout(_) => failure,
-                    _ if unconfirmed => OutboxError::Unconfirmed(Box::new(failure)),
-                    _ => failure,
+            if !failed.again || !tries_left {
+                return Err(match failed.error {
+                    timeout @ OutboxError::Timeout(_) => timeout,
+                    error if unconfirmed => OutboxError::Unconfirmed(Box::new(error)),
+                    error => error,
                 });
             }
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// A try of a step that did not get to run it: why, whether trying again may help, and whether
+/// its statement was sent (it may then still take effect).
+struct Failed {
+    error: OutboxError,
+    again: bool,
+    sent: bool,
 }
 
 #[cfg(test)]
