@@ -29,9 +29,12 @@ pub async fn within<T>(
 
 /// What is left of the step's budget; `None` when the step has none.
 pub fn left() -> Option<Duration> {
-    UNTIL
-        .try_with(|until| until.saturating_duration_since(Instant::now()))
-        .ok()
+    until().map(|until| until.saturating_duration_since(Instant::now()))
+}
+
+/// When the step's budget ends; `None` when the step has none.
+pub fn until() -> Option<Instant> {
+    UNTIL.try_with(|until| *until).ok()
 }
 
 /// `limit`, or less when the step's budget has less left.

@@ -336,6 +336,7 @@ impl Pool {
             }),
             Err(e) => {
                 let again = worth_reconnecting(&e);
+                let ran_out = matches!(e, PoolError::Timeout(_));
                 let why = match e {
                     PoolError::Backend(e) => describe_postgres(&e),
                     PoolError::Timeout(_) => format!("no answer within {} ms", wait.as_millis()),
@@ -345,6 +346,7 @@ impl Pool {
                     error: self.connector.unreachable(why),
                     again,
                     sent: false,
+                    ran_out,
                 })
             }
         }
@@ -357,12 +359,14 @@ impl Pool {
         &self,
         work: &Work,
         tries: u32,
+        sending: &AtomicBool,
     ) -> Result<Result<T, OutboxError>, Failed>
     where
         Work: Fn(Arc<Connection>, u32) -> Fut,
         Fut: Future<Output = Result<T, tokio_postgres::Error>>,
     {
         let connection = self.checkout().await?;
+        sending.store(true, Ordering::Relaxed);
         // A connection that sat in the pool may have died without a word: it gets half of what
         // is left, so that a fresh one still has time after it.
         let limit = budget::left()
@@ -374,8 +378,8 @@ impl Pool {
             Some(limit) => tokio::time::timeout(limit, working).await,
             None => Ok(working.await),
         };
-        let error = match done {
-            Ok(Err(e)) if connection_lost(&e) => OutboxError::from(e),
+        let (error, ran_out) = match done {
+            Ok(Err(e)) if connection_lost(&e) => (OutboxError::from(e), false),
             Ok(answered) => {
                 connection.keep();
                 return Ok(answered.map_err(OutboxError::from));
@@ -383,13 +387,14 @@ impl Pool {
             Err(_) => {
                 // The idle ones most likely went the same way (one NAT, one path).
                 self.connections.retain(|_, _| false);
-                OutboxError::Timeout(limit.unwrap_or_default())
+                (OutboxError::Timeout(limit.unwrap_or_default()), true)
             }
         };
         Err(Failed {
             error,
             again: true,
             sent: true,
+            ran_out,
         })
     }
 
@@ -406,13 +411,34 @@ impl Pool {
         let mut tries = 0;
         // A try that sent its statement and got no answer may still take effect.
         let mut unconfirmed = false;
+        // Why the last try that did not merely run out of time failed: when time runs out after
+        // it, that is the cause worth reporting (a refused connection, say), not the clock.
+        let mut cause: Option<OutboxError> = None;
         loop {
             tries += 1;
-            let failed = match self.try_once(&work, tries).await {
-                Ok(done) => return done,
-                Err(failed) => failed,
+            let sending = AtomicBool::new(false);
+            let attempt = self.try_once(&work, tries, &sending);
+            // After a failure, a try that the budget cuts short reports that failure. The same
+            // instant as the step's own limit, and polled inside it, so this one fires first.
+            let outcome = match budget::until().filter(|_| cause.is_some()) {
+                Some(until) => tokio::time::timeout_at(until, attempt).await.ok(),
+                None => Some(attempt.await),
+            };
+            let failed = match outcome {
+                Some(Ok(done)) => return done,
+                Some(Err(failed)) => failed,
+                None => Failed {
+                    error: OutboxError::Timeout(Duration::ZERO),
+                    again: false,
+                    sent: sending.load(Ordering::Relaxed),
+                    ran_out: true,
+                },
             };
             unconfirmed |= failed.sent;
+            let error = match cause.take() {
+                Some(earlier) if failed.ran_out => earlier,
+                _ => failed.error,
+            };
             let wait = RETRY_BASE
                 .saturating_mul(2u32.saturating_pow(tries - 1))
                 .min(RETRY_MAX);
@@ -421,23 +447,25 @@ impl Pool {
                 None => tries < MAX_TRIES,
             };
             if !failed.again || !tries_left {
-                return Err(match failed.error {
+                return Err(match error {
                     timeout @ OutboxError::Timeout(_) => timeout,
                     error if unconfirmed => OutboxError::Unconfirmed(Box::new(error)),
                     error => error,
                 });
             }
+            cause = Some(error);
             tokio::time::sleep(wait).await;
         }
     }
 }
 
-/// A try of a step that did not get to run it: why, whether trying again may help, and whether
-/// its statement was sent (it may then still take effect).
+/// A try of a step that did not get to run it: why, whether trying again may help, whether its
+/// statement was sent (it may then still take effect), and whether it only ran out of time.
 struct Failed {
     error: OutboxError,
     again: bool,
     sent: bool,
+    ran_out: bool,
 }
 
 #[cfg(test)]
@@ -472,6 +500,39 @@ mod tests {
             .to_string();
         assert!(refused.contains("is neither on nor off"), "{refused}");
         assert!(!refused.contains("secret"), "{refused}");
+    }
+
+    /// A connection that fails is tried again until the budget ends, and then reported by why
+    /// it failed, not as the clock running out, wherever in a try the end falls.
+    #[tokio::test]
+    async fn when_the_budget_ends_the_failure_is_reported_not_the_clock() {
+        // Each connection is closed 30 ms after it was accepted, before any answer.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    drop(stream);
+                });
+            }
+        });
+        let pool = Connector::new(&format!("postgres://app@127.0.0.1:{port}/app"))
+            .and_then(Connector::pool)
+            .unwrap();
+        for budget in (100..=200).step_by(10) {
+            let step =
+                pool.run(|connection, _| async move { connection.execute("SELECT 1", &[]).await });
+            let error = budget::within(Duration::from_millis(budget), step)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("cannot connect to the PostgreSQL outbox")
+                    && !error.contains("no answer within"),
+                "{budget} ms: {error}"
+            );
+        }
     }
 
     #[test]
