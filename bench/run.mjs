@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { BASELINE_ENTRY, IMPLEMENTATIONS, PACKAGE_ENTRY } from './implementations.mjs'
+import { IMPLEMENTATIONS, PACKAGE_ENTRY } from './implementations.mjs'
 import { CONCURRENCY_LEVELS, writeResults } from './report.mjs'
 import { median } from './stats.mjs'
 import { runWrk, WRK_MISSING, wrkAvailable } from './wrk.mjs'
@@ -88,21 +88,30 @@ const receiverCounts = (receiver) =>
     receiver.send('counts')
   })
 
-// Load time in fresh processes: nothing else loaded, nothing cached in the process.
-function requireTimes() {
-  const code = {
-    package: `const t=performance.now();require(${JSON.stringify(PACKAGE_ENTRY)});process.stdout.write(String(performance.now()-t))`,
-    baseline: `const t=performance.now();import(${JSON.stringify(BASELINE_ENTRY)}).then(()=>process.stdout.write(String(performance.now()-t)))`,
-  }
-  const times = { package: [], baseline: [] }
+// Load time and the first sync in fresh processes: nothing else loaded, nothing cached, no
+// connection open, as in a serverless function's cold start.
+function coldStarts() {
+  const env = { ...process.env, SMASHPARTNER_SYNC_URL: target.url, PWA_WEBHOOK_SECRET: target.secret }
+  const runs = { package: [], baseline: [] }
   for (let i = 0; i < KNOBS.requireProcesses; i++) {
     for (const impl of IMPLEMENTATIONS) {
-      const run = spawnSync(process.execPath, ['-e', code[impl]], { encoding: 'utf8', timeout: 10_000 })
-      if (run.status !== 0) throw new Error(`loading ${impl} failed: ${run.stderr}`)
-      times[impl].push(Number(run.stdout))
+      const run = spawnSync(process.execPath, [path.join(here, 'cold-start.mjs'), impl], {
+        encoding: 'utf8',
+        env,
+        timeout: 10_000,
+      })
+      const result = run.status === 0 ? JSON.parse(run.stdout) : undefined
+      if (!result || !result.ok) throw new Error(`a cold start of ${impl} failed: ${run.stderr || run.stdout}`)
+      runs[impl].push(result)
     }
   }
-  return { package: median(times.package), baseline: median(times.baseline), samples: times }
+  const pick = (impl, field) => median(runs[impl].map((r) => r[field]))
+  return {
+    package: pick('package', 'loadedMs'),
+    baseline: pick('baseline', 'loadedMs'),
+    firstSync: { package: pick('package', 'firstSyncMs'), baseline: pick('baseline', 'firstSyncMs') },
+    samples: runs,
+  }
 }
 
 // Medians across rounds of each number a speed child reports.
@@ -174,8 +183,8 @@ log(`partner-sync bench${smoke ? ' (smoke)' : ''}: load average ${results.machin
 const { receiver, url } = await startReceiver()
 target.url = url
 try {
-  log('require time')
-  results.require = requireTimes()
+  log('require time and first sync of a fresh process')
+  results.require = coldStarts()
 
   const rounds = { package: [], baseline: [] }
   const withWrk = wrkAvailable()

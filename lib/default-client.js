@@ -1,12 +1,16 @@
 'use strict'
 
 // The integration guide's function and the module-level outbox calls (redrive, catch-up, worker):
-// one shared client, configured by process.env alone.
+// one shared client, configured by process.env alone, made on the first call. Until then the
+// client's modules stay unloaded, so `require` costs little (docs/platforms.md, load time).
 
-const { createPartnerSync } = require('./client.js')
 const { PREFIX } = require('./log.js')
 
-const defaultClient = createPartnerSync()
+let defaultClient
+function shared() {
+  if (!defaultClient) defaultClient = require('./client.js').createPartnerSync()
+  return defaultClient
+}
 
 /**
  * The integration guide's function, with retries, validation and an optional outbox.
@@ -14,7 +18,7 @@ const defaultClient = createPartnerSync()
  */
 async function syncBookingToPartner(data, options) {
   try {
-    return (await defaultClient.sync(data, options && typeof options === 'object' ? options : undefined)).ok === true
+    return (await shared().sync(data, options && typeof options === 'object' ? options : undefined)).ok === true
   } catch (error) {
     try {
       console.error(`${PREFIX} Error: ${error && error.message}`)
@@ -27,7 +31,7 @@ async function syncBookingToPartner(data, options) {
 
 module.exports = {
   syncBookingToPartner,
-  redrivePending: (options) => defaultClient.redrivePending(options),
-  catchUp: (options) => defaultClient.catchUp(options),
-  startOutboxWorker: (options) => defaultClient.startOutboxWorker(options),
+  redrivePending: (options) => shared().redrivePending(options),
+  catchUp: (options) => shared().catchUp(options),
+  startOutboxWorker: (options) => shared().startOutboxWorker(options),
 }

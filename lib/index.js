@@ -3,11 +3,17 @@
 // The package's public surface, re-exported from the modules that implement it: the guide's
 // function and the shared client, clients of one's own, signing, the mock partner and the
 // outbox page. Each module requires only those below it, never this one.
+//
+// `require` loads the native addon, so a missing binary fails here, at the app's start, not at a
+// paid booking. The client's modules load on the first call that needs them.
 
-const { syncBookingToPartner, redrivePending, catchUp, startOutboxWorker } = require('./default-client.js')
-const { createPartnerSync } = require('./client.js')
-const { generateSignature, verifySignature, bodySha256, SIGNATURE_HEADER } = require('./signing.js')
 const { DEFAULT_URL } = require('./load-native.js')
+const { syncBookingToPartner, redrivePending, catchUp, startOutboxWorker } = require('./default-client.js')
+const { generateSignature, verifySignature, bodySha256, SIGNATURE_HEADER } = require('./signing.js')
+
+function createPartnerSync(options) {
+  return require('./client.js').createPartnerSync(options)
+}
 
 module.exports = {
   // The integration guide's function, and the redrives of the client it shares.

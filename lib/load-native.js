@@ -3,8 +3,6 @@
 // Loads the generated napi-rs loader (../binding.js). When no binary fits, its own error only
 // repeats npm's optional-dependency hint; this one says what was looked for and how to get it.
 
-const pkg = require('../package.json')
-
 function libc() {
   if (process.platform !== 'linux') return undefined
   // The same test the generated loader uses: glibc reports its version, musl does not.
@@ -29,6 +27,7 @@ function attemptMessages(error) {
 }
 
 function noBindingError(original) {
+  const pkg = require('../package.json')
   const libcName = libc()
   const suffix = platformSuffix(process.platform, process.arch, libcName)
   const where = [process.platform, process.arch, libcName && (libcName === 'gnu' ? 'glibc' : 'musl libc')]

@@ -78,14 +78,18 @@ impl ResolvedSettings {
 /// One tokio worker: every sync is I/O-bound, and with one thread the request future, hyper's
 /// connection task and the wakeups stay on it. Measured against napi's default (one worker per
 /// core): about 0.6x the CPU per sync at 64 in flight and 1.2-1.7x the rate (docs/benchmarks.md).
-/// SQLite work runs on the blocking pool, as before.
+/// SQLite work runs on the blocking pool, as before. The HTTP client starts there at once, so a
+/// cold start's first sync finds it ready. Should this runtime not start (a thread limit), napi's
+/// own starts at the first call instead, and says why if it cannot either.
 #[napi_derive::module_init]
 fn init() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let built = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("partner-sync")
         .enable_all()
-        .build()
-        .expect("the tokio runtime starts");
-    napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+        .build();
+    if let Ok(runtime) = built {
+        runtime.spawn_blocking(crate::delivery::start_early);
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
+    }
 }

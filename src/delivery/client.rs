@@ -97,6 +97,13 @@ fn started() -> &'static Started {
     STARTED.get_or_init(|| start(&[PLATFORM, MOZILLA_ROOTS]))
 }
 
+/// Starts the client ahead of the first delivery. Reading the system's CA store (hundreds of files
+/// on Linux) takes milliseconds; done on a thread of its own while the app is still busy with its
+/// own work (a cold start, the booking's own database write), the first sync does not wait for it.
+pub fn start_early() {
+    started();
+}
+
 /// The process's client, or why none could start.
 pub(super) fn client() -> Result<&'static reqwest::Client, &'static str> {
     started().client.as_ref().map_err(String::as_str)

@@ -22,7 +22,7 @@ use self::network::describe_network_error;
 mod client;
 mod network;
 
-pub use self::client::startup_warnings;
+pub use self::client::{start_early, startup_warnings};
 
 /// The header that carries the lowercase hex HMAC-SHA256 of the raw body.
 pub const SIGNATURE_HEADER: &str = "x-pwa-signature";
