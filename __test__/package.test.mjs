@@ -206,6 +206,33 @@ describe('the npm tarball', () => {
   })
 })
 
+describe('what require loads', () => {
+  test('the addon and the facade; the client at its first use; @opentelemetry/api never unasked', async () => {
+    const script = `
+      const path = require('path')
+      const loaded = () => Object.keys(require.cache).map((file) => path.relative(process.argv[1], file)).sort()
+      const partnerSync = require(process.argv[1])
+      const atRequire = loaded()
+      partnerSync.createPartnerSync({ logger: false })
+      console.log(JSON.stringify({ atRequire, atFirstClient: loaded() }))`
+    const { atRequire, atFirstClient } = await nodeJson(ROOT, ['-e', script, ROOT])
+    // The addon at require, so that a missing binary fails at the app's start.
+    expect(atRequire.filter((file) => file.endsWith('.node'))).toHaveLength(1)
+    expect(atRequire.filter((file) => !file.endsWith('.node'))).toEqual([
+      'binding.js',
+      'lib/default-client.js',
+      'lib/index.js',
+      'lib/load-native.js',
+      'lib/log.js',
+      'lib/signing.js',
+    ])
+    expect(atFirstClient).toEqual(
+      expect.arrayContaining(['lib/client.js', 'lib/observe.js', 'lib/settings.js', 'lib/validate.js']),
+    )
+    expect(atFirstClient.filter((file) => file.includes('@opentelemetry'))).toEqual([])
+  })
+})
+
 describe('when no native binary fits', () => {
   const reportLoadError = `try { require(process.argv[1]); console.log('{}') } catch (e) {
     console.log(JSON.stringify({ message: e.message, code: e.code, cause: e.cause && e.cause.message })) }`
@@ -233,9 +260,9 @@ describe('when no native binary fits', () => {
     expect(error.message).toContain(`${pkg.name}-${process.platform}-${process.arch}`)
   })
 
-  test('NAPI_RS_NATIVE_LIBRARY_PATH to a missing file is reported as such', async () => {
+  test('NAPI_RS_NATIVE_LIBRARY_PATH to a missing file is reported as such, by the package itself', async () => {
     const missing = path.join(workDir, 'missing.node')
-    const error = await nodeJson(ROOT, ['-e', reportLoadError, path.join(ROOT, 'lib', 'load-native.js')], {
+    const error = await nodeJson(ROOT, ['-e', reportLoadError, ROOT], {
       NAPI_RS_NATIVE_LIBRARY_PATH: missing,
     })
     expectHelpfulError(error)
