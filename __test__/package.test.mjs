@@ -207,29 +207,46 @@ describe('the npm tarball', () => {
 })
 
 describe('what require loads', () => {
+  // Relative to the package, every CommonJS module loaded so far (ES modules are not listed).
+  const LOADED = `(() => {
+      const path = require('path')
+      return Object.keys(require.cache).map((file) => path.relative(process.argv[1], file)).sort()
+    })()`
+  const AT_LOAD = [
+    'binding.js',
+    'lib/default-client.js',
+    'lib/index.js',
+    'lib/load-native.js',
+    'lib/log.js',
+    'lib/signing.js',
+  ]
+  const expectLoadedAtLoad = (loaded) => {
+    // The addon at load, so that a missing binary fails at the app's start.
+    expect(loaded.filter((file) => file.endsWith('.node'))).toHaveLength(1)
+    expect(loaded.filter((file) => !file.endsWith('.node'))).toEqual(AT_LOAD)
+  }
+
   test('the addon and the facade; the client at its first use; @opentelemetry/api never unasked', async () => {
     const script = `
-      const path = require('path')
-      const loaded = () => Object.keys(require.cache).map((file) => path.relative(process.argv[1], file)).sort()
       const partnerSync = require(process.argv[1])
-      const atRequire = loaded()
+      const atRequire = ${LOADED}
       partnerSync.createPartnerSync({ logger: false })
-      console.log(JSON.stringify({ atRequire, atFirstClient: loaded() }))`
+      console.log(JSON.stringify({ atRequire, atFirstClient: ${LOADED} }))`
     const { atRequire, atFirstClient } = await nodeJson(ROOT, ['-e', script, ROOT])
-    // The addon at require, so that a missing binary fails at the app's start.
-    expect(atRequire.filter((file) => file.endsWith('.node'))).toHaveLength(1)
-    expect(atRequire.filter((file) => !file.endsWith('.node'))).toEqual([
-      'binding.js',
-      'lib/default-client.js',
-      'lib/index.js',
-      'lib/load-native.js',
-      'lib/log.js',
-      'lib/signing.js',
-    ])
+    expectLoadedAtLoad(atRequire)
     expect(atFirstClient).toEqual(
       expect.arrayContaining(['lib/client.js', 'lib/observe.js', 'lib/settings.js', 'lib/validate.js']),
     )
     expect(atFirstClient.filter((file) => file.includes('@opentelemetry'))).toEqual([])
+  })
+
+  test('import loads the same: its named exports do not load the mock partner or the outbox page', async () => {
+    const script = `
+      import { createRequire } from 'node:module'
+      import { startMockPartner, createOutboxDashboard } from '@smashcourts/partner-sync'
+      const require = createRequire(import.meta.url)
+      console.log(JSON.stringify(${LOADED}))`
+    expectLoadedAtLoad(await nodeJson(ROOT, ['--input-type=module', '-e', script, ROOT]))
   })
 })
 

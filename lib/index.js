@@ -15,6 +15,15 @@ function createPartnerSync(options) {
   return require('./client.js').createPartnerSync(options)
 }
 
+// Most apps never start a mock or mount the outbox page: node:http and the page's views wait.
+function startMockPartner(options) {
+  return require('./mock-partner.js').startMockPartner(options)
+}
+
+function createOutboxDashboard(options) {
+  return require('./dashboard/index.js').createOutboxDashboard(options)
+}
+
 module.exports = {
   // The integration guide's function, and the redrives of the client it shares.
   syncBookingToPartner,
@@ -29,12 +38,6 @@ module.exports = {
   verifySignature,
   bodySha256,
   SIGNATURE_HEADER,
-  // Loaded on first use, for load time alone (neither requires this module): an app that never
-  // starts a mock or mounts the outbox page does not load node:http or the page's views.
-  get startMockPartner() {
-    return require('./mock-partner.js').startMockPartner
-  },
-  get createOutboxDashboard() {
-    return require('./dashboard/index.js').createOutboxDashboard
-  },
+  startMockPartner,
+  createOutboxDashboard,
 }
