@@ -346,7 +346,10 @@ impl Store for PgStore {
     /// refreshes them first, at most every `ANALYZE_INTERVAL`.
     async fn refresh_statistics(&self) -> Result<(), OutboxError> {
         {
-            let mut analyzed_at = self.analyzed_at.lock().expect("not poisoned");
+            let mut analyzed_at = self
+                .analyzed_at
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if analyzed_at.is_some_and(|at| at.elapsed() < ANALYZE_INTERVAL) {
                 return Ok(());
             }
