@@ -411,9 +411,10 @@ impl Pool {
         let mut tries = 0;
         // A try that sent its statement and got no answer may still take effect.
         let mut unconfirmed = false;
-        // Why the last try that did not merely run out of time failed: when time runs out after
-        // it, that is the cause worth reporting (a refused connection, say), not the clock.
+        // Why the last try failed. When time runs out after a try that failed for a reason (a
+        // refused connection, say), that reason is worth reporting, not the clock.
         let mut cause: Option<OutboxError> = None;
+        let started = tokio::time::Instant::now();
         loop {
             tries += 1;
             let sending = AtomicBool::new(false);
@@ -428,7 +429,7 @@ impl Pool {
                 Some(Ok(done)) => return done,
                 Some(Err(failed)) => failed,
                 None => Failed {
-                    error: OutboxError::Timeout(Duration::ZERO),
+                    error: OutboxError::Timeout(started.elapsed()),
                     again: false,
                     sent: sending.load(Ordering::Relaxed),
                     ran_out: true,
@@ -436,7 +437,9 @@ impl Pool {
             };
             unconfirmed |= failed.sent;
             let error = match cause.take() {
-                Some(earlier) if failed.ran_out => earlier,
+                Some(earlier) if failed.ran_out && !matches!(earlier, OutboxError::Timeout(_)) => {
+                    earlier
+                }
                 _ => failed.error,
             };
             let wait = RETRY_BASE
