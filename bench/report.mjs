@@ -269,7 +269,7 @@ Memory: ${memoryNote} at concurrency ${knobs.memory.concurrency}, after ${knobs.
 "second half" is the growth between the middle and the end of the run (a leak keeps growing there).
 \`rss − heapTotal\` is only a proxy for native memory: heapTotal counts V8 pages that are committed whether or not they are resident, so V8 young-generation pages that the OS paged out after warm-up and the run touched again show up in it.
 V8 young generation after the run: package ${num(results.memory.package.after.newSpace / MB)} MB, baseline ${num(results.memory.baseline.after.newSpace / MB)} MB.
-require / import time: median of ${knobs.requireProcesses} fresh processes (\`require('lib/index.js')\` vs \`import('bench/baseline.mjs')\`), alternating; the first sync's row is the time from the start of the same processes (\`bench/cold-start.mjs\`) to the answer of one sync to the receiver, a new connection included.
+require / import time: median of ${knobs.requireProcesses} fresh processes (\`require('lib/index.js')\` vs \`import('bench/baseline.mjs')\`), alternating; the first sync's row is the time from the start of the same processes (\`bench/cold-start.cjs\`) to the answer of one sync to the receiver, a new connection included.
 Signing: \`generateSignature\` vs \`crypto.createHmac\` in one process; the baseline column is node:crypto on the same string (the Buffer row too).
 
 ## OpenTelemetry's cost (package only)

@@ -95,7 +95,7 @@ function coldStarts() {
   const runs = { package: [], baseline: [] }
   for (let i = 0; i < KNOBS.requireProcesses; i++) {
     for (const impl of IMPLEMENTATIONS) {
-      const run = spawnSync(process.execPath, [path.join(here, 'cold-start.mjs'), impl], {
+      const run = spawnSync(process.execPath, [path.join(here, 'cold-start.cjs'), impl], {
         encoding: 'utf8',
         env,
         timeout: 10_000,
