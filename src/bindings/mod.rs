@@ -80,7 +80,7 @@ impl ResolvedSettings {
 /// core): about 0.6x the CPU per sync at 64 in flight and 1.2-1.7x the rate (docs/benchmarks.md).
 /// SQLite work runs on the blocking pool, as before. The HTTP client starts there at once, so a
 /// cold start's first sync finds it ready. Should this runtime not start (a thread limit), napi's
-/// own starts at the first call instead, and says why if it cannot either.
+/// own is tried at the first call instead.
 #[napi_derive::module_init]
 fn init() {
     let built = tokio::runtime::Builder::new_multi_thread()
