@@ -98,6 +98,17 @@ impl SyncError {
     }
 }
 
+/// An error and each of its sources, joined by ": " (the drivers' own messages name none of them).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut chain = Vec::new();
+    let mut source: Option<&dyn std::error::Error> = Some(error);
+    while let Some(e) = source {
+        chain.push(e.to_string());
+        source = e.source();
+    }
+    chain.join(": ")
+}
+
 /// Secrets shorter than this are not searched for: they would match ordinary words.
 const REDACT_MIN_LEN: usize = 6;
 

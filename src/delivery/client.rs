@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use reqwest::ClientBuilder;
 
-use super::network::error_chain;
+use crate::errors::error_chain;
 
 /// One way of verifying TLS, tried in order until a client starts: what it is, in a warning's
 /// words, and how the builder is set up for it.

@@ -2,7 +2,7 @@
 //! classified on the error types first and on the text only where they say nothing, and named
 //! in the words people search for with what to check.
 
-use crate::errors::ErrorKind;
+use crate::errors::{error_chain, ErrorKind};
 
 /// What a failed attempt ran into below HTTP, as the message names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,17 +80,6 @@ fn cause_in_text(text: &str) -> NetworkCause {
     } else {
         NetworkCause::Other
     }
-}
-
-/// An error and each of its sources, joined by ": " (reqwest's own message names none of them).
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut chain = Vec::new();
-    let mut source: Option<&dyn std::error::Error> = Some(error);
-    while let Some(e) = source {
-        chain.push(e.to_string());
-        source = e.source();
-    }
-    chain.join(": ")
 }
 
 /// Names the network cause in words people search for, then gives the whole chain.

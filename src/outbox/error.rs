@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::errors::{ErrorKind, SyncError};
+use crate::errors::{error_chain, ErrorKind, SyncError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutboxError {
@@ -70,15 +70,7 @@ pub enum OutboxError {
 pub fn describe_postgres(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
-        None => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                text.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            text
-        }
+        None => error_chain(e),
     }
 }
 
