@@ -27,6 +27,11 @@ impl RawSettings {
             .find(|(option, _)| *option == setting.option)
             .map(|(_, value)| value.as_str())
     }
+
+    /// The value given for `setting` unless it is blank: a blank value means the default.
+    fn given(&self, setting: &Setting) -> Option<&str> {
+        self.get(setting).filter(|v| !v.trim().is_empty())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -137,10 +142,10 @@ fn parse_table_prefix(text: &str) -> Result<String, String> {
 
 /// The outbox's table prefix, or why it is refused (with what to do): unlike a tuning knob, a
 /// bad one never falls back to the default, which would put entries in other tables.
-fn table_prefix(value: Option<&str>) -> Result<String, String> {
+fn table_prefix(raw: &RawSettings) -> Result<String, String> {
     let setting = &settings::OUTBOX_TABLE_PREFIX;
     let default = setting.default.expect("the table prefix has a default");
-    match value.filter(|v| !v.trim().is_empty()) {
+    match raw.given(setting) {
         None => Ok(default.to_string()),
         Some(text) => parse_table_prefix(text).map_err(|why| {
             format!(
@@ -207,7 +212,7 @@ impl Reader<'_> {
         let default = setting
             .default
             .expect("a setting read with a default has one");
-        if let Some(text) = self.raw.get(setting).filter(|v| !v.trim().is_empty()) {
+        if let Some(text) = self.raw.given(setting) {
             match parse(text) {
                 Ok(value) => return value,
                 Err(why) => self.warnings.push(format!(
@@ -231,9 +236,7 @@ impl Reader<'_> {
 
 /// The partner endpoint as configured: the `url` setting, or the production endpoint.
 pub fn endpoint(raw: &RawSettings) -> &str {
-    raw.get(&settings::URL)
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or(DEFAULT_URL)
+    raw.given(&settings::URL).unwrap_or(DEFAULT_URL)
 }
 
 /// Loopback, private networks and `localhost`: where a plain-http partner is a local one.
@@ -265,15 +268,14 @@ pub fn resolve(raw: &RawSettings) -> (Settings, Vec<String>) {
         backoff_max: read.millis(&settings::BACKOFF_MAX_MS),
     };
     let outbox = raw
-        .get(&settings::OUTBOX)
+        .given(&settings::OUTBOX)
         .map(str::trim)
-        .filter(|v| !v.is_empty())
         .map(|location| OutboxSettings {
             location: location.to_string(),
             timeout: read.millis(&settings::OUTBOX_TIMEOUT_MS),
             schedule: read.text(&settings::OUTBOX_SCHEDULE, parse_schedule),
             max_age: read.text(&settings::OUTBOX_MAX_AGE, parse_duration),
-            table_prefix: table_prefix(raw.get(&settings::OUTBOX_TABLE_PREFIX)),
+            table_prefix: table_prefix(raw),
             retention: read.text(&settings::OUTBOX_RETENTION, parse_retention),
         });
     let quiet_period = read.text(&settings::QUIET_PERIOD, parse_duration);
