@@ -2,16 +2,15 @@
 //! call (so an abort that comes before the core starts is not missed) and fires it on abort.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use tokio::sync::watch;
 
 fn registry() -> MutexGuard<'static, HashMap<u32, watch::Sender<bool>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<u32, watch::Sender<bool>>>> = OnceLock::new();
-    REGISTRY
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    REGISTRY.get_or_init(Default::default).lock()
 }
 
 /// Makes `id` abortable; the sync that takes it unregisters it when it ends.

@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::{watch, Mutex as AsyncMutex, OwnedMutexGuard};
 use tokio::time::Instant;
 
@@ -30,10 +31,7 @@ struct Lane {
 
 fn lanes() -> MutexGuard<'static, HashMap<String, Arc<Lane>>> {
     static LANES: OnceLock<Mutex<HashMap<String, Arc<Lane>>>> = OnceLock::new();
-    LANES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    LANES.get_or_init(Default::default).lock()
 }
 
 static CALLS: AtomicU64 = AtomicU64::new(1);
@@ -42,10 +40,7 @@ const SWEEP_ABOVE: usize = 1024;
 
 impl Lane {
     fn quiet_until(&self) -> Option<Instant> {
-        *self
-            .quiet_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        *self.quiet_until.lock()
     }
 
     fn is_quiet(&self) -> bool {
@@ -213,11 +208,7 @@ impl Ticket {
     /// The partner may still be processing what was just sent: keep the booking quiet.
     pub fn keep_quiet(&self, period: Duration) {
         let until = Instant::now() + period;
-        let mut quiet = self
-            .lane
-            .quiet_until
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut quiet = self.lane.quiet_until.lock();
         *quiet = Some(quiet.map_or(until, |earlier| earlier.max(until)));
     }
 }

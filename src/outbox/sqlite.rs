@@ -1,9 +1,10 @@
 //! The embedded backend: one SQLite file in WAL mode, safe for several processes on one host.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params_from_iter, Connection, ToSql, TransactionBehavior};
 
@@ -225,7 +226,7 @@ impl SqliteStore {
         let (conn, sql) = (self.conn.clone(), self.sql.clone());
         let busy = budget::capped(BUSY_TIMEOUT);
         tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let conn = conn.lock();
             conn.busy_timeout(busy)?;
             work(&conn, &sql)
         })

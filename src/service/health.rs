@@ -2,9 +2,10 @@
 //! acceptance as the partner being back, and sends what failed on its side at once.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::time::Instant;
 
 use crate::config::Settings;
@@ -14,13 +15,9 @@ use super::lane_url;
 /// A 2xx from the partner this recent means it is up.
 const PARTNER_BACK_WITHIN: Duration = Duration::from_secs(120);
 
-/// The map, even after a panic elsewhere while it was held: each entry is one whole insert.
 fn accepted_at() -> MutexGuard<'static, HashMap<String, Instant>> {
     static ACCEPTED: OnceLock<Mutex<HashMap<String, Instant>>> = OnceLock::new();
-    ACCEPTED
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    ACCEPTED.get_or_init(Default::default).lock()
 }
 
 pub fn note_accepted(settings: &Settings) {

@@ -4,10 +4,10 @@
 
 mod connection;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use tokio_postgres::types::Type;
 
 use self::connection::{Connection, Connector, Pool};
@@ -346,10 +346,7 @@ impl Store for PgStore {
     /// refreshes them first, at most every `ANALYZE_INTERVAL`.
     async fn refresh_statistics(&self) -> Result<(), OutboxError> {
         {
-            let mut analyzed_at = self
-                .analyzed_at
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut analyzed_at = self.analyzed_at.lock();
             if analyzed_at.is_some_and(|at| at.elapsed() < ANALYZE_INTERVAL) {
                 return Ok(());
             }
